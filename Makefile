@@ -1,0 +1,84 @@
+# The two commands the README promises: `make run` and `make test`. The Dockerfile installs
+# through `make install` too, so the container runs what is tested here.
+
+PYTHON ?= python3.11
+VENV ?= .venv
+LOCK ?= requirements/cpu.lock
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip
+# Tests read the real data sets from ../shared/data when it is there (see .ci/run).
+export DATA_DIR ?= $(if $(wildcard ../shared/data/mnist.npz),$(abspath ../shared/data),)
+
+.DEFAULT_GOAL := help
+.PHONY: help install install-dev run api worker test test-fast lint typecheck lock browser-deps \
+        container-check train-digit train-mpg bench clean
+
+help:
+	@echo "make run        set up .venv and start the API and one training worker on :8000"
+	@echo "make test       set up .venv with dev tools and run the whole test suite"
+	@echo "make test-fast  the suite without slow, browser and data tests"
+	@echo "make lint       ruff and mypy"
+	@echo "make lock       re-resolve requirements/*.lock from pyproject.toml (needs uv)"
+	@echo "make bench      python -m bench serve (see bench/RESULTS.md)"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# A stamp per lock file: reinstall when the lock changes, not on every run.
+$(VENV)/.installed-%: requirements/%.lock | $(BIN)/python
+	$(PIP) install --quiet --disable-pip-version-check --no-deps --require-hashes -r $<
+	touch $@
+
+install: $(VENV)/.installed-$(basename $(notdir $(LOCK)))
+
+install-dev:
+	@$(MAKE) --no-print-directory install LOCK=requirements/dev.lock
+
+run: install
+	$(BIN)/python -m service run
+
+api: install
+	$(BIN)/python -m service api
+
+worker: install
+	$(BIN)/python -m service worker
+
+test: install-dev browser-deps
+	$(BIN)/python -m pytest
+
+test-fast: install-dev
+	$(BIN)/python -m pytest -m "not slow and not browser and not data"
+
+lint: install-dev
+	$(BIN)/ruff check service training tests bench
+	$(BIN)/ruff format --check service training tests bench
+	$(BIN)/mypy
+
+# Chromium (browser tests) and docker-compose 1.29 (compose validation) come from Debian.
+browser-deps:
+	@command -v chromium >/dev/null && command -v docker-compose >/dev/null || { \
+	  echo "installing chromium and docker-compose from Debian packages"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
+	    chromium docker-compose >/dev/null; }
+
+lock:
+	@for spec in "cpu:--extra cpu" "gpu:--extra gpu" "dev:--extra cpu --extra dev"; do \
+	  name=$${spec%%:*}; extras=$${spec#*:}; \
+	  $(BIN)/uv pip compile pyproject.toml $$extras --python-version 3.11 \
+	    --python-platform x86_64-unknown-linux-gnu --generate-hashes --no-header \
+	    --annotation-style line -q -o requirements/$$name.lock || exit 1; \
+	done
+
+train-digit: install
+	$(BIN)/python -m training digit
+
+train-mpg: install
+	$(BIN)/python -m training mpg
+
+bench: install-dev
+	$(BIN)/python -m bench serve
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis tests/artifacts

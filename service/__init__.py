@@ -1,0 +1,1 @@
+"""The prediction service: loads the SavedModels in `models/` and serves them over HTTP."""

@@ -1,0 +1,133 @@
+"""Every setting of the service, its worker and the training command line, in one place.
+
+Each field is read from the environment variable `PERCEPTRON_<FIELD>` (upper case), or from a
+`.env` file in the working folder. `create_app(settings)` and the worker take an instance, so
+tests pass explicit values instead of patching the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PLACEHOLDER_TOKENS = frozenset({"", "change-me", "changeme", "replace-me", "secret", "admin"})
+MIN_PRODUCTION_TOKEN_LENGTH = 16
+
+
+def _default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "perceptron"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="PERCEPTRON_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_by_name=True,
+        validate_by_alias=True,
+    )
+
+    environment: Literal["development", "production"] = "development"
+    """`production` refuses to start without a real admin token."""
+    host: str = "127.0.0.1"
+    """Address `python -m service` binds to (0.0.0.0 in the container)."""
+    port: int = Field(8000, ge=1, le=65535)
+    """Port `python -m service` listens on."""
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """Logging threshold."""
+    log_json: bool = True
+    """JSON lines (one object per record, with the request id) instead of plain text."""
+
+    models_dir: Path = Path("models")
+    """Folder of versioned SavedModels: `<models_dir>/<name>/<integer version>/`."""
+    data_dir: Path | None = Field(
+        None, validation_alias=AliasChoices("PERCEPTRON_DATA_DIR", "DATA_DIR", "data_dir")
+    )
+    """Folder holding mnist.npz and auto-mpg.data (also read from DATA_DIR)."""
+    cache_dir: Path = Field(default_factory=_default_cache_dir)
+    """Where data sets are downloaded when the data folder lacks them."""
+    download_data: bool = True
+    """Download missing data sets from their canonical locations."""
+    state_dir: Path = Path("var")
+    """Folder for the default job database and queue files."""
+
+    poll_interval_s: float = Field(2.0, gt=0, le=3600)
+    """How often the models folder is scanned for new versions and pins."""
+    pinned_versions: dict[str, int] = Field(default_factory=dict)
+    """Versions to serve instead of the newest, as JSON: {"digit": 3}. The API's pin wins."""
+
+    max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    """Largest request body accepted; larger ones get 413 without being read."""
+    max_image_pixels: int = Field(25_000_000, ge=784)
+    """Largest image (width x height) decoded; guards against decompression bombs."""
+    max_batch_images: int = Field(256, ge=1, le=4096)
+    """Most images in one /digit request."""
+    max_batch_cars: int = Field(1000, ge=1, le=100_000)
+    """Most cars in one /mpg request."""
+
+    batch_max_size: int = Field(64, ge=0, le=4096)
+    """Most rows gathered into one model call; 0 turns adaptive batching off."""
+    batch_max_wait_ms: float = Field(2.0, ge=0, le=1000)
+    """Longest a request waits for others to share its model call; 0 turns batching off."""
+    batch_queue_limit: int = Field(1024, ge=1)
+    """Rows waiting for a model call beyond which requests are shed with 503."""
+    tf_intra_op_threads: int = Field(0, ge=0, le=256)
+    """TensorFlow threads inside one op; 0 lets TensorFlow use every core."""
+    tf_inter_op_threads: int = Field(0, ge=0, le=256)
+    """TensorFlow ops run in parallel; 0 lets TensorFlow decide."""
+
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Origins allowed to call the API from a browser (comma-separated); none by default."""
+    admin_token: SecretStr | None = None
+    """Bearer token for jobs and version pins. Unset: only loopback clients may use them."""
+    predictions_require_token: bool = False
+    """Also require the admin token for predictions."""
+
+    database_url: str | None = None
+    """SQLAlchemy URL of the job database; default a SQLite file in state_dir."""
+    redis_url: str | None = None
+    """Redis URL for the job queue (several workers, several machines); default SQLite."""
+    queue_max_pending: int = Field(20, ge=1, le=10_000)
+    """Queued jobs beyond which POST /jobs answers 429."""
+    job_heartbeat_s: float = Field(5.0, gt=0, le=600)
+    """How often a running job reports that its worker is alive."""
+    job_lost_after_s: float = Field(60.0, gt=0, le=86_400)
+    """Silence after which a running job is failed as 'worker lost'."""
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.strip()
+            if value.startswith("["):
+                import json
+
+                return json.loads(value)
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> Settings:
+        if self.environment == "production":
+            token = self.admin_token.get_secret_value() if self.admin_token else ""
+            if token.strip().lower() in PLACEHOLDER_TOKENS or len(token) < MIN_PRODUCTION_TOKEN_LENGTH:
+                raise ValueError(
+                    "PERCEPTRON_ADMIN_TOKEN must be set to a random secret of at least "
+                    f"{MIN_PRODUCTION_TOKEN_LENGTH} characters in production "
+                    "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+                )
+        return self
+
+    @property
+    def job_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.state_dir / 'jobs.sqlite3'}"
+
+    @property
+    def queue_path(self) -> Path:
+        return self.state_dir / "queue.sqlite3"

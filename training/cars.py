@@ -1,0 +1,98 @@
+"""What a car is to the MPG model: its features, their units and plausible values, its origins.
+
+Everything that reads, validates or displays car features (training, the service's schemas, the
+web page through /mpg/features, the tests) takes them from here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ORIGINS: tuple[str, ...] = ("usa", "europe", "japan")
+"""Origin names in the order of the data set's codes: 1 = USA, 2 = Europe, 3 = Japan."""
+
+TARGET = "mpg"
+
+LITRES_PER_100KM_FACTOR = 235.214583
+"""100 km / (1 US gallon in litres) scaled: litres/100 km = 235.214583 / mpg."""
+
+
+@dataclass(frozen=True)
+class CarFeature:
+    """One model input. `minimum`/`maximum` bound physically plausible values: anything outside
+    is a user error (422). The narrower range seen in training is recorded per model version."""
+
+    name: str
+    label: str
+    unit: str
+    minimum: float
+    maximum: float
+    integer: bool = False
+    description: str = ""
+
+
+CAR_FEATURES: tuple[CarFeature, ...] = (
+    CarFeature("cylinders", "Cylinders", "", 2, 16, integer=True, description="Engine cylinders"),
+    CarFeature(
+        "displacement", "Displacement", "cubic inches", 10, 1000, description="Engine displacement"
+    ),
+    CarFeature("horsepower", "Horsepower", "hp", 10, 2000, description="Engine power"),
+    CarFeature("weight", "Weight", "lbs", 500, 20000, description="Vehicle weight"),
+    CarFeature(
+        "acceleration",
+        "Acceleration",
+        "seconds 0-60 mph",
+        1,
+        60,
+        description="Time from 0 to 60 mph",
+    ),
+    CarFeature(
+        "model_year",
+        "Model year",
+        "years since 1900",
+        0,
+        199,
+        integer=True,
+        description="Model year as in the data set (70 = 1970); 1970-2099 are also accepted",
+    ),
+    CarFeature(
+        "origin",
+        "Origin",
+        "1 = USA, 2 = Europe, 3 = Japan",
+        1,
+        3,
+        integer=True,
+        description="Region of manufacture",
+    ),
+)
+
+FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in CAR_FEATURES)
+FEATURES_BY_NAME: dict[str, CarFeature] = {f.name: f for f in CAR_FEATURES}
+
+DATA_FILE_COLUMNS: tuple[str, ...] = (TARGET, *FEATURE_NAMES)
+"""Columns of the UCI `auto-mpg.data` file, in file order (the car name follows a tab)."""
+
+
+def origin_code(origin: str | int) -> int:
+    """Returns the data set's origin code (1-3) for a name or code; raises ValueError otherwise."""
+    if isinstance(origin, str):
+        key = origin.strip().lower()
+        if key in ORIGINS:
+            return ORIGINS.index(key) + 1
+        if key.isdigit():
+            origin = int(key)
+        else:
+            raise ValueError(f"unknown origin {origin!r}: use one of {', '.join(ORIGINS)} or 1-3")
+    if isinstance(origin, int) and 1 <= origin <= len(ORIGINS):
+        return origin
+    raise ValueError(f"unknown origin {origin!r}: use one of {', '.join(ORIGINS)} or 1-3")
+
+
+def model_year_offset(year: int) -> int:
+    """Returns the data set's year encoding (years since 1900) for 70-style or 1970-style years."""
+    return year - 1900 if year >= 1900 else year
+
+
+def litres_per_100km(mpg: float) -> float:
+    """Converts US miles per gallon to litres per 100 km."""
+    return LITRES_PER_100KM_FACTOR / mpg

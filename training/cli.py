@@ -1,0 +1,170 @@
+"""`python -m training digit|mpg [options]`: train a model and export it as a new version.
+
+Every hyperparameter of the model's schema is an option (`--learning-rate 0.01`,
+`--hidden-units 256,128`, `--no-augment`); defaults come from the schema and the paths from
+the service's settings (DATA_DIR, PERCEPTRON_MODELS_DIR, PERCEPTRON_CACHE_DIR).
+"""
+
+from __future__ import annotations
+
+import argparse
+import enum
+import shlex
+import sys
+import time
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
+
+from training.hyperparameters import HYPERPARAMETERS, MODEL_NAMES, PromotePolicy
+
+
+def _option(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _add_field(parser: argparse.ArgumentParser, name: str, field: FieldInfo) -> None:
+    annotation = field.annotation
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        annotation = next(a for a in args if a is not type(None))
+    default = field.get_default(call_default_factory=True)
+    help_text = (field.description or "").rstrip(".")
+    shown = default.value if isinstance(default, enum.Enum) else default
+    help_text = f"{help_text} (default: {shown})" if help_text else f"default: {shown}"
+    common: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS, "help": help_text}
+    if annotation is bool:
+        parser.add_argument(_option(name), action=argparse.BooleanOptionalAction, **common)
+    elif isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        parser.add_argument(_option(name), choices=[m.value for m in annotation], **common)
+    elif typing.get_origin(annotation) is list:
+        parser.add_argument(
+            _option(name), type=_int_list, metavar="N[,N...]", **common
+        )
+    else:
+        parser.add_argument(_option(name), metavar=name.upper(), **common)
+
+
+def _int_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()] if text.strip() else []
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m training",
+        description="Train a model and export it as the next SavedModel version.",
+    )
+    subparsers = parser.add_subparsers(dest="model", required=True, metavar="{digit,mpg}")
+    for name in MODEL_NAMES:
+        schema = HYPERPARAMETERS[name]
+        sub = subparsers.add_parser(name, help=(schema.__doc__ or "").split("\n")[0])
+        paths = sub.add_argument_group("paths")
+        paths.add_argument("--data-dir", type=Path, help="folder with the data set (DATA_DIR)")
+        paths.add_argument("--models-dir", type=Path, help="where versions are written")
+        paths.add_argument("--cache-dir", type=Path, help="download cache")
+        paths.add_argument(
+            "--no-download", action="store_true", help="fail instead of downloading data"
+        )
+        sub.add_argument(
+            "--promote",
+            choices=[p.value for p in PromotePolicy],
+            default=PromotePolicy.always.value,
+            help="serve the new version: always (default here), never, or auto (only if its "
+            "test metric is at least as good as the served version's)",
+        )
+        group = sub.add_argument_group("hyperparameters")
+        for field_name, field in schema.model_fields.items():
+            _add_field(group, field_name, field)
+    return parser
+
+
+def _hyperparameters(schema: type[BaseModel], options: argparse.Namespace) -> dict[str, Any]:
+    return {name: getattr(options, name) for name in schema.model_fields if hasattr(options, name)}
+
+
+class ConsoleProgress:
+    """Prints one line per epoch: stage, loss and metrics, elapsed time and ETA."""
+
+    def __init__(self) -> None:
+        self.started_at = time.monotonic()
+
+    def started(self, *, device: str, total_epochs: int) -> None:
+        print(f"training on {device}: {total_epochs} epochs", flush=True)
+
+    def epoch_ended(self, record: dict[str, Any], *, progress: float, eta_s: float | None) -> None:
+        skip = {"stage", "epoch", "epochs"}
+        logs = "  ".join(
+            f"{k}={v:.4g}" for k, v in record.items() if k not in skip and isinstance(v, float)
+        )
+        eta = f"eta {eta_s:.0f}s" if eta_s is not None else ""
+        elapsed = time.monotonic() - self.started_at
+        print(
+            f"[{record['stage']}] epoch {record['epoch']}/{record['epochs']}  {logs}  "
+            f"{elapsed:.0f}s {eta}",
+            flush=True,
+        )
+
+    def check(self) -> None:
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    options = parser.parse_args(argv)
+    schema = HYPERPARAMETERS[options.model]
+    try:
+        hp = schema.model_validate(_hyperparameters(schema, options))
+    except ValidationError as exc:
+        for error in exc.errors():
+            where = _option(str(error["loc"][0])) if error["loc"] else "options"
+            parser.error(f"{where}: {error['msg']}")
+    # Heavy imports only once the command line is known to be valid.
+    from service.settings import Settings
+    from training.data import DataError
+    from training.pipeline import DataPaths, run_training
+    from training.progress import TrainingDiverged
+
+    settings = Settings()
+    paths = DataPaths(
+        data_dir=options.data_dir or settings.data_dir,
+        cache_dir=options.cache_dir or settings.cache_dir,
+        download=settings.download_data and not options.no_download,
+    )
+    models_dir: Path = options.models_dir or settings.models_dir
+    command = "python -m training " + " ".join(shlex.quote(a) for a in argv)
+    try:
+        exported = run_training(
+            options.model,
+            hp,
+            paths=paths,
+            models_dir=models_dir,
+            observer=ConsoleProgress(),
+            promote=PromotePolicy(options.promote),
+            command=command,
+            settings_pin=settings.pinned_versions.get(options.model),
+        )
+    except (DataError, TrainingDiverged) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    _summarise(exported.metadata, exported.path)
+    return 0
+
+
+def _summarise(metadata: dict[str, Any], path: Path) -> None:
+    metrics = metadata["metrics"]
+    if metadata["model"] == "digit":
+        headline = f"test accuracy {metrics['accuracy']:.4%}  loss {metrics['loss']:.4f}  macro F1 {metrics['macro_f1']:.4f}"
+    else:
+        headline = (
+            f"test MAE {metrics['mae']:.3f} mpg  RMSE {metrics['rmse']:.3f}  R² {metrics['r2']:.3f}"
+        )
+    promotion = metadata["promotion"]
+    print(f"{metadata['model']} version {metadata['version']}: {headline}")
+    print(f"  parameters {metadata['parameters']:,}  trained in {metadata['training_seconds']:.0f}s on {metadata['device']}")
+    print(f"  {'served' if promotion['promoted'] else 'not served'}: {promotion['reason']}")
+    print(f"  written to {path}")

@@ -1,0 +1,105 @@
+"""The digit classifier: a compact batch-norm CNN (default) or the classic MLP.
+
+Input: a batch of 28x28 images, white ink on black, values 0..1, exactly what
+`service.imaging.to_mnist_tensor` produces from an upload. Output: softmax over 10 classes.
+Augmentation layers are part of the model and act only while training.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers, ops
+
+from training import components
+from training.hyperparameters import DigitArchitecture, DigitHyperparameters
+from training.signatures import IMAGE_SIZE, NUM_CLASSES
+
+
+class RandomStrokeWidth(layers.Layer):
+    """Thickens or thins the strokes of some images while training.
+
+    People draw with pens and brushes of every width; MNIST's strokes vary less. A grey-level
+    dilation (or erosion) over 3x3 pixels, blended halfway, widens (or narrows) a stroke by about
+    half a pixel on each side.
+    """
+
+    def __init__(self, probability: float = 0.3, seed: int | None = None, **kwargs: object):
+        super().__init__(**kwargs)
+        self.probability = probability
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, images, training=None):  # type: ignore[no-untyped-def]
+        if not training:
+            return images
+        dilated = ops.max_pool(images, pool_size=3, strides=1, padding="same")
+        eroded = -ops.max_pool(-images, pool_size=3, strides=1, padding="same")
+        batch = ops.shape(images)[0]
+        draw = keras.random.uniform((batch, 1, 1, 1), seed=self.seed_generator)
+        half = self.probability / 2
+        target = ops.where(draw < half, dilated, ops.where(draw < self.probability, eroded, images))
+        return images + 0.5 * (target - images)
+
+    def get_config(self) -> dict[str, object]:
+        return {**super().get_config(), "probability": self.probability}
+
+
+def _augmentation(seed: int) -> list[layers.Layer]:
+    return [
+        layers.RandomRotation(10 / 360, fill_mode="constant", seed=seed),
+        layers.RandomZoom(0.1, fill_mode="constant", seed=seed + 1),
+        layers.RandomTranslation(0.1, 0.1, fill_mode="constant", seed=seed + 2),
+        RandomStrokeWidth(0.3, seed=seed + 3),
+    ]
+
+
+def build_digit_model(hp: DigitHyperparameters) -> keras.Model:
+    """Builds (uncompiled) the classifier that `hp` describes."""
+    seeds = iter(range(hp.seed * 1000 + 1, hp.seed * 1000 + 1000))
+    images = keras.Input(shape=(IMAGE_SIZE, IMAGE_SIZE), name="image", dtype="float32")
+    x = layers.Reshape((IMAGE_SIZE, IMAGE_SIZE, 1))(images)
+    if hp.augment:
+        for layer in _augmentation(next(seeds)):
+            x = layer(x)
+    if hp.architecture is DigitArchitecture.cnn:
+        x = _convolution_stages(x, hp, seeds)
+    x = layers.Flatten()(x)
+    for units in hp.hidden_units:
+        x = layers.Dense(units, kernel_initializer=components.kernel_initializer(hp, next(seeds)))(
+            x
+        )
+        if hp.architecture is DigitArchitecture.cnn:
+            x = layers.BatchNormalization()(x)
+        x = components.activation_layer(hp)(x)
+        if hp.dropout:
+            x = layers.Dropout(hp.dropout, seed=next(seeds))(x)
+    probabilities = layers.Dense(
+        NUM_CLASSES,
+        activation="softmax",
+        dtype="float32",
+        kernel_initializer=components.kernel_initializer(hp, next(seeds)),
+        name="probabilities",
+    )(x)
+    return keras.Model(images, probabilities, name=f"digit_{hp.architecture.value}")
+
+
+def _convolution_stages(x, hp: DigitHyperparameters, seeds):  # type: ignore[no-untyped-def]
+    """Each stage: two 3x3 convolutions then a strided 5x5 one that halves the image, all with
+    batch normalisation, then dropout. Small images switch to 'same' padding to keep a size."""
+    size = IMAGE_SIZE
+    for filters in hp.conv_filters:
+        for kernel, stride in ((3, 1), (3, 1), (5, 2)):
+            padding = "valid" if stride == 1 and size >= 10 else "same"
+            x = layers.Conv2D(
+                filters,
+                kernel,
+                strides=stride,
+                padding=padding,
+                use_bias=False,
+                kernel_initializer=components.kernel_initializer(hp, next(seeds)),
+            )(x)
+            x = layers.BatchNormalization()(x)
+            x = components.activation_layer(hp)(x)
+            size = size - kernel + 1 if padding == "valid" else -(-size // stride)
+        if hp.dropout:
+            x = layers.Dropout(hp.dropout, seed=next(seeds))(x)
+    return x

@@ -1,0 +1,245 @@
+"""The hyperparameter vocabulary of training jobs: one validated schema per model.
+
+The command line (`python -m training`), the API's `POST /jobs` and the web page's training form
+all take these classes as they are. Bounds keep every job finite; unknown names are errors.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class Activation(StrEnum):
+    relu = "relu"
+    leaky_relu = "leaky_relu"
+    sigmoid = "sigmoid"
+    tanh = "tanh"
+    elu = "elu"
+    gelu = "gelu"
+    selu = "selu"
+    swish = "swish"
+
+
+class Initializer(StrEnum):
+    glorot_uniform = "glorot_uniform"
+    glorot_normal = "glorot_normal"
+    xavier_uniform = "xavier_uniform"
+    xavier_normal = "xavier_normal"
+    he_uniform = "he_uniform"
+    he_normal = "he_normal"
+    kaiming_uniform = "kaiming_uniform"
+    kaiming_normal = "kaiming_normal"
+    lecun_normal = "lecun_normal"
+    random_uniform = "random_uniform"
+    random_normal = "random_normal"
+    zeros = "zeros"
+    ones = "ones"
+    constant = "constant"
+
+
+class Optimizer(StrEnum):
+    sgd = "sgd"
+    momentum = "momentum"
+    """SGD with momentum (0.9 unless `momentum` says otherwise)."""
+    adam = "adam"
+    adamw = "adamw"
+    adagrad = "adagrad"
+    rmsprop = "rmsprop"
+    adadelta = "adadelta"
+    adamax = "adamax"
+    nadam = "nadam"
+
+
+MOMENTUM_OPTIMIZERS = frozenset({Optimizer.sgd, Optimizer.momentum, Optimizer.rmsprop})
+
+
+class Schedule(StrEnum):
+    constant = "constant"
+    exponential = "exponential"
+    cosine = "cosine"
+
+
+class DigitArchitecture(StrEnum):
+    cnn = "cnn"
+    mlp = "mlp"
+
+
+class DigitLoss(StrEnum):
+    cross_entropy = "cross_entropy"
+    hinge = "hinge"
+    """Multi-class (categorical) hinge loss on the softmax output."""
+    mse = "mse"
+
+
+class MpgLoss(StrEnum):
+    mse = "mse"
+    mae = "mae"
+    huber = "huber"
+
+
+class TargetTransform(StrEnum):
+    mpg = "mpg"
+    """Learn miles per gallon directly."""
+    gallons_per_100_miles = "gallons_per_100_miles"
+    """Learn fuel consumption, which grows about linearly with weight and engine size."""
+    log = "log"
+
+
+class PromotePolicy(StrEnum):
+    auto = "auto"
+    """Serve the new version only if its test metric is at least as good as the served one's."""
+    always = "always"
+    never = "never"
+
+
+Units = Annotated[int, Field(ge=1, le=2048)]
+
+
+class TrainingHyperparameters(BaseModel):
+    """What every training job shares: optimisation, schedule, regularisation, initialisation."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+    epochs: int = Field(10, ge=1, description="Passes over the training data")
+    batch_size: int = Field(128, ge=1, le=4096)
+    optimizer: Optimizer = Optimizer.adam
+    learning_rate: float = Field(1e-3, gt=0, le=10)
+    momentum: float | None = Field(
+        None,
+        ge=0,
+        lt=1,
+        description="For sgd, momentum (default 0.9) and rmsprop; sgd defaults to 0",
+    )
+    nesterov: bool = Field(False, description="Nesterov momentum, for sgd and momentum")
+    weight_decay: float = Field(0.0, ge=0, le=1, description="Decoupled weight decay")
+    lr_schedule: Schedule = Schedule.constant
+    decay_rate: float = Field(0.9, gt=0, le=1, description="Exponential decay factor")
+    decay_steps: int | None = Field(
+        None, ge=1, le=10_000_000, description="Steps per decay; default one epoch"
+    )
+    staircase: bool = Field(False, description="Exponential decay in whole steps")
+    cosine_alpha: float = Field(0.0, ge=0, le=1, description="Final learning-rate fraction")
+    activation: Activation = Activation.relu
+    leaky_relu_slope: float = Field(0.01, gt=0, lt=1, description="Negative slope of leaky_relu")
+    kernel_initializer: Initializer = Initializer.glorot_uniform
+    initializer_value: float = Field(0.0, ge=-10, le=10, description="Value for constant")
+    initializer_scale: float = Field(
+        0.05, gt=0, le=10, description="random_uniform limit / random_normal stddev"
+    )
+    dropout: float = Field(0.0, ge=0, le=0.9)
+    validation_split: float = Field(0.1, ge=0.05, le=0.5)
+    early_stopping_patience: int = Field(0, ge=0, le=1000, description="0 turns it off")
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    mixed_precision: bool = Field(False, description="float16 compute on a GPU")
+    max_train_samples: int | None = Field(
+        None, ge=10, description="Train on the first N training rows only (quick jobs)"
+    )
+
+    @model_validator(mode="after")
+    def _check_combinations(self) -> TrainingHyperparameters:
+        if self.momentum is not None and self.optimizer not in MOMENTUM_OPTIMIZERS:
+            raise ValueError(
+                f"momentum applies to sgd, momentum and rmsprop, not {self.optimizer.value}"
+            )
+        if self.nesterov and self.optimizer not in (Optimizer.sgd, Optimizer.momentum):
+            raise ValueError("nesterov applies to sgd and momentum only")
+        return self
+
+    @property
+    def effective_momentum(self) -> float:
+        if self.momentum is not None:
+            return self.momentum
+        return 0.9 if self.optimizer is Optimizer.momentum else 0.0
+
+
+_MLP_DEFAULTS: dict[str, Any] = {
+    # The classic Keras MNIST MLP: 784-512 ReLU, dropout 0.2, softmax, Adam, batch 128.
+    "epochs": 2,
+    "batch_size": 128,
+    "learning_rate": 1e-3,
+    "lr_schedule": "constant",
+    "dropout": 0.2,
+    "hidden_units": [512],
+    "augment": False,
+    "kernel_initializer": "glorot_uniform",
+}
+
+
+class DigitHyperparameters(TrainingHyperparameters):
+    """Digit classifier. Defaults shown are the CNN's; `architecture=mlp` switches any field not
+    given to the classic MLP's defaults (2 epochs, hidden_units [512], dropout 0.2, constant
+    learning rate 0.001, no augmentation, glorot_uniform)."""
+
+    architecture: DigitArchitecture = DigitArchitecture.cnn
+    epochs: int = Field(15, ge=1, le=100)
+    batch_size: int = Field(128, ge=1, le=4096)
+    learning_rate: float = Field(2e-3, gt=0, le=10)
+    lr_schedule: Schedule = Schedule.cosine
+    cosine_alpha: float = Field(0.01, ge=0, le=1)
+    dropout: float = Field(0.4, ge=0, le=0.9)
+    kernel_initializer: Initializer = Initializer.he_uniform
+    conv_filters: list[Annotated[int, Field(ge=1, le=256)]] = Field(
+        default_factory=lambda: [32, 64],
+        min_length=1,
+        max_length=3,
+        description="CNN: filters of each convolution stage (each halves the image)",
+    )
+    hidden_units: list[Units] = Field(
+        default_factory=lambda: [128],
+        max_length=6,
+        description="Dense layers before the softmax (CNN head; the MLP's hidden layers)",
+    )
+    augment: bool = Field(
+        True, description="Random rotation, zoom, shift and stroke thickness while training"
+    )
+    loss: DigitLoss = DigitLoss.cross_entropy
+    label_smoothing: float = Field(0.0, ge=0, le=0.3, description="For cross_entropy")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _architecture_defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict) and str(data.get("architecture", "")) == "mlp":
+            return {**_MLP_DEFAULTS, **data}
+        return data
+
+    @model_validator(mode="after")
+    def _check_digit(self) -> DigitHyperparameters:
+        if self.label_smoothing and self.loss is not DigitLoss.cross_entropy:
+            raise ValueError("label_smoothing applies to the cross_entropy loss only")
+        if self.architecture is DigitArchitecture.mlp and not self.hidden_units:
+            raise ValueError("the mlp architecture needs at least one hidden layer")
+        return self
+
+
+class MpgHyperparameters(TrainingHyperparameters):
+    """Fuel-economy regressor. Normalisation and origin one-hot encoding are built into the
+    exported model; `ensemble_size` networks are trained with different seeds and averaged."""
+
+    epochs: int = Field(1000, ge=1, le=5000)
+    batch_size: int = Field(32, ge=1, le=4096)
+    learning_rate: float = Field(1e-3, gt=0, le=10)
+    validation_split: float = Field(0.2, ge=0.05, le=0.5)
+    early_stopping_patience: int = Field(50, ge=0, le=1000, description="0 turns it off")
+    hidden_units: list[Units] = Field(
+        default_factory=lambda: [64, 64], min_length=1, max_length=6
+    )
+    loss: MpgLoss = MpgLoss.mae
+    huber_delta: float = Field(1.0, gt=0, le=100, description="For huber")
+    ensemble_size: int = Field(5, ge=1, le=10)
+    log_features: bool = Field(
+        True, description="Log-transform displacement, horsepower and weight"
+    )
+    target_transform: TargetTransform = Field(
+        TargetTransform.mpg, description="What the networks learn before it is turned into mpg"
+    )
+
+
+MODEL_NAMES: tuple[str, ...] = ("digit", "mpg")
+ModelName = Literal["digit", "mpg"]
+HYPERPARAMETERS: dict[str, type[TrainingHyperparameters]] = {
+    "digit": DigitHyperparameters,
+    "mpg": MpgHyperparameters,
+}

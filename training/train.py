@@ -1,0 +1,213 @@
+"""Training runs for the two models: data in, a trained Keras model and its test metrics out."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import numpy as np
+import pandas as pd
+
+from training import components, digit_model, mpg_model
+from training.cars import FEATURE_NAMES, TARGET
+from training.data import Mnist, features_of, standard_split
+from training.devices import TrainingDevice
+from training.fitting import RunClock, fit_keeping_best
+from training.hyperparameters import (
+    DigitHyperparameters,
+    DigitLoss,
+    MpgHyperparameters,
+    MpgLoss,
+)
+from training.metrics import classification_metrics, regression_metrics
+from training.progress import ProgressObserver
+
+EVALUATION_BATCH = 1024
+
+
+@dataclass
+class TrainedModel:
+    """A trained model ready for export, with what its metadata records."""
+
+    name: str
+    model: keras.Model
+    hyperparameters: dict[str, Any]
+    metrics: dict[str, Any]
+    history: list[dict[str, Any]]
+    parameters: int
+    training_seconds: float
+    device: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def train_digit(
+    hp: DigitHyperparameters, mnist: Mnist, device: TrainingDevice, observer: ProgressObserver
+) -> TrainedModel:
+    """Trains the digit classifier on MNIST's training set (the last `validation_split` of it
+    held out for checkpointing) and evaluates it on the 10,000 test images."""
+    started = time.monotonic()
+    x = mnist.x_train.astype(np.float32) / 255.0
+    y = mnist.y_train.astype(np.int64)
+    if hp.max_train_samples:
+        x, y = x[: hp.max_train_samples], y[: hp.max_train_samples]
+    n_validation = max(1, round(len(x) * hp.validation_split))
+    x_train, y_train = x[:-n_validation], y[:-n_validation]
+    validation = (x[-n_validation:], y[-n_validation:])
+    steps_per_epoch = -(-len(x_train) // hp.batch_size)
+
+    with device.strategy.scope():
+        keras.utils.set_random_seed(hp.seed)
+        model = digit_model.build_digit_model(hp)
+        model.compile(
+            optimizer=components.optimizer(hp, steps_per_epoch),
+            loss=_digit_loss(hp),
+            metrics=["accuracy"],
+        )
+    observer.started(device=device.description, total_epochs=hp.epochs)
+    clock = RunClock(hp.epochs)
+    y_fit: np.ndarray = y_train
+    validation_fit = validation
+    if hp.loss is not DigitLoss.cross_entropy or hp.label_smoothing:
+        y_fit = keras.utils.to_categorical(y_train, digit_model.NUM_CLASSES)
+        validation_fit = (validation[0], keras.utils.to_categorical(validation[1], 10))
+    fit_keeping_best(
+        model,
+        x_train,
+        y_fit,
+        validation=validation_fit,
+        epochs=hp.epochs,
+        batch_size=hp.batch_size,
+        patience=hp.early_stopping_patience,
+        observer=observer,
+        clock=clock,
+        stage="train",
+        seed=hp.seed,
+    )
+    probabilities = _predict(model, mnist.x_test.astype(np.float32) / 255.0)
+    metrics = classification_metrics(mnist.y_test, probabilities)
+    return TrainedModel(
+        name="digit",
+        model=model,
+        hyperparameters=hp.model_dump(mode="json"),
+        metrics=metrics,
+        history=clock.history,
+        parameters=model.count_params(),
+        training_seconds=time.monotonic() - started,
+        device=device.description,
+        extra={"train_samples": len(x_train), "validation_samples": n_validation},
+    )
+
+
+def _digit_loss(hp: DigitHyperparameters) -> keras.losses.Loss:
+    match hp.loss:
+        case DigitLoss.cross_entropy if hp.label_smoothing:
+            return keras.losses.CategoricalCrossentropy(label_smoothing=hp.label_smoothing)
+        case DigitLoss.cross_entropy:
+            return keras.losses.SparseCategoricalCrossentropy()
+        case DigitLoss.hinge:
+            return keras.losses.CategoricalHinge()
+        case DigitLoss.mse:
+            return keras.losses.MeanSquaredError()
+    raise ValueError(f"unknown loss {hp.loss}")
+
+
+def _predict(model: keras.Model, x: Any) -> np.ndarray:
+    if isinstance(x, dict):
+        n = len(next(iter(x.values())))
+        chunks = [
+            model({k: v[i : i + EVALUATION_BATCH] for k, v in x.items()}, training=False)
+            for i in range(0, n, EVALUATION_BATCH)
+        ]
+    else:
+        chunks = [
+            model(x[i : i + EVALUATION_BATCH], training=False)
+            for i in range(0, len(x), EVALUATION_BATCH)
+        ]
+    return np.concatenate([keras.ops.convert_to_numpy(c) for c in chunks])
+
+
+def train_mpg(
+    hp: MpgHyperparameters, cars: pd.DataFrame, device: TrainingDevice, observer: ProgressObserver
+) -> TrainedModel:
+    """Trains the ensemble on the standard training rows (each member holding out its own
+    random `validation_split` of them for checkpointing and early stopping) and evaluates it
+    on the 78 standard test rows."""
+    started = time.monotonic()
+    train, test = standard_split(cars)
+    if hp.max_train_samples:
+        train = train.iloc[: hp.max_train_samples]
+    train_features = features_of(train)
+    target = mpg_model.transform_target(train[TARGET].to_numpy(np.float64), hp.target_transform)
+    mean, std = float(target.mean()), float(target.std() or 1.0)
+    standardised = ((target - mean) / std).astype(np.float32)
+
+    with device.strategy.scope():
+        keras.utils.set_random_seed(hp.seed)
+        encoder = mpg_model.build_encoder(hp, train_features)
+    vectors = keras.ops.convert_to_numpy(encoder(train_features))
+    n_validation = max(1, round(len(vectors) * hp.validation_split))
+    total_epochs = hp.epochs * hp.ensemble_size
+    observer.started(device=device.description, total_epochs=total_epochs)
+    clock = RunClock(total_epochs)
+    members = []
+    for index in range(hp.ensemble_size):
+        order = np.random.default_rng(hp.seed * 1000 + index).permutation(len(vectors))
+        fit_rows, check_rows = order[n_validation:], order[:n_validation]
+        steps_per_epoch = -(-len(fit_rows) // hp.batch_size)
+        with device.strategy.scope():
+            member = mpg_model.build_member(hp, vectors.shape[1], index)
+            member.compile(
+                optimizer=components.optimizer(hp, steps_per_epoch),
+                loss=_mpg_loss(hp),
+                metrics=["mae", "mse"],
+            )
+        fit_keeping_best(
+            member,
+            vectors[fit_rows],
+            standardised[fit_rows],
+            validation=(vectors[check_rows], standardised[check_rows]),
+            epochs=hp.epochs,
+            batch_size=hp.batch_size,
+            patience=hp.early_stopping_patience,
+            observer=observer,
+            clock=clock,
+            stage=f"member {index + 1}/{hp.ensemble_size}",
+            seed=hp.seed * 1000 + index,
+        )
+        members.append(member)
+    model = mpg_model.assemble(
+        encoder, members, mean=mean, std=std, transform=hp.target_transform
+    )
+    predictions = _predict(model, features_of(test))
+    metrics = regression_metrics(test[TARGET].to_numpy(), predictions)
+    return TrainedModel(
+        name="mpg",
+        model=model,
+        hyperparameters=hp.model_dump(mode="json"),
+        metrics=metrics,
+        history=clock.history,
+        parameters=model.count_params(),
+        training_seconds=time.monotonic() - started,
+        device=device.description,
+        extra={
+            "feature_ranges": {
+                name: [float(train[name].min()), float(train[name].max())]
+                for name in FEATURE_NAMES
+            },
+            "train_samples": len(train),
+            "test_samples": len(test),
+        },
+    )
+
+
+def _mpg_loss(hp: MpgHyperparameters) -> keras.losses.Loss | str:
+    match hp.loss:
+        case MpgLoss.huber:
+            return keras.losses.Huber(delta=hp.huber_delta)
+        case MpgLoss.mae:
+            return "mae"
+        case MpgLoss.mse:
+            return "mse"
+    raise ValueError(f"unknown loss {hp.loss}")

@@ -1,0 +1,190 @@
+"""Model versions on disk, in the TensorFlow Serving layout `<models>/<name>/<integer>/`.
+
+This module owns the layout and the serving policy that both the trainer (which writes and
+promotes versions) and the service (which decides what to load) follow:
+
+* a version is an integer folder holding `saved_model.pb`, `variables/` and `metadata.json`;
+  it is written into a hidden temporary folder beside its target and renamed into place, so a
+  reader never sees half a version;
+* the served version is the pinned one when a pin exists (`pin.json`, written by the API), else
+  the pin from the service's settings, else the newest version whose metadata does not say it
+  was held back from promotion.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+METADATA_FILE = "metadata.json"
+PIN_FILE = "pin.json"
+TEMP_PREFIX = ".tmp-"
+STALE_TEMP_AGE_S = 24 * 3600
+
+
+def model_dir(models_dir: Path, name: str) -> Path:
+    return models_dir / name
+
+
+def version_dir(models_dir: Path, name: str, version: int) -> Path:
+    return models_dir / name / str(version)
+
+
+def list_versions(models_dir: Path, name: str) -> list[int]:
+    """Returns the integer version folders of a model, oldest first."""
+    folder = model_dir(models_dir, name)
+    if not folder.is_dir():
+        return []
+    versions = [
+        int(entry.name)
+        for entry in folder.iterdir()
+        if entry.is_dir() and entry.name.isdigit() and entry.name.isascii()
+    ]
+    return sorted(versions)
+
+
+def read_metadata(path: Path) -> dict[str, Any] | None:
+    """Returns a version folder's metadata, or None when it is missing or unreadable."""
+    try:
+        data = json.loads((path / METADATA_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def is_promoted(metadata: dict[str, Any] | None) -> bool:
+    """A version is a candidate for serving unless its trainer explicitly held it back.
+    Folders dropped in by hand (no promotion record) count as promoted."""
+    if not metadata:
+        return True
+    promotion = metadata.get("promotion")
+    return not (isinstance(promotion, dict) and promotion.get("promoted") is False)
+
+
+def read_pin(models_dir: Path, name: str) -> int | None:
+    try:
+        data = json.loads((model_dir(models_dir, name) / PIN_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    version = data.get("version") if isinstance(data, dict) else None
+    return version if isinstance(version, int) and not isinstance(version, bool) else None
+
+
+def write_pin(models_dir: Path, name: str, version: int | None) -> None:
+    """Pins `version` (None removes the pin). Written atomically: readers never see half a file."""
+    folder = model_dir(models_dir, name)
+    target = folder / PIN_FILE
+    if version is None:
+        target.unlink(missing_ok=True)
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    temp = folder / f"{TEMP_PREFIX}{uuid.uuid4().hex}.json"
+    temp.write_text(json.dumps({"version": version, "pinned_at": time.time()}), encoding="utf-8")
+    temp.replace(target)
+
+
+def serving_candidates(
+    models_dir: Path, name: str, settings_pin: int | None = None
+) -> list[int]:
+    """Versions in the order the serving policy prefers them: the pin (API, then settings) alone
+    when there is one, else promoted versions newest first."""
+    pin = read_pin(models_dir, name)
+    if pin is None:
+        pin = settings_pin
+    if pin is not None:
+        return [pin]
+    versions = list_versions(models_dir, name)
+    return [
+        v
+        for v in reversed(versions)
+        if is_promoted(read_metadata(version_dir(models_dir, name, v)))
+    ]
+
+
+def served_version(models_dir: Path, name: str, settings_pin: int | None = None) -> int | None:
+    """The version the serving policy selects, or None when there is none."""
+    candidates = serving_candidates(models_dir, name, settings_pin)
+    return candidates[0] if candidates else None
+
+
+def write_version(
+    models_dir: Path,
+    name: str,
+    write: Callable[[Path], None],
+    metadata: Callable[[int], dict[str, Any]],
+) -> tuple[int, Path]:
+    """Writes a new version atomically and returns its number and folder.
+
+    `write(folder)` fills a temporary folder (the SavedModel); `metadata(version)` returns the
+    metadata to store beside it. The folder is renamed to the next free integer; a concurrent
+    writer that takes that number first makes this one retry with the next.
+    """
+    folder = model_dir(models_dir, name)
+    folder.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(folder)
+    temp = folder / f"{TEMP_PREFIX}{uuid.uuid4().hex}"
+    try:
+        write(temp)
+        for _ in range(100):
+            versions = list_versions(models_dir, name)
+            version = (versions[-1] + 1) if versions else 1
+            _write_json(temp / METADATA_FILE, metadata(version))
+            _fsync_tree(temp)
+            target = version_dir(models_dir, name, version)
+            try:
+                # os.rename refuses a non-empty target, so two writers never share a number.
+                os.rename(temp, target)
+            except OSError:
+                if target.exists():
+                    continue
+                raise
+            _fsync_dir(folder)
+            return version, target
+        raise RuntimeError(f"could not find a free version number under {folder}")
+    finally:
+        if temp.exists():
+            shutil.rmtree(temp, ignore_errors=True)
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    with path.open("w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2, sort_keys=True, default=str)
+        f.write("\n")
+
+
+def _fsync_tree(root: Path) -> None:
+    for dirpath, _, filenames in os.walk(root):
+        for filename in filenames:
+            fd = os.open(Path(dirpath) / filename, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        _fsync_dir(Path(dirpath))
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove_stale_temporaries(folder: Path) -> None:
+    """Leftovers of writers that died mid-export; young ones may belong to a live writer."""
+    now = time.time()
+    for entry in folder.glob(f"{TEMP_PREFIX}*"):
+        with contextlib.suppress(OSError):
+            if now - entry.stat().st_mtime > STALE_TEMP_AGE_S:
+                if entry.is_dir():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink()
