@@ -108,8 +108,11 @@ class ConsoleProgress:
             flush=True,
         )
 
-    def check(self) -> None:
+    def batch_ended(self, step: int, steps: int | None) -> None:
         pass
+
+    def finished(self) -> None:
+        print("training finished; evaluating and exporting", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -54,12 +54,13 @@ def train(
     device = configure_device(mixed_precision=hp.mixed_precision)
     if name == "digit" and isinstance(hp, DigitHyperparameters):
         path = data.locate(data.MNIST_FILE, paths.data_dir, paths.cache_dir, download=paths.download)
-        mnist = data.load_mnist(path)
-        return train_digit(hp, mnist, device, observer), {path.name: data.sha256_of(path)}
-    if name == "mpg" and isinstance(hp, MpgHyperparameters):
+        trained = train_digit(hp, data.load_mnist(path), device, observer)
+    elif name == "mpg" and isinstance(hp, MpgHyperparameters):
         path = data.locate(
             data.AUTO_MPG_FILE, paths.data_dir, paths.cache_dir, download=paths.download
         )
-        cars = data.load_auto_mpg(path)
-        return train_mpg(hp, cars, device, observer), {path.name: data.sha256_of(path)}
-    raise ValueError(f"no training for model {name!r} with {type(hp).__name__}")
+        trained = train_mpg(hp, data.load_auto_mpg(path), device, observer)
+    else:
+        raise ValueError(f"no training for model {name!r} with {type(hp).__name__}")
+    observer.finished()
+    return trained, {path.name: data.sha256_of(path)}

@@ -28,8 +28,13 @@ class ProgressObserver(Protocol):
     def epoch_ended(self, record: dict[str, Any], *, progress: float, eta_s: float | None) -> None:
         """`record` holds stage, epoch, epochs and the epoch's logs; `progress` is 0..1."""
 
-    def check(self) -> None:
-        """Called between batches; raises TrainingCancelled to stop the run."""
+    def batch_ended(self, step: int, steps: int | None) -> None:
+        """Called after each batch (`step` of `steps` in the epoch); raises TrainingCancelled
+        to stop the run (so may `epoch_ended`)."""
+
+    def finished(self) -> None:
+        """Called once training is over, before anything is exported: the last chance to raise
+        TrainingCancelled."""
 
 
 class SilentProgress:
@@ -41,7 +46,10 @@ class SilentProgress:
     def epoch_ended(self, record: dict[str, Any], *, progress: float, eta_s: float | None) -> None:
         pass
 
-    def check(self) -> None:
+    def batch_ended(self, step: int, steps: int | None) -> None:
+        pass
+
+    def finished(self) -> None:
         pass
 
 
@@ -74,7 +82,7 @@ class KerasProgress(keras.callbacks.Callback):
                 f"loss became {float(loss)} in {self.stage} at batch {batch + 1}; "
                 "lower the learning rate or change the initializer"
             )
-        self.observer.check()
+        self.observer.batch_ended(batch + 1, self.params.get("steps"))
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = {k: float(v) for k, v in (logs or {}).items()}
@@ -89,14 +97,13 @@ class KerasProgress(keras.callbacks.Callback):
             **{k: round(v, 6) for k, v in logs.items()},
         }
         if lr is not None:
-            record["learning_rate"] = lr
+            record["learning_rate"] = float(f"{lr:.6g}")
         self.history.append(record)
         self.done_epochs += 1
         progress = min(1.0, self.done_epochs / max(1, self.total_epochs))
         elapsed = time.monotonic() - self.started_at
         eta = elapsed / progress * (1 - progress) if progress > 0 else None
         self.observer.epoch_ended(record, progress=progress, eta_s=eta)
-        self.observer.check()
 
 
 def _current_learning_rate(model: keras.Model) -> float | None:

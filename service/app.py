@@ -1,0 +1,120 @@
+"""The application factory: `create_app(settings)` builds the FastAPI app; its lifespan loads
+the models (per process, after any fork), starts the background tasks and stops them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+
+from service.errors import install_error_handlers
+from service.jobs.queue import build_queue
+from service.jobs.store import JobStore
+from service.metrics import ServiceMetrics
+from service.middleware import RequestContextMiddleware
+from service.registry import ModelRegistry
+from service.routes import digit, health, jobs, models, mpg
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+WEB_DIR = Path(__file__).resolve().parent / "web"
+
+DESCRIPTION = """
+Recognises handwritten digits (MNIST-style CNN) and predicts cars' fuel economy (Auto MPG
+regressor), both served from versioned TensorFlow SavedModels that training jobs produce.
+Errors always come as `{"error": "...", "code": "...", "request_id": "..."}`.
+"""
+
+
+def configure_tensorflow(settings: Settings) -> None:
+    """Applies the thread settings; TensorFlow accepts them only before its first op."""
+    import tensorflow as tf
+
+    try:
+        if settings.tf_intra_op_threads:
+            tf.config.threading.set_intra_op_parallelism_threads(settings.tf_intra_op_threads)
+        if settings.tf_inter_op_threads:
+            tf.config.threading.set_inter_op_parallelism_threads(settings.tf_inter_op_threads)
+    except RuntimeError:
+        log.warning("TensorFlow is already initialised in this process; thread settings ignored")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    metrics = ServiceMetrics()
+    registry = ModelRegistry(settings, metrics)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_tensorflow(settings)
+        store = JobStore(settings.job_database_url)
+        app.state.job_store = store
+        app.state.job_queue = build_queue(settings)
+        await registry.start()
+        monitor = asyncio.create_task(_watch_for_lost_jobs(store, settings), name="job-monitor")
+        try:
+            yield
+        finally:
+            monitor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await monitor
+            await registry.stop()
+            store.close()
+
+    app = FastAPI(
+        title="perceptron",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        max_body_size=settings.max_body_bytes,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.registry = registry
+
+    install_error_handlers(app)
+    for router in (digit.router, mpg.router, models.router, jobs.router, health.router):
+        app.include_router(router)
+    _mount_web(app)
+
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Location"],
+        )
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    return app
+
+
+async def _watch_for_lost_jobs(store: JobStore, settings: Settings) -> None:
+    """Fails running jobs whose worker stopped sending heartbeats (or died on this host)."""
+    interval = max(0.5, min(settings.job_heartbeat_s, settings.job_lost_after_s / 4))
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await run_in_threadpool(store.fail_lost, settings.job_lost_after_s)
+        except Exception:  # a locked database now is no reason to stop watching
+            log.warning("checking for lost jobs failed", exc_info=True)
+
+
+def _mount_web(app: FastAPI) -> None:
+    if not (WEB_DIR / "index.html").is_file():
+        return
+    app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(WEB_DIR / "index.html", media_type="text/html")

@@ -1,0 +1,141 @@
+"""Reading request bodies the prediction endpoints share: JSON with clear errors, and digit
+images in the three shapes /digit accepts (multipart files, a raw image body, JSON)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from fastapi import Request
+from pydantic import TypeAdapter, ValidationError
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException
+
+from service.errors import BadRequest, InvalidInput, UnsupportedMediaType, invalid_input
+from service.schemas.digit import DigitJsonImage
+
+IMAGE_MEDIA_TYPES = ("image/png", "image/jpeg", "image/gif", "image/bmp", "image/webp", "image/tiff")
+UPLOAD_FIELD = "file"
+
+
+def media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+async def read_json(request: Request) -> Any:
+    """The parsed JSON body; 415 when it is not JSON, 400 when it does not parse."""
+    kind = media_type(request)
+    if kind != "application/json" and not kind.endswith("+json"):
+        raise UnsupportedMediaType(
+            f"send the body as application/json (got {kind or 'no content type'})"
+        )
+    body = await request.body()
+    if not body.strip():
+        raise BadRequest("the request body is empty; send a JSON document")
+    try:
+        return json.loads(body, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise BadRequest("the JSON document is nested too deeply") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"the body is not valid JSON: {exc}") from None
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number; send finite numbers only")
+
+
+@dataclass(frozen=True)
+class DigitSource:
+    """One image to classify: encoded file bytes or a pixel array, and how to name it."""
+
+    label: str
+    data: bytes | np.ndarray
+
+    @property
+    def size(self) -> int:
+        return len(self.data) if isinstance(self.data, bytes) else int(self.data.size)
+
+
+_JSON_IMAGES = TypeAdapter(list[DigitJsonImage])
+_JSON_IMAGE = TypeAdapter(DigitJsonImage)
+
+
+async def read_digit_sources(
+    request: Request, *, max_images: int
+) -> tuple[list[DigitSource], bool]:
+    """The images of a /digit request, in order, and whether the client asked for a batch
+    (several files, or a JSON list). Raises 4xx errors that name the problem."""
+    kind = media_type(request)
+    if kind == "multipart/form-data":
+        sources = await _from_multipart(request, max_images)
+        return sources, len(sources) > 1
+    if kind.startswith("image/") or kind == "application/octet-stream":
+        return [DigitSource("body", await request.body())], False
+    if kind == "application/json":
+        document = await read_json(request)
+        return _from_json(document, max_images), isinstance(document, list)
+    raise UnsupportedMediaType(
+        "send the image as multipart/form-data (field 'file', repeat it for a batch), as an "
+        f"image/* body, or as application/json; got {kind or 'no content type'}"
+    )
+
+
+async def _from_multipart(request: Request, max_images: int) -> list[DigitSource]:
+    try:
+        form = await request.form(max_files=max_images, max_fields=8)
+    except MultiPartException as exc:
+        raise BadRequest(f"malformed multipart body: {exc.message}") from None
+    try:
+        unexpected = sorted({key for key in form if key != UPLOAD_FIELD})
+        if unexpected:
+            raise InvalidInput(
+                f"unexpected form field(s) {', '.join(unexpected)}: upload images in the "
+                f"'{UPLOAD_FIELD}' field"
+            )
+        uploads = form.getlist(UPLOAD_FIELD)
+        if not uploads:
+            raise InvalidInput(f"no image: upload it in the '{UPLOAD_FIELD}' form field")
+        sources = []
+        for index, upload in enumerate(uploads):
+            if not isinstance(upload, UploadFile):
+                raise InvalidInput(f"'{UPLOAD_FIELD}' must be a file, not a text field")
+            name = upload.filename or f"file {index + 1}"
+            sources.append(DigitSource(name, await upload.read()))
+        return sources
+    finally:
+        await form.close()
+
+
+def _from_json(document: Any, max_images: int) -> list[DigitSource]:
+    try:
+        if isinstance(document, list):
+            if not document:
+                raise InvalidInput("the list of images is empty")
+            if len(document) > max_images:
+                raise InvalidInput(f"{len(document)} images in one request; the limit is {max_images}")
+            images = _JSON_IMAGES.validate_python(document)
+        else:
+            images = [_JSON_IMAGE.validate_python(document)]
+    except ValidationError as exc:
+        raise invalid_input(exc.errors(include_url=False)) from None
+    return [_json_source(index, image) for index, image in enumerate(images)]
+
+
+def _json_source(index: int, image: DigitJsonImage) -> DigitSource:
+    label = f"image {index + 1}"
+    if image.pixels is not None:
+        return DigitSource(label, np.asarray(image.pixels, dtype=np.float32))
+    text = (image.image or "").strip()
+    if text.startswith("data:"):
+        header, _, text = text.partition(",")
+        if ";base64" not in header:
+            raise InvalidInput(f"{label}: a data: URL must be base64-encoded")
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput(f"{label}: 'image' is not valid base64") from None
+    return DigitSource(label, data)

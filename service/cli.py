@@ -1,0 +1,69 @@
+"""`python -m service api|worker|run`: the entry points `make run` and the container use.
+
+* `api`: the HTTP service (uvicorn, one process; models load in the app's lifespan);
+* `worker`: a training worker consuming the job queue;
+* `run`: both, the worker as a child process, for a single machine (what `make run` starts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import subprocess
+import sys
+
+from service.logs import configure_logging
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def serve_api(settings: Settings) -> None:
+    import uvicorn
+
+    from service.app import create_app
+
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
+def run_both(settings: Settings) -> int:
+    """Starts a worker child process, serves the API, and stops the worker on the way out."""
+    worker = subprocess.Popen([sys.executable, "-m", "service", "worker"], env=os.environ.copy())
+    log.info("training worker started (pid %d)", worker.pid)
+    try:
+        serve_api(settings)
+    finally:
+        if worker.poll() is None:
+            worker.send_signal(signal.SIGINT)
+            try:
+                worker.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m service", description=__doc__)
+    parser.add_argument("command", choices=("api", "worker", "run"))
+    options = parser.parse_args(argv)
+    settings = Settings()
+    configure_logging(settings.log_level, json_lines=settings.log_json)
+    if options.command == "api":
+        serve_api(settings)
+    elif options.command == "worker":
+        from service.jobs.worker import run_worker
+
+        run_worker(settings)
+    else:
+        return run_both(settings)
+    return 0

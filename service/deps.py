@@ -1,0 +1,44 @@
+"""Dependencies the routes share, as `Annotated` aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from service.metrics import ServiceMetrics
+from service.registry import ModelRegistry
+from service.security import check_admin, check_prediction_access
+from service.settings import Settings
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_registry(request: Request) -> ModelRegistry:
+    registry: ModelRegistry = request.app.state.registry
+    return registry
+
+
+def get_metrics(request: Request) -> ServiceMetrics:
+    metrics: ServiceMetrics = request.app.state.metrics
+    return metrics
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
+MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
+
+
+def require_admin(request: Request, settings: SettingsDep) -> None:
+    check_admin(request, settings)
+
+
+def require_prediction_access(request: Request, settings: SettingsDep) -> None:
+    check_prediction_access(request, settings)
+
+
+AdminAccess = Depends(require_admin)
+PredictionAccess = Depends(require_prediction_access)

@@ -1,0 +1,95 @@
+"""Classifying digit images: preprocessing, the model call, and the answer per image."""
+
+from __future__ import annotations
+
+import base64
+import time
+
+import numpy as np
+from starlette.concurrency import run_in_threadpool
+
+from service.bodies import DigitSource
+from service.errors import ServiceError
+from service.imaging import ImageError, decode_image, to_mnist_tensor, to_png
+from service.metrics import ServiceMetrics
+from service.registry import ModelRegistry
+from service.schemas.digit import DigitPrediction
+
+INLINE_PREPROCESS_BYTES = 64 * 1024
+"""Uploads up to this size (in total) are preprocessed on the event loop: a thread hop costs
+more than decoding a small PNG. Larger ones (photos, big batches) go to a worker thread."""
+
+PROBABILITY_DECIMALS = 6
+
+
+class DigitImageError(ServiceError):
+    """An image of the request cannot be classified; the status comes from the cause."""
+
+    def __init__(self, source: DigitSource, cause: ImageError, batch: bool) -> None:
+        prefix = f"{source.label}: " if batch else ""
+        super().__init__(f"{prefix}{cause}")
+        self.status = cause.status
+        self.code = {413: "image_too_large", 415: "unreadable_image", 422: "no_digit_found"}.get(
+            cause.status, "invalid_image"
+        )
+
+
+def preprocess(sources: list[DigitSource], max_pixels: int) -> np.ndarray:
+    """The batch of 28x28 tensors for `sources`; raises DigitImageError for the first bad one."""
+    tensors = np.empty((len(sources), 28, 28), dtype=np.float32)
+    for index, source in enumerate(sources):
+        try:
+            picture = (
+                decode_image(source.data, max_pixels=max_pixels)
+                if isinstance(source.data, bytes)
+                else source.data
+            )
+            tensors[index] = to_mnist_tensor(picture)
+        except ImageError as exc:
+            raise DigitImageError(source, exc, batch=len(sources) > 1) from None
+    return tensors
+
+
+async def classify(
+    sources: list[DigitSource],
+    registry: ModelRegistry,
+    metrics: ServiceMetrics,
+    *,
+    max_pixels: int,
+    include_preprocessed: bool,
+    endpoint: str,
+) -> list[DigitPrediction]:
+    started = time.perf_counter()
+    if sum(source.size for source in sources) <= INLINE_PREPROCESS_BYTES:
+        tensors = preprocess(sources, max_pixels)
+    else:
+        tensors = await run_in_threadpool(preprocess, sources, max_pixels)
+    model = registry.get("digit")
+    outputs = await model.infer({"image": tensors})
+    probabilities = outputs["probabilities"]
+    predictions = []
+    for index, row in enumerate(probabilities):
+        digit = int(row.argmax())
+        rounded = [round(float(p), PROBABILITY_DECIMALS) for p in row]
+        image = (
+            "data:image/png;base64," + base64.b64encode(to_png(tensors[index])).decode("ascii")
+            if include_preprocessed
+            else None
+        )
+        predictions.append(
+            DigitPrediction(
+                digit=digit,
+                probability=rounded[digit],
+                probabilities=rounded,
+                model="digit",
+                model_version=model.version,
+                preprocessed_image=image,
+            )
+        )
+        metrics.digit_classes.labels(str(digit)).inc()
+    version = str(model.version)
+    metrics.predictions.labels("digit", version).inc(len(predictions))
+    metrics.prediction_latency.labels(endpoint, "digit", version).observe(
+        time.perf_counter() - started
+    )
+    return predictions

@@ -1,0 +1,187 @@
+"""One error type with a status code, and the handlers that render every error the same way:
+`{"error": "<what went wrong and what to do>", "code": "<machine-readable>", "request_id": ...}`
+(plus `details` for field-level validation errors). TensorFlow Serving and Open Inference
+Protocol clients read the `error` key of the same shape.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from service.logs import current_request_id
+
+log = logging.getLogger(__name__)
+
+
+class ServiceError(Exception):
+    """Base of every error the service reports to a client."""
+
+    status: int = 500
+    code: str = "internal_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        headers: dict[str, str] | None = None,
+        details: list[dict[str, Any]] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = headers
+        self.details = details
+
+
+class BadRequest(ServiceError):
+    status, code = 400, "bad_request"
+
+
+class Unauthorized(ServiceError):
+    status, code = 401, "unauthorized"
+
+
+class Forbidden(ServiceError):
+    status, code = 403, "forbidden"
+
+
+class NotFound(ServiceError):
+    status, code = 404, "not_found"
+
+
+class Conflict(ServiceError):
+    status, code = 409, "conflict"
+
+
+class PayloadTooLarge(ServiceError):
+    status, code = 413, "payload_too_large"
+
+
+class UnsupportedMediaType(ServiceError):
+    status, code = 415, "unsupported_media_type"
+
+
+class InvalidInput(ServiceError):
+    status, code = 422, "invalid_input"
+
+
+class TooManyRequests(ServiceError):
+    status, code = 429, "too_many_requests"
+
+
+class ModelUnavailable(ServiceError):
+    status, code = 503, "model_unavailable"
+
+
+class Overloaded(ServiceError):
+    status, code = 503, "overloaded"
+
+
+class ErrorBody(BaseModel):
+    """The body of every error response."""
+
+    error: str
+    code: str
+    request_id: str | None = None
+    details: list[dict[str, Any]] | None = None
+
+
+def error_response(
+    status: int,
+    message: str,
+    code: str,
+    *,
+    details: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = ErrorBody(error=message, code=code, request_id=current_request_id(), details=details)
+    return JSONResponse(
+        body.model_dump(exclude_none=True), status_code=status, headers=headers
+    )
+
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_input",
+    429: "too_many_requests",
+}
+
+
+def invalid_input(errors: Sequence[Any], prefix: str = "") -> InvalidInput:
+    """An InvalidInput listing pydantic-style errors as `field: message` (and in `details`)."""
+    details = []
+    for error in errors:
+        location = [str(part) for part in error.get("loc", ()) if part != "body"]
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        details.append({"field": prefix + (".".join(location) or "body"), "message": message})
+    summary = "; ".join(f"{d['field']}: {d['message']}" for d in details[:5])
+    more = f" (and {len(details) - 5} more)" if len(details) > 5 else ""
+    return InvalidInput(f"invalid request: {summary}{more}", details=details)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Routes every error, ours or the framework's, through the one JSON shape."""
+
+    async def service_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ServiceError)
+        return error_response(
+            exc.status, exc.message, exc.code, details=exc.details, headers=exc.headers
+        )
+
+    async def validation_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        error = invalid_input(exc.errors())
+        return error_response(422, error.message, error.code, details=error.details)
+
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        message = exc.detail if isinstance(exc.detail, str) else "request failed"
+        if exc.status_code == 413:
+            message = "the request body is larger than this service accepts"
+        code = _HTTP_CODES.get(exc.status_code, "error")
+        return error_response(exc.status_code, message, code, headers=exc.headers)
+
+    async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(500, "internal error; the request id identifies it in the logs", "internal_error")
+
+    app.add_exception_handler(ServiceError, service_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected_error)
+
+
+_RESPONSE_DESCRIPTIONS = {
+    400: "Malformed request (unparseable JSON, broken multipart)",
+    401: "Admin token missing",
+    403: "Admin token wrong, or not a loopback client when no token is configured",
+    404: "Unknown model, version or job",
+    409: "The change conflicts with the current state",
+    413: "Body or image too large",
+    415: "Unsupported media type or undecodable image",
+    422: "Invalid values",
+    429: "Job queue full",
+    503: "Model not ready, or inference queue full",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries for the error statuses a route can answer with."""
+    return {
+        status: {"model": ErrorBody, "description": _RESPONSE_DESCRIPTIONS[status]}
+        for status in statuses
+    }

@@ -1,0 +1,158 @@
+"""Running one training job inside a worker process.
+
+Progress goes to the job database at most every `FLUSH_INTERVAL_S` (an MPG epoch takes
+milliseconds; a digit epoch minutes), together with each finished epoch as an event, and every
+flush also reads the job's cancel flag. A separate heartbeat thread keeps the job visibly alive
+while an epoch runs, so a worker that dies is told apart from one that is busy.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from service.jobs.store import DatabaseBusy, JobStatus, JobStore, this_worker
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+FLUSH_INTERVAL_S = 0.5
+
+
+class JobObserver:
+    """A `training.progress.ProgressObserver` that writes to the job database."""
+
+    def __init__(self, store: JobStore, job_id: str) -> None:
+        self.store = store
+        self.job_id = job_id
+        self.device: str | None = None
+        self.total_epochs = 0
+        self.progress: dict[str, Any] = {}
+        self._epochs: list[dict[str, Any]] = []
+        self._last_flush = 0.0
+        self._cancelled = False
+
+    def started(self, *, device: str, total_epochs: int) -> None:
+        self.device = device
+        self.total_epochs = total_epochs
+        self.progress = {"fraction": 0.0, "total_epochs": total_epochs}
+        self.flush(force=True)
+
+    def epoch_ended(self, record: dict[str, Any], *, progress: float, eta_s: float | None) -> None:
+        self.progress = {
+            "stage": record["stage"],
+            "epoch": record["epoch"],
+            "epochs": record["epochs"],
+            "fraction": round(progress, 4),
+            "eta_s": None if eta_s is None else round(eta_s, 1),
+            "total_epochs": self.total_epochs,
+        }
+        self._epochs.append({"record": record, "progress": self.progress})
+        self.flush()
+
+    def batch_ended(self, step: int, steps: int | None) -> None:
+        self.progress = {**self.progress, "step": step, "steps": steps}
+        self.flush()
+
+    def finished(self) -> None:
+        self.flush(force=True)
+
+    def flush(self, *, force: bool = False) -> None:
+        """Writes what is buffered; raises TrainingCancelled if cancellation was asked."""
+        from training.progress import TrainingCancelled
+
+        if not force and time.monotonic() - self._last_flush < FLUSH_INTERVAL_S:
+            if self._cancelled:
+                raise TrainingCancelled("cancelled on request")
+            return
+        try:
+            self._cancelled = self.store.record_progress(
+                self.job_id, progress=self.progress, device=self.device, epochs=self._epochs
+            )
+            self._epochs = []
+        except DatabaseBusy:
+            log.warning("job database busy; progress kept for the next flush")
+        self._last_flush = time.monotonic()
+        if self._cancelled:
+            raise TrainingCancelled("cancelled on request")
+
+
+class Heartbeat:
+    """Touches the job's heartbeat every `interval` seconds until stopped."""
+
+    def __init__(self, store: JobStore, job_id: str, interval: float) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._beat, args=(store, job_id, interval), daemon=True, name="heartbeat"
+        )
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _beat(self, store: JobStore, job_id: str, interval: float) -> None:
+        while not self._stop.wait(interval):
+            try:
+                store.heartbeat(job_id)
+            except Exception:  # a missed beat is survivable; the next one may get through
+                log.warning("heartbeat for job %s failed", job_id, exc_info=True)
+
+
+def run_job(job_id: str, settings: Settings, store: JobStore) -> None:
+    """Runs job `job_id` to a final state. Never raises: every outcome is recorded."""
+    from training.data import DataError
+    from training.hyperparameters import HYPERPARAMETERS, PromotePolicy
+    from training.pipeline import DataPaths, run_training
+    from training.progress import TrainingCancelled, TrainingDiverged
+
+    job = store.start(job_id, this_worker())
+    if job is None:
+        log.info("job %s is no longer queued; skipped", job_id, extra={"job_id": job_id})
+        return
+    name = job["model"]
+    log.info("job %s started: training %s", job_id, name, extra={"job_id": job_id})
+    observer = JobObserver(store, job_id)
+    try:
+        with Heartbeat(store, job_id, settings.job_heartbeat_s):
+            hp = HYPERPARAMETERS[name].model_validate(job["hyperparameters"])
+            exported = run_training(
+                name,
+                hp,
+                paths=DataPaths(settings.data_dir, settings.cache_dir, settings.download_data),
+                models_dir=settings.models_dir,
+                observer=observer,
+                promote=PromotePolicy(job["promote"]),
+                command=f"POST /jobs (job {job_id})",
+                settings_pin=settings.pinned_versions.get(name),
+            )
+    except TrainingCancelled:
+        store.finish(job_id, JobStatus.cancelled, error="cancelled while running; nothing exported")
+        log.info("job %s cancelled", job_id, extra={"job_id": job_id})
+        return
+    except (DataError, TrainingDiverged) as exc:
+        store.finish(job_id, JobStatus.failed, error=str(exc))
+        log.warning("job %s failed: %s", job_id, exc, extra={"job_id": job_id})
+        return
+    except Exception as exc:
+        store.finish(job_id, JobStatus.failed, error=f"{type(exc).__name__}: {exc}")
+        log.exception("job %s failed", job_id, extra={"job_id": job_id})
+        return
+    meta = exported.metadata
+    store.finish(
+        job_id,
+        JobStatus.succeeded,
+        version=exported.version,
+        metrics=meta.get("metrics"),
+        promotion=meta.get("promotion"),
+        progress={**observer.progress, "fraction": 1.0, "eta_s": 0.0},
+        device=meta.get("device"),
+    )
+    log.info(
+        "job %s succeeded: %s version %d", job_id, name, exported.version, extra={"job_id": job_id}
+    )

@@ -1,0 +1,412 @@
+"""Job records in a real database through SQLAlchemy: a SQLite file by default, PostgreSQL when
+`PERCEPTRON_DATABASE_URL` says so. The API and the workers share it; the schema is created on
+first use.
+
+Every state change is a conditional UPDATE (`... WHERE status = 'queued'`), so a cancel racing a
+worker's start, or a lost-worker sweep racing a late success, leave one clear outcome.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    create_engine,
+    event,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+log = logging.getLogger(__name__)
+
+
+class JobStatus(StrEnum):
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+
+
+FINAL_STATUSES = frozenset({JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled})
+
+
+class DatabaseBusy(Exception):
+    """The job database stayed locked by another writer past the timeout."""
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class JobRow(Base):
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    model: Mapped[str] = mapped_column(String(16), index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    promote: Mapped[str] = mapped_column(String(16))
+    hyperparameters: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    worker: Mapped[str | None] = mapped_column(String(255))
+    device: Mapped[str | None] = mapped_column(String(255))
+    progress: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    version: Mapped[int | None] = mapped_column(Integer)
+    metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    promotion: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class EventRow(Base):
+    __tablename__ = "job_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    type: Mapped[str] = mapped_column(String(16))
+    data: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int
+    job_id: str
+    type: str
+    data: dict[str, Any]
+
+
+def _as_utc(value: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; everything stored is UTC.
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def job_dict(row: JobRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "model": row.model,
+        "status": row.status,
+        "promote": row.promote,
+        "hyperparameters": row.hyperparameters,
+        "created_at": _as_utc(row.created_at),
+        "started_at": _as_utc(row.started_at),
+        "finished_at": _as_utc(row.finished_at),
+        "heartbeat_at": _as_utc(row.heartbeat_at),
+        "cancel_requested": row.cancel_requested,
+        "worker": row.worker,
+        "device": row.device,
+        "progress": row.progress,
+        "version": row.version,
+        "metrics": row.metrics,
+        "promotion": row.promotion,
+        "error": row.error,
+    }
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for `url`; SQLite gets WAL (readers never block the writer) and a busy wait."""
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        if str(path) != ":memory:":
+            path.parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 10})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(connection: Any, _: Any) -> None:
+            cursor = connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def this_worker() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class JobStore:
+    def __init__(self, url: str) -> None:
+        self.engine = make_engine(url)
+        Base.metadata.create_all(self.engine)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        session = self._sessions()
+        try:
+            yield session
+            session.commit()
+        except OperationalError as exc:
+            session.rollback()
+            if "locked" in str(exc).lower() or "busy" in str(exc).lower():
+                raise DatabaseBusy("the job database is locked by another writer") from exc
+            raise
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    # -- API side ---------------------------------------------------------------------------
+
+    def create(self, model: str, hyperparameters: dict[str, Any], promote: str) -> dict[str, Any]:
+        row = JobRow(
+            id=uuid.uuid4().hex,
+            model=model,
+            status=JobStatus.queued.value,
+            promote=promote,
+            hyperparameters=hyperparameters,
+            created_at=now(),
+            cancel_requested=False,
+        )
+        with self._session() as session:
+            session.add(row)
+            session.flush()
+            snapshot = job_dict(row)
+            self._add_event(session, row.id, "status", _status_data(snapshot))
+        return snapshot
+
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        with self._session() as session:
+            row = session.get(JobRow, job_id)
+            return job_dict(row) if row else None
+
+    def list(
+        self, *, model: str | None, status: str | None, limit: int, offset: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        with self._session() as session:
+            query = select(JobRow)
+            if model:
+                query = query.where(JobRow.model == model)
+            if status:
+                query = query.where(JobRow.status == status)
+            total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+            rows = session.scalars(
+                query.order_by(JobRow.created_at.desc(), JobRow.id).limit(limit).offset(offset)
+            )
+            return [job_dict(row) for row in rows], total
+
+    def count_queued(self) -> int:
+        with self._session() as session:
+            query = select(func.count()).where(JobRow.status == JobStatus.queued.value)
+            return session.scalar(query) or 0
+
+    def request_cancel(self, job_id: str) -> dict[str, Any] | None:
+        """Cancels a queued job at once; asks a running one to stop at its next batch."""
+        with self._session() as session:
+            done = session.execute(
+                update(JobRow)
+                .where(JobRow.id == job_id, JobRow.status == JobStatus.queued.value)
+                .values(
+                    status=JobStatus.cancelled.value,
+                    cancel_requested=True,
+                    finished_at=now(),
+                    error="cancelled before it started",
+                )
+            ).rowcount
+            if not done:
+                session.execute(
+                    update(JobRow)
+                    .where(JobRow.id == job_id, JobRow.status == JobStatus.running.value)
+                    .values(cancel_requested=True)
+                )
+            row = session.get(JobRow, job_id)
+            if row is None:
+                return None
+            session.refresh(row)
+            snapshot = job_dict(row)
+            if done:
+                self._add_event(session, job_id, "status", _status_data(snapshot))
+            return snapshot
+
+    def fail_queued(self, job_id: str, error: str) -> None:
+        """Fails a job that could not be handed to the queue."""
+        with self._session() as session:
+            changed = session.execute(
+                update(JobRow)
+                .where(JobRow.id == job_id, JobRow.status == JobStatus.queued.value)
+                .values(status=JobStatus.failed.value, finished_at=now(), error=error)
+            ).rowcount
+            row = session.get(JobRow, job_id)
+            if changed and row is not None:
+                session.refresh(row)
+                self._add_event(session, job_id, "status", _status_data(job_dict(row)))
+
+    def events_after(self, job_id: str, after: int, limit: int = 500) -> list[Event]:
+        with self._session() as session:
+            rows = session.scalars(
+                select(EventRow)
+                .where(EventRow.job_id == job_id, EventRow.id > after)
+                .order_by(EventRow.id)
+                .limit(limit)
+            )
+            return [Event(r.id, r.job_id, r.type, r.data) for r in rows]
+
+    def history(self, job_id: str) -> list[dict[str, Any]]:
+        with self._session() as session:
+            rows = session.scalars(
+                select(EventRow.data)
+                .where(EventRow.job_id == job_id, EventRow.type == "epoch")
+                .order_by(EventRow.id)
+            )
+            return [dict(data.get("record", {})) for data in rows]
+
+    def fail_lost(self, older_than_s: float) -> list[str]:
+        """Fails running jobs whose worker went silent, or whose worker process on this host
+        is gone. Returns their ids."""
+        cutoff = now() - timedelta(seconds=older_than_s)
+        host = socket.gethostname()
+        lost: list[tuple[str, str]] = []
+        with self._session() as session:
+            running = session.scalars(
+                select(JobRow).where(JobRow.status == JobStatus.running.value)
+            ).all()
+            for row in running:
+                heartbeat = _as_utc(row.heartbeat_at or row.started_at)
+                if heartbeat is not None and heartbeat < cutoff:
+                    lost.append((row.id, f"worker lost: no heartbeat since {heartbeat.isoformat()}"))
+                elif row.worker and _dead_local_process(row.worker, host):
+                    lost.append((row.id, f"worker lost: process {row.worker} exited"))
+            for job_id, reason in lost:
+                self._finish(session, job_id, JobStatus.failed, error=reason)
+        for job_id, reason in lost:
+            log.warning("job %s failed: %s", job_id, reason, extra={"job_id": job_id})
+        return [job_id for job_id, _ in lost]
+
+    # -- worker side ------------------------------------------------------------------------
+
+    def start(self, job_id: str, worker: str) -> dict[str, Any] | None:
+        """Marks a queued job running; None when it was cancelled (or taken) meanwhile."""
+        with self._session() as session:
+            started = session.execute(
+                update(JobRow)
+                .where(JobRow.id == job_id, JobRow.status == JobStatus.queued.value)
+                .values(
+                    status=JobStatus.running.value,
+                    started_at=now(),
+                    heartbeat_at=now(),
+                    worker=worker,
+                )
+            ).rowcount
+            if not started:
+                return None
+            row = session.get(JobRow, job_id)
+            assert row is not None
+            session.refresh(row)
+            snapshot = job_dict(row)
+            self._add_event(session, job_id, "status", _status_data(snapshot))
+            return snapshot
+
+    def heartbeat(self, job_id: str) -> None:
+        with self._session() as session:
+            session.execute(
+                update(JobRow)
+                .where(JobRow.id == job_id, JobRow.status == JobStatus.running.value)
+                .values(heartbeat_at=now())
+            )
+
+    def record_progress(
+        self,
+        job_id: str,
+        *,
+        progress: dict[str, Any],
+        device: str | None,
+        epochs: list[dict[str, Any]],
+    ) -> bool:
+        """Stores progress and any finished epochs; returns whether cancellation was asked."""
+        with self._session() as session:
+            values: dict[str, Any] = {"progress": progress, "heartbeat_at": now()}
+            if device:
+                values["device"] = device
+            session.execute(
+                update(JobRow)
+                .where(JobRow.id == job_id, JobRow.status == JobStatus.running.value)
+                .values(**values)
+            )
+            for data in epochs:
+                self._add_event(session, job_id, "epoch", data)
+            row = session.get(JobRow, job_id)
+            return bool(row is None or row.cancel_requested or row.status != JobStatus.running.value)
+
+    def finish(self, job_id: str, status: JobStatus, **values: Any) -> dict[str, Any] | None:
+        with self._session() as session:
+            return self._finish(session, job_id, status, **values)
+
+    def _finish(
+        self, session: Session, job_id: str, status: JobStatus, **values: Any
+    ) -> dict[str, Any] | None:
+        changed = session.execute(
+            update(JobRow)
+            .where(JobRow.id == job_id, JobRow.status == JobStatus.running.value)
+            .values(status=status.value, finished_at=now(), **values)
+        ).rowcount
+        row = session.get(JobRow, job_id)
+        if row is None:
+            return None
+        session.refresh(row)
+        snapshot = job_dict(row)
+        if changed:
+            self._add_event(session, job_id, "status", _status_data(snapshot))
+        return snapshot
+
+    @staticmethod
+    def _add_event(session: Session, job_id: str, kind: str, data: dict[str, Any]) -> None:
+        session.add(EventRow(job_id=job_id, type=kind, data=data, created_at=now()))
+
+
+def _status_data(snapshot: dict[str, Any]) -> dict[str, Any]:
+    keys = ("status", "version", "metrics", "promotion", "error", "device")
+    return {key: snapshot[key] for key in keys if snapshot.get(key) is not None} | {
+        "status": snapshot["status"]
+    }
+
+
+def _dead_local_process(worker: str, host: str) -> bool:
+    name, _, pid_text = worker.rpartition(":")
+    if name != host or not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False

@@ -1,0 +1,83 @@
+"""POST /digit: classify one image or a batch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+
+from service import digits
+from service.bodies import IMAGE_MEDIA_TYPES, UPLOAD_FIELD, read_digit_sources
+from service.deps import MetricsDep, PredictionAccess, RegistryDep, SettingsDep
+from service.errors import error_responses
+from service.schemas.digit import DigitBatchPrediction, DigitPrediction
+
+router = APIRouter(tags=["digit"], dependencies=[PredictionAccess])
+
+_IMAGE_BODY = {"schema": {"type": "string", "format": "binary"}}
+_JSON_SCHEMA: dict[str, Any] = {
+    "oneOf": [
+        {"$ref": "#/components/schemas/DigitJsonImage"},
+        {
+            "type": "array",
+            "items": {"$ref": "#/components/schemas/DigitJsonImage"},
+            "minItems": 1,
+        },
+    ]
+}
+REQUEST_BODY: dict[str, Any] = {
+    "required": True,
+    "description": "One image, or several for a batch: multipart files in the 'file' field, "
+    "a raw image body, or JSON (an object, or a list of objects, with base64 'image' or "
+    "'pixels').",
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    UPLOAD_FIELD: {
+                        "type": "array",
+                        "items": {"type": "string", "format": "binary"},
+                        "minItems": 1,
+                    }
+                },
+                "required": [UPLOAD_FIELD],
+            },
+            "encoding": {UPLOAD_FIELD: {"contentType": ", ".join(IMAGE_MEDIA_TYPES)}},
+        },
+        **{media: _IMAGE_BODY for media in IMAGE_MEDIA_TYPES},
+        "application/json": {"schema": _JSON_SCHEMA},
+    },
+}
+
+
+@router.post(
+    "/digit",
+    summary="Recognise a handwritten digit",
+    response_model=DigitPrediction | DigitBatchPrediction,
+    response_model_exclude_none=True,
+    responses=error_responses(400, 401, 403, 413, 415, 422, 503),
+    openapi_extra={"requestBody": REQUEST_BODY},
+)
+async def recognise_digit(
+    request: Request,
+    settings: SettingsDep,
+    registry: RegistryDep,
+    metrics: MetricsDep,
+    include_preprocessed: bool = Query(
+        False, description="Also return the 28x28 image the model saw, as a PNG data URL"
+    ),
+) -> DigitPrediction | DigitBatchPrediction:
+    """Takes a PNG, JPEG, GIF, BMP, WebP or TIFF of a handwritten digit (dark on light or light
+    on dark, any size) and answers the digit with the probability of each class. Several
+    files in the `file` field, or a JSON list, make a batch answered by `results` in order."""
+    sources, batch = await read_digit_sources(request, max_images=settings.max_batch_images)
+    predictions = await digits.classify(
+        sources,
+        registry,
+        metrics,
+        max_pixels=settings.max_image_pixels,
+        include_preprocessed=include_preprocessed,
+        endpoint="/digit",
+    )
+    return DigitBatchPrediction(results=predictions) if batch else predictions[0]

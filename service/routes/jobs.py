@@ -1,0 +1,193 @@
+"""Training jobs over the API: create (admin), list, inspect, follow live, cancel (admin)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from starlette.concurrency import run_in_threadpool
+
+from service.deps import AdminAccess, SettingsDep
+from service.errors import Conflict, ModelUnavailable, NotFound, TooManyRequests, error_responses
+from service.jobs.queue import JobQueue
+from service.jobs.store import FINAL_STATUSES, DatabaseBusy, JobStatus, JobStore
+from service.schemas.jobs import (
+    JOB_REQUEST_EXAMPLES,
+    Job,
+    JobLinks,
+    JobList,
+    JobRequest,
+    JobSummary,
+)
+from training.hyperparameters import MODEL_NAMES
+
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+
+EVENT_POLL_S = 0.5
+JobId = Annotated[str, Path(description="Job id", min_length=1, max_length=64)]
+
+
+def get_store(request: Request) -> JobStore:
+    store: JobStore = request.app.state.job_store
+    return store
+
+
+def get_queue(request: Request) -> JobQueue:
+    queue: JobQueue = request.app.state.job_queue
+    return queue
+
+
+StoreDep = Annotated[JobStore, Depends(get_store)]
+QueueDep = Annotated[JobQueue, Depends(get_queue)]
+
+
+def _links(job_id: str) -> JobLinks:
+    return JobLinks(
+        self=f"/jobs/{job_id}", events=f"/jobs/{job_id}/events", cancel=f"/jobs/{job_id}/cancel"
+    )
+
+
+def _summary(job: dict[str, Any]) -> JobSummary:
+    return JobSummary(**job, links=_links(job["id"]))
+
+
+def _detail(job: dict[str, Any], store: JobStore) -> Job:
+    return Job(**job, links=_links(job["id"]), history=store.history(job["id"]))
+
+
+def _busy(exc: DatabaseBusy) -> ModelUnavailable:
+    return ModelUnavailable(f"{exc}; retry shortly", headers={"Retry-After": "1"})
+
+
+def existing_job(job_id: JobId, store: StoreDep) -> dict[str, Any]:
+    try:
+        job = store.get(job_id)
+    except DatabaseBusy as exc:
+        raise _busy(exc) from None
+    if job is None:
+        raise NotFound(f"no job {job_id!r}")
+    return job
+
+
+ExistingJob = Annotated[dict[str, Any], Depends(existing_job)]
+
+
+@router.post(
+    "",
+    status_code=202,
+    summary="Start a training job",
+    dependencies=[AdminAccess],
+    responses=error_responses(401, 403, 422, 429, 503),
+)
+def create_job(
+    response: Response,
+    settings: SettingsDep,
+    store: StoreDep,
+    queue: QueueDep,
+    body: Annotated[JobRequest, Body(openapi_examples=JOB_REQUEST_EXAMPLES)],
+) -> Job:
+    """Queues a training job for `model` with `hyperparameters` (exactly the options of
+    `python -m training <model>`). A worker process trains it, exports a new version and
+    promotes it according to `promote`. Follow it at `/jobs/{id}/events`."""
+    try:
+        if store.count_queued() >= settings.queue_max_pending:
+            raise TooManyRequests(
+                f"{settings.queue_max_pending} jobs are already queued; wait for some to "
+                "finish or cancel one",
+                headers={"Retry-After": "30"},
+            )
+        job = store.create(
+            body.model, body.hyperparameters.model_dump(mode="json"), body.promote.value
+        )
+    except DatabaseBusy as exc:
+        raise _busy(exc) from None
+    try:
+        queue.submit(job["id"])
+    except Exception as exc:
+        store.fail_queued(job["id"], f"the job queue was unavailable: {exc}")
+        raise ModelUnavailable(f"the job queue is unavailable: {exc}") from exc
+    response.headers["Location"] = f"/jobs/{job['id']}"
+    return _detail(job, store)
+
+
+@router.get("", summary="List jobs, newest first")
+def list_jobs(
+    store: StoreDep,
+    model: Annotated[str | None, Query(description="Only this model", max_length=16)] = None,
+    status: Annotated[JobStatus | None, Query(description="Only this status")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> JobList:
+    if model is not None and model not in MODEL_NAMES:
+        return JobList(jobs=[], total=0, limit=limit, offset=offset)
+    try:
+        jobs, total = store.list(
+            model=model, status=status.value if status else None, limit=limit, offset=offset
+        )
+    except DatabaseBusy as exc:
+        raise _busy(exc) from None
+    return JobList(jobs=[_summary(j) for j in jobs], total=total, limit=limit, offset=offset)
+
+
+@router.get("/{job_id}", summary="Inspect a job", responses=error_responses(404, 503))
+def get_job(job: ExistingJob, store: StoreDep) -> Job:
+    """Status, timestamps, progress, the per-epoch history so far, the device, and once
+    finished the exported version, its test metrics and the promotion decision (or the error)."""
+    return _detail(job, store)
+
+
+@router.post(
+    "/{job_id}/cancel",
+    status_code=202,
+    summary="Cancel a job",
+    dependencies=[AdminAccess],
+    responses=error_responses(401, 403, 404, 409, 503),
+)
+def cancel_job(job: ExistingJob, store: StoreDep) -> Job:
+    """A queued job never starts; a running job stops at its next batch and exports nothing."""
+    if JobStatus(job["status"]) in FINAL_STATUSES:
+        raise Conflict(f"job {job['id']} already {job['status']}; nothing to cancel")
+    try:
+        updated = store.request_cancel(job["id"])
+    except DatabaseBusy as exc:
+        raise _busy(exc) from None
+    assert updated is not None
+    return _detail(updated, store)
+
+
+@router.get(
+    "/{job_id}/events",
+    summary="Follow a job live (server-sent events)",
+    response_class=EventSourceResponse,
+    responses=error_responses(404, 503),
+)
+async def job_events(
+    request: Request,
+    job: ExistingJob,
+    store: StoreDep,
+    last_event_id: Annotated[int | None, Header(ge=0)] = None,
+) -> AsyncIterator[ServerSentEvent]:
+    """A `status` event on every status change and an `epoch` event per epoch (its loss,
+    metrics, progress and ETA), from the job's start or after `Last-Event-ID`. The stream
+    ends after the final status."""
+    job_id = job["id"]
+    after = last_event_id or 0
+    yield ServerSentEvent(event="job", data=_summary(job).model_dump(mode="json"), retry=2000)
+    while True:
+        try:
+            events = await run_in_threadpool(store.events_after, job_id, after)
+        except DatabaseBusy:
+            events = []
+        finished = False
+        for event in events:
+            after = event.id
+            yield ServerSentEvent(event=event.type, data=event.data, id=str(event.id))
+            if event.type == "status" and event.data.get("status") in FINAL_STATUSES:
+                finished = True
+        if finished or await request.is_disconnected():
+            return
+        if not events:
+            await asyncio.sleep(EVENT_POLL_S)

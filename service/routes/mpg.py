@@ -1,0 +1,88 @@
+"""POST /mpg: predict fuel economy for one car or a list; GET /mpg/features describes a car."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from service import fuel_economy
+from service.bodies import read_json
+from service.deps import MetricsDep, PredictionAccess, RegistryDep, SettingsDep
+from service.errors import ServiceError, error_responses
+from service.schemas.mpg import CarFeatureInfo, CarFeaturesInfo, MpgBatchPrediction, MpgPrediction
+from training.cars import CAR_FEATURES, ORIGINS
+
+router = APIRouter(tags=["mpg"], dependencies=[PredictionAccess])
+
+EXAMPLE_CARS_FILE = Path(__file__).resolve().parent.parent / "example_cars.json"
+
+REQUEST_BODY: dict[str, Any] = {
+    "required": True,
+    "description": "One car, or a list of cars for a batch",
+    "content": {
+        "application/json": {
+            "schema": {
+                "oneOf": [
+                    {"$ref": "#/components/schemas/Car"},
+                    {
+                        "type": "array",
+                        "items": {"$ref": "#/components/schemas/Car"},
+                        "minItems": 1,
+                    },
+                ]
+            }
+        }
+    },
+}
+
+
+@router.post(
+    "/mpg",
+    summary="Predict a car's fuel economy",
+    response_model=MpgPrediction | MpgBatchPrediction,
+    responses=error_responses(400, 401, 403, 413, 415, 422, 503),
+    openapi_extra={"requestBody": REQUEST_BODY},
+)
+async def predict_mpg(
+    request: Request, settings: SettingsDep, registry: RegistryDep, metrics: MetricsDep
+) -> MpgPrediction | MpgBatchPrediction:
+    """Takes a car's cylinders, displacement (cubic inches), horsepower, weight (lbs),
+    acceleration (seconds 0-60 mph), model year and origin and answers its miles per gallon.
+    Values outside the training data are accepted with a warning naming the feature."""
+    cars, batch = fuel_economy.parse_cars(await read_json(request), settings.max_batch_cars)
+    predictions = await fuel_economy.predict(cars, registry, metrics, endpoint="/mpg")
+    return MpgBatchPrediction(results=predictions) if batch else predictions[0]
+
+
+@cache
+def _example_cars() -> list[dict[str, Any]]:
+    cars: list[dict[str, Any]] = json.loads(EXAMPLE_CARS_FILE.read_text(encoding="utf-8"))
+    return cars
+
+
+@router.get("/mpg/features", summary="Describe the car features /mpg takes")
+async def car_features(registry: RegistryDep) -> CarFeaturesInfo:
+    """Units, accepted ranges, the range the served version was trained on, and real cars from
+    the data set (for forms and examples)."""
+    try:
+        ranges = registry.get("mpg").metadata.get("feature_ranges") or {}
+    except ServiceError:
+        ranges = {}
+    features = [
+        CarFeatureInfo(
+            name=f.name,
+            label=f.label,
+            unit=f.unit,
+            minimum=f.minimum,
+            maximum=f.maximum,
+            integer=f.integer,
+            description=f.description,
+            training_range=ranges.get(f.name),
+        )
+        for f in CAR_FEATURES
+    ]
+    return CarFeaturesInfo(features=features, origins=list(ORIGINS), examples=_example_cars())

@@ -1,0 +1,60 @@
+"""Bodies of /models and the health endpoints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TensorInfo(BaseModel):
+    name: str
+    dtype: str
+    shape: list[int] = Field(description="-1 is the batch dimension")
+
+
+class SignatureInfo(BaseModel):
+    inputs: list[TensorInfo]
+    outputs: list[TensorInfo]
+
+
+class VersionInfo(BaseModel):
+    version: int
+    state: str = Field(description="serving, loading, failed or on_disk")
+    error: str | None = None
+    created_at: str | None = None
+    metrics: dict[str, Any] | None = Field(None, description="Test-set metrics from metadata.json")
+    hyperparameters: dict[str, Any] | None = None
+    promotion: dict[str, Any] | None = None
+    parameters: int | None = None
+    training_seconds: float | None = None
+    device: str | None = None
+
+
+class ModelInfo(BaseModel):
+    name: str
+    state: str = Field(description="loading, available, failed or unavailable")
+    served_version: int | None
+    pinned_version: int | None = Field(None, description="The pin in force (API or settings)")
+    error: str | None = None
+    signature: SignatureInfo
+    versions: list[VersionInfo] = Field(description="Every version on disk, newest first")
+
+
+class ModelList(BaseModel):
+    models: list[ModelInfo]
+
+
+class ServedVersionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"version": 1}]})
+
+    version: int = Field(ge=1, le=2**31 - 1, description="The version to serve from now on")
+
+
+class Health(BaseModel):
+    status: str = "ok"
+
+
+class Readiness(BaseModel):
+    ready: bool
+    models: dict[str, str] = Field(description="State of each model")

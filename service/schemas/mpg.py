@@ -1,0 +1,141 @@
+"""Request and response bodies of /mpg. The car's fields are generated from
+`training.cars.CAR_FEATURES`, the one definition of a car's features."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    create_model,
+)
+
+from training.cars import CAR_FEATURES, ORIGINS, CarFeature, model_year_offset, origin_code
+
+
+def _origin(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError(f"origin must be one of {', '.join(ORIGINS)} or a code 1-3")
+    return origin_code(value)
+
+
+def _model_year(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("model_year must be a whole number such as 76 or 1976")
+    if 1900 <= value <= 2099:
+        return model_year_offset(value)
+    if 0 <= value <= 99:
+        return value
+    raise ValueError("model_year must be 0-99 (years since 1900, as in the data set) or 1900-2099")
+
+
+_ORIGIN_SCHEMA = {
+    "anyOf": [
+        {"type": "integer", "minimum": 1, "maximum": 3},
+        {"type": "string", "enum": [*ORIGINS, *(o.upper() for o in ORIGINS), "Usa", "Europe", "Japan"]},
+    ],
+    "description": "Region of manufacture: usa, europe or japan (or the data set's code 1-3)",
+    "examples": ["japan"],
+}
+_MODEL_YEAR_SCHEMA = {
+    "anyOf": [
+        {"type": "integer", "minimum": 0, "maximum": 99},
+        {"type": "integer", "minimum": 1900, "maximum": 2099},
+    ],
+    "description": "Model year: 70-82 style (years since 1900) or 1970-1982 style",
+    "examples": [76],
+}
+
+
+def _car_field(feature: CarFeature) -> tuple[Any, Any]:
+    if feature.name == "origin":
+        return Annotated[int, BeforeValidator(_origin), WithJsonSchema(_ORIGIN_SCHEMA)], Field()
+    if feature.name == "model_year":
+        return (
+            Annotated[int, BeforeValidator(_model_year), WithJsonSchema(_MODEL_YEAR_SCHEMA)],
+            Field(),
+        )
+    unit = f" ({feature.unit})" if feature.unit else ""
+    return (
+        int if feature.integer else float,
+        Field(
+            ge=feature.minimum,
+            le=feature.maximum,
+            strict=True,
+            allow_inf_nan=False,
+            description=f"{feature.description}{unit}",
+        ),
+    )
+
+
+_EXAMPLE_CAR = {
+    "cylinders": 4,
+    "displacement": 97.0,
+    "horsepower": 88.0,
+    "weight": 2130.0,
+    "acceleration": 14.5,
+    "model_year": 71,
+    "origin": "japan",
+}
+
+Car: type[BaseModel] = create_model(
+    "Car",
+    __config__=ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [_EXAMPLE_CAR]},
+    ),
+    __doc__="A car's features, as the Auto MPG data set records them.",
+    **{feature.name: _car_field(feature) for feature in CAR_FEATURES},  # type: ignore[call-overload]
+)
+
+
+class MpgPrediction(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "mpg": 27.3,
+                    "litres_per_100km": 8.62,
+                    "model": "mpg",
+                    "model_version": 1,
+                    "warnings": [],
+                }
+            ]
+        }
+    )
+
+    mpg: float = Field(description="Predicted fuel economy in US miles per gallon")
+    litres_per_100km: float = Field(description="The same in litres per 100 km")
+    model: str
+    model_version: int
+    warnings: list[str] = Field(
+        description="Features outside the range the model was trained on (accepted, but the "
+        "prediction is an extrapolation)"
+    )
+
+
+class MpgBatchPrediction(BaseModel):
+    results: list[MpgPrediction] = Field(description="One prediction per car, in order")
+
+
+class CarFeatureInfo(BaseModel):
+    name: str
+    label: str
+    unit: str
+    minimum: float
+    maximum: float
+    integer: bool
+    description: str
+    training_range: list[float] | None = Field(
+        None, description="Range seen in training by the served version"
+    )
+
+
+class CarFeaturesInfo(BaseModel):
+    features: list[CarFeatureInfo]
+    origins: list[str]
+    examples: list[dict[str, Any]] = Field(description="Real cars from the data set")
