@@ -1,0 +1,151 @@
+"""Fixtures shared by the whole suite: the data sets, tiny trained models, and the real app.
+
+Tiny models are trained once per session (seconds, on a slice of the real data) so tests that
+swap, break or pin versions never touch the bundled models in `models/`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REPO = Path(__file__).resolve().parent.parent
+BUNDLED_MODELS = REPO / "models"
+LOOPBACK_CLIENT = ("127.0.0.1", 50000)
+REMOTE_CLIENT = ("203.0.113.7", 40000)
+"""A TEST-NET-3 address: what a client on another machine looks like to the app."""
+
+
+def _data_dir() -> Path | None:
+    configured = os.environ.get("DATA_DIR")
+    return Path(configured) if configured else None
+
+
+@pytest.fixture(scope="session")
+def data_paths(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """Where the real data sets are: DATA_DIR, else a download into a session cache."""
+    from training.pipeline import DataPaths
+
+    cache = Path(os.environ.get("PERCEPTRON_CACHE_DIR", tmp_path_factory.mktemp("cache")))
+    return DataPaths(data_dir=_data_dir(), cache_dir=cache)
+
+
+@pytest.fixture(scope="session")
+def mnist(data_paths):  # type: ignore[no-untyped-def]
+    from training import data
+
+    return data.load_mnist(data.locate(data.MNIST_FILE, data_paths.data_dir, data_paths.cache_dir))
+
+
+@pytest.fixture(scope="session")
+def auto_mpg(data_paths):  # type: ignore[no-untyped-def]
+    from training import data
+
+    path = data.locate(data.AUTO_MPG_FILE, data_paths.data_dir, data_paths.cache_dir)
+    return data.load_auto_mpg(path)
+
+
+TINY_DIGIT = {
+    "architecture": "mlp",
+    "epochs": 1,
+    "hidden_units": [64],
+    "max_train_samples": 3000,
+}
+TINY_MPG = {"epochs": 20, "ensemble_size": 1, "hidden_units": [16], "early_stopping_patience": 0}
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory, data_paths) -> Path:  # type: ignore[no-untyped-def]
+    """A models folder with version 1 of a tiny digit MLP and a tiny MPG network."""
+    from training.hyperparameters import (
+        DigitHyperparameters,
+        MpgHyperparameters,
+        PromotePolicy,
+    )
+    from training.pipeline import run_training
+    from training.progress import SilentProgress
+
+    folder = tmp_path_factory.mktemp("tiny-models")
+    for name, hp in (
+        ("digit", DigitHyperparameters.model_validate(TINY_DIGIT)),
+        ("mpg", MpgHyperparameters.model_validate(TINY_MPG)),
+    ):
+        run_training(
+            name,
+            hp,
+            paths=data_paths,
+            models_dir=folder,
+            observer=SilentProgress(),
+            promote=PromotePolicy.always,
+            command="tests/conftest.py tiny_models",
+        )
+    return folder
+
+
+@pytest.fixture
+def models_dir(tiny_models: Path, tmp_path: Path) -> Path:
+    """A private copy of the tiny models, free to modify."""
+    target = tmp_path / "models"
+    shutil.copytree(tiny_models, target)
+    return target
+
+
+@pytest.fixture
+def settings_factory(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Builds Settings for an app under test: private state folder, fast polling."""
+    from service.settings import Settings
+
+    def make(**overrides: object) -> Settings:
+        values: dict[str, object] = {
+            "state_dir": tmp_path / "var",
+            "data_dir": _data_dir(),
+            "cache_dir": tmp_path / "cache",
+            "poll_interval_s": 0.2,
+            "log_json": False,
+        }
+        values.update(overrides)
+        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+    return make
+
+
+@pytest.fixture
+def client_factory():  # type: ignore[no-untyped-def]
+    """Enters `TestClient(create_app(settings))` (lifespan included) and closes it after."""
+    from fastapi.testclient import TestClient
+
+    from service.app import create_app
+
+    clients: list[TestClient] = []
+
+    def make(settings, client=LOOPBACK_CLIENT) -> TestClient:  # type: ignore[no-untyped-def]
+        test_client = TestClient(create_app(settings), client=client)
+        test_client.__enter__()
+        clients.append(test_client)
+        return test_client
+
+    yield make
+    for test_client in reversed(clients):
+        test_client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client(client_factory, settings_factory, models_dir):  # type: ignore[no-untyped-def]
+    """The app on a private copy of the tiny models, called from loopback."""
+    return client_factory(settings_factory(models_dir=models_dir))
+
+
+@pytest.fixture(scope="session")
+def bundled_models() -> Path:
+    return BUNDLED_MODELS
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    (REPO / "tests" / "artifacts").mkdir(exist_ok=True)
+
+
