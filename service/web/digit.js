@@ -1,0 +1,158 @@
+// The Digit panel: a drawing pad (Pointer Events: mouse, pen and touch), an image upload, and
+// the answer of POST /digit: the digit, the ten probabilities and the 28x28 the model saw.
+
+import { request } from "./api.js";
+import { renderBarChart } from "./charts.js";
+import { $, formatPercent, showError } from "./ui.js";
+
+const STROKE_WIDTH = 20; // in canvas pixels (280 wide): about MNIST's stroke once scaled to 20x20
+const AUTO_DELAY_MS = 400; // wait this long after a stroke ends: a "7" or a "4" has two strokes
+
+export function initDigit() {
+  const canvas = $("#digit-canvas");
+  const ctx = canvas.getContext("2d");
+  const auto = $("#digit-auto");
+  const upload = $("#digit-upload");
+  const error = $("#digit-error");
+  const summary = $("#digit-summary");
+  const status = $("#digit-status");
+
+  let drawn = false;
+  let pointer = null; // the pointer drawing now; others (a second finger) are ignored
+  let last = null;
+  let autoTimer = null;
+  let requestSeq = 0; // only the newest request's answer is shown
+
+  function clear() {
+    ctx.fillStyle = "#fff";
+    ctx.fillRect(0, 0, canvas.width, canvas.height);
+    drawn = false;
+    clearTimeout(autoTimer);
+  }
+
+  function canvasPoint(event) {
+    const box = canvas.getBoundingClientRect();
+    return {
+      x: ((event.clientX - box.left) / box.width) * canvas.width,
+      y: ((event.clientY - box.top) / box.height) * canvas.height,
+    };
+  }
+
+  function dot(point) {
+    ctx.beginPath();
+    ctx.arc(point.x, point.y, STROKE_WIDTH / 2, 0, Math.PI * 2);
+    ctx.fillStyle = "#000";
+    ctx.fill();
+  }
+
+  function lineTo(point) {
+    ctx.beginPath();
+    ctx.moveTo(last.x, last.y);
+    ctx.lineTo(point.x, point.y);
+    ctx.lineWidth = STROKE_WIDTH;
+    ctx.lineCap = "round";
+    ctx.lineJoin = "round";
+    ctx.strokeStyle = "#000";
+    ctx.stroke();
+    last = point;
+  }
+
+  canvas.addEventListener("pointerdown", (event) => {
+    if (pointer !== null || (event.pointerType === "mouse" && event.button !== 0)) return;
+    event.preventDefault();
+    pointer = event.pointerId;
+    canvas.setPointerCapture(event.pointerId);
+    clearTimeout(autoTimer);
+    last = canvasPoint(event);
+    dot(last);
+    drawn = true;
+  });
+
+  canvas.addEventListener("pointermove", (event) => {
+    if (event.pointerId !== pointer) return;
+    event.preventDefault();
+    const moves = event.getCoalescedEvents ? event.getCoalescedEvents() : [];
+    for (const move of moves.length ? moves : [event]) lineTo(canvasPoint(move));
+  });
+
+  function endStroke(event) {
+    if (event.pointerId !== pointer) return;
+    pointer = null;
+    if (auto.checked) {
+      clearTimeout(autoTimer);
+      autoTimer = setTimeout(recogniseDrawing, AUTO_DELAY_MS);
+    }
+  }
+  canvas.addEventListener("pointerup", endStroke);
+  canvas.addEventListener("pointercancel", endStroke);
+
+  function recogniseDrawing() {
+    clearTimeout(autoTimer);
+    if (!drawn) {
+      showError(error, "Draw a digit on the pad first, or upload a picture of one.");
+      return;
+    }
+    canvas.toBlob((blob) => recognise(blob, "drawing.png", "your drawing"), "image/png");
+  }
+
+  async function recognise(blob, filename, what) {
+    const seq = ++requestSeq;
+    const form = new FormData();
+    form.append("file", blob, filename);
+    status.textContent = `Recognising ${what}…`;
+    showError(error, null);
+    try {
+      const answer = await request("POST", "/digit?include_preprocessed=true", { body: form });
+      if (seq !== requestSeq) return;
+      show(answer, what);
+    } catch (err) {
+      if (seq !== requestSeq) return;
+      showError(error, err);
+      status.textContent = "";
+    }
+  }
+
+  function show(answer, what) {
+    const panel = $("#digit-answer");
+    panel.hidden = false;
+    $("#digit-value").textContent = answer.digit;
+    $("#digit-probability").textContent = formatPercent(answer.probability);
+    $("#digit-model").textContent = `model ${answer.model} v${answer.model_version}`;
+    renderBarChart($("#digit-bars"), answer.probabilities);
+    const seen = $("#digit-preprocessed");
+    if (answer.preprocessed_image) seen.src = answer.preprocessed_image;
+    summary.textContent =
+      `The model reads ${what} as ${answer.digit}, ` +
+      `with probability ${formatPercent(answer.probability)}.`;
+    status.textContent = "";
+    panel.dataset.digit = answer.digit; // for tests and styling: the answer shown
+  }
+
+  function recogniseFile(file) {
+    if (!file) return;
+    clearTimeout(autoTimer); // the file, not a drawing about to be recognised, is the question
+    if (file.type && !file.type.startsWith("image/")) {
+      showError(error, `${file.name} is not an image; choose a PNG, JPEG, GIF, BMP, WebP or TIFF.`);
+      return;
+    }
+    recognise(file, file.name, file.name);
+  }
+
+  $("#digit-clear").addEventListener("click", () => {
+    clear();
+    showError(error, null);
+  });
+  $("#digit-recognise").addEventListener("click", recogniseDrawing);
+  upload.addEventListener("change", () => {
+    recogniseFile(upload.files[0]);
+    upload.value = ""; // choosing the same file again must fire `change` again
+  });
+  // Dropping a picture on the pad works like the upload button.
+  canvas.addEventListener("dragover", (event) => event.preventDefault());
+  canvas.addEventListener("drop", (event) => {
+    event.preventDefault();
+    recogniseFile(event.dataTransfer?.files?.[0]);
+  });
+
+  clear();
+}

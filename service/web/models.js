@@ -1,0 +1,141 @@
+// The Models panel: every version of each model with its test metrics, which one is served,
+// pinning (roll back or forward) and unpinning, and the admin token those actions need.
+
+import { adminToken, getJson, request, setAdminToken } from "./api.js";
+import { $, describeMetrics, el, events, formatDuration, formatNumber, formatTime, showError } from "./ui.js";
+
+export function initModels() {
+  const error = $("#models-error");
+  const status = $("#models-status");
+  const tokenInput = $("#admin-token");
+
+  tokenInput.value = adminToken();
+  tokenInput.addEventListener("input", () => setAdminToken(tokenInput.value.trim()));
+  $("#admin-token-forget").addEventListener("click", () => {
+    tokenInput.value = "";
+    setAdminToken("");
+    status.textContent = "The admin token is forgotten.";
+  });
+
+  async function refresh() {
+    try {
+      const list = await getJson("/models");
+      render(list.models);
+      showError(error, null);
+    } catch (err) {
+      showError(error, err);
+    }
+  }
+
+  async function change(model, method, version) {
+    showError(error, null);
+    status.textContent = version ? `Loading ${model} version ${version}…` : `Unpinning ${model}…`;
+    try {
+      const info = await request(method, `/models/${encodeURIComponent(model)}/served-version`, {
+        json: version ? { version } : undefined,
+      });
+      status.textContent =
+        `${info.name} now serves version ${info.served_version ?? "none"}` +
+        (info.pinned_version ? " (pinned)." : " (the newest promoted version).");
+      await refresh();
+    } catch (err) {
+      status.textContent = "";
+      showError(error, err);
+    }
+  }
+
+  function actionFor(model, version) {
+    if (model.pinned_version === version.version && model.served_version === version.version) {
+      return el("span", { class: "muted" }, "pinned");
+    }
+    const served = model.served_version;
+    let label = `Serve v${version.version}`;
+    if (served === version.version) label = `Pin v${version.version}`;
+    else if (served !== null && version.version < served) label = `Roll back to v${version.version}`;
+    return el(
+      "button",
+      {
+        type: "button",
+        class: "small",
+        disabled: version.state === "failed",
+        onclick: () => change(model.name, "PUT", version.version),
+      },
+      label,
+    );
+  }
+
+  function render(models) {
+    const container = $("#models-list");
+    container.replaceChildren(
+      ...models.map((model) => {
+        const keyMetric = model.versions.find((v) => v.promotion?.metric)?.promotion.metric;
+        const served =
+          model.served_version === null
+            ? "No version is served."
+            : `Serving version ${model.served_version}` +
+              (model.pinned_version ? ", pinned." : ", the newest promoted version.");
+        return el(
+          "article",
+          { class: "model-card", "data-model": model.name, "data-served": model.served_version ?? "" },
+          el(
+            "header",
+            {},
+            el("h3", {}, model.name),
+            el("span", { class: `badge ${model.state}` }, model.state),
+          ),
+          el(
+            "p",
+            { class: "served" },
+            served,
+            " ",
+            model.pinned_version
+              ? el("button", { type: "button", class: "small", onclick: () => change(model.name, "DELETE") }, "Unpin")
+              : null,
+          ),
+          model.error ? el("p", { class: "error" }, model.error) : null,
+          el(
+            "div",
+            { class: "table-scroll" },
+            el(
+              "table",
+              { class: "cards" },
+              el("caption", { class: "visually-hidden" }, `Versions of ${model.name}`),
+              el(
+                "thead",
+                {},
+                el("tr", {}, ["Version", "State", "Created", "Test metrics", "Parameters", "Trained in", ""].map((h) => el("th", { scope: "col" }, h))),
+              ),
+              el(
+                "tbody",
+                {},
+                model.versions.map((version) =>
+                  el(
+                    "tr",
+                    {
+                      "data-version": version.version,
+                      class: version.version === model.served_version ? "serving" : null,
+                    },
+                    el("th", { scope: "row", "data-label": "Version" }, `v${version.version}`, version.version === model.served_version ? el("span", { class: "badge serving" }, "served") : null),
+                    el("td", { "data-label": "State" }, version.state, version.error ? el("small", { class: "error-text" }, ` ${version.error}`) : null),
+                    el("td", { "data-label": "Created" }, formatTime(version.created_at)),
+                    el("td", { class: "metrics", "data-label": "Test metrics" }, describeMetrics(version.metrics, keyMetric)),
+                    el("td", { class: "num", "data-label": "Parameters" }, formatNumber(version.parameters ?? NaN)),
+                    el("td", { class: "num", "data-label": "Trained in" }, formatDuration(version.training_seconds)),
+                    el("td", {}, actionFor(model, version)),
+                  ),
+                ),
+              ),
+            ),
+          ),
+        );
+      }),
+    );
+  }
+
+  $("#models-refresh").addEventListener("click", refresh);
+  events.addEventListener("panel-shown", (event) => {
+    if (event.detail === "models") refresh();
+  });
+  events.addEventListener("job-finished", refresh);
+  refresh();
+}

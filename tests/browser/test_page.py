@@ -1,0 +1,70 @@
+"""The page as a whole: keyboard-operable tabs, labelled controls, no asset from outside the
+service, and a layout that fits a phone. Screenshots of every panel at both widths go to
+tests/artifacts/."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import open_panel, screenshot
+
+pytestmark = pytest.mark.browser
+
+PANELS = ("digit", "mpg", "training", "models")
+
+
+def test_the_tabs_work_with_the_keyboard(page: Page) -> None:
+    open_panel(page, "digit")
+    page.focus("#tab-digit")
+    page.keyboard.press("ArrowRight")
+    expect(page.locator("#tab-mpg")).to_be_focused()
+    expect(page.locator("#tab-mpg")).to_have_attribute("aria-selected", "true")
+    expect(page.locator("#panel-mpg")).to_be_visible()
+    expect(page.locator("#panel-digit")).to_be_hidden()
+    page.keyboard.press("End")
+    expect(page.locator("#panel-models")).to_be_visible()
+    assert page.evaluate("location.hash") == "#models"
+    page.keyboard.press("Home")
+    expect(page.locator("#panel-digit")).to_be_visible()
+    page.keyboard.press("Tab")  # into the panel, not along the tabs
+    expect(page.locator("#tab-mpg")).not_to_be_focused()
+
+
+def test_every_control_has_a_label(page: Page) -> None:
+    open_panel(page, "digit")
+    unlabelled = page.evaluate(
+        """() => [...document.querySelectorAll("input, select, textarea, button")]
+            .filter((control) => !(control.labels?.length || control.getAttribute("aria-label")
+                                   || control.textContent.trim()))
+            .map((control) => control.id || control.outerHTML)"""
+    )
+    assert unlabelled == []
+
+
+def test_the_page_loads_nothing_from_outside_the_service(page: Page) -> None:
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    for panel in PANELS:
+        open_panel(page, panel)
+    base = page.evaluate("location.origin")
+    outside = [url for url in requested if not url.startswith((base, "data:"))]
+    assert requested and outside == []
+
+
+@pytest.mark.parametrize("panel", PANELS)
+def test_each_panel_fits_a_desktop_screen(page: Page, panel: str) -> None:
+    open_panel(page, panel)
+    expect(page.locator(f"#panel-{panel}")).to_be_visible()
+    screenshot(page, f"desktop-{panel}")
+
+
+@pytest.mark.parametrize("panel", PANELS)
+def test_each_panel_fits_a_phone_screen(phone_page: Page, panel: str) -> None:
+    open_panel(phone_page, panel)
+    expect(phone_page.locator(f"#panel-{panel}")).to_be_visible()
+    widths = phone_page.evaluate(
+        "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    )
+    assert widths[0] <= widths[1], f"{panel} scrolls sideways: {widths}"
+    screenshot(phone_page, f"phone-{panel}")

@@ -1,0 +1,84 @@
+"""The Training panel in a real browser against the real worker: a tiny job followed live to its
+end through the events stream, a cancelled job, and the new version rolled out and back in
+the Models panel."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import enter_admin_token, open_panel, screenshot
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.data]
+
+JOB_TIMEOUT_MS = 300_000
+EPOCHS = 20
+
+
+def start_job(page: Page, model: str, fields: dict[str, str], promote: str = "never") -> str:
+    """Fills the training form and starts the job; returns its short id as the page shows it."""
+    page.click("#tab-training")
+    page.select_option("#training-model", model)
+    for name, value in fields.items():
+        page.fill(f"#hp-{name}", value)
+    page.select_option("#training-promote", promote)
+    page.click("#training-start")
+    expect(page.locator("#job-box")).to_be_visible()
+    title = page.locator("#job-title").text_content() or ""
+    match = re.search(r"Job (\w+)", title)
+    assert match, title
+    return match.group(1)
+
+
+def test_a_tiny_job_is_followed_to_the_end_and_its_version_can_be_served(page: Page) -> None:
+    open_panel(page, "training")
+    enter_admin_token(page)
+    job = start_job(page, "mpg", {"epochs": str(EPOCHS), "ensemble_size": "1"})
+
+    box = page.locator("#job-box")
+    expect(box).to_have_attribute("data-status", "succeeded", timeout=JOB_TIMEOUT_MS)
+    assert page.eval_on_selector("#job-progress", "bar => bar.value") == 1
+    expect(page.locator("#job-progress-text")).to_contain_text(f"100% · epoch {EPOCHS}/{EPOCHS}")
+    for chart in ("#job-loss-chart", "#job-metric-chart"):
+        lines = page.locator(f"{chart} polyline[data-points]")
+        assert lines.count() == 2  # training and validation
+        assert lines.first.get_attribute("data-points") == str(EPOCHS)
+    outcome = page.locator("#job-outcome").text_content() or ""
+    version_match = re.search(r"Version (\d+) exported", outcome)
+    assert version_match, outcome
+    version = int(version_match.group(1))
+    assert "not served" in outcome  # promote=never
+    row = page.locator(f"#jobs-body tr[data-job^='{job}']")
+    expect(row).to_have_attribute("data-status", "succeeded")
+    expect(row).to_contain_text(f"version {version}")
+    screenshot(page, "training")
+
+    # The new version is on disk, not served; serve it, then go back to the policy.
+    page.click("#tab-models")
+    card = page.locator("article[data-model=mpg]")
+    served_before = card.get_attribute("data-served")
+    expect(card.locator(f"tr[data-version='{version}']")).to_be_visible()
+    card.get_by_role("button", name=f"Serve v{version}").click()
+    expect(card).to_have_attribute("data-served", str(version))
+    expect(page.locator("#models-status")).to_contain_text(
+        f"mpg now serves version {version} (pinned)"
+    )
+    screenshot(page, "models")
+    card.get_by_role("button", name="Unpin").click()
+    expect(card).to_have_attribute("data-served", served_before or "")
+    expect(card.get_by_role("button", name="Unpin")).to_have_count(0)
+
+
+def test_a_running_job_can_be_cancelled(page: Page) -> None:
+    open_panel(page, "training")
+    enter_admin_token(page)
+    fields = {"epochs": "3000", "ensemble_size": "1", "early_stopping_patience": "0"}
+    start_job(page, "mpg", fields)
+    expect(page.locator("#job-progress-text")).to_contain_text("epoch", timeout=JOB_TIMEOUT_MS)
+    page.click("#job-cancel")
+    box = page.locator("#job-box")
+    expect(box).to_have_attribute("data-status", "cancelled", timeout=JOB_TIMEOUT_MS)
+    expect(page.locator("#job-outcome")).to_contain_text("Cancelled")
+    expect(page.locator("#job-cancel")).to_be_disabled()
