@@ -150,8 +150,6 @@ def install_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         message = exc.detail if isinstance(exc.detail, str) else "request failed"
-        if exc.status_code == 413:
-            message = "the request body is larger than this service accepts"
         code = _HTTP_CODES.get(exc.status_code, "error")
         return error_response(exc.status_code, message, code, headers=exc.headers)
 

@@ -72,7 +72,8 @@ def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
             width, height = image.size
             if width * height > max_pixels:
                 raise ImageTooLarge(
-                    f"the image is {width}x{height} pixels; the limit is {max_pixels:,} pixels"
+                    f"the image is too large: {width}x{height} pixels, the limit is "
+                    f"{max_pixels:,} pixels"
                 )
             if image.format == "JPEG":
                 # Let libjpeg decode at a reduced scale: far faster for phone photos.
@@ -82,7 +83,7 @@ def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageTooLarge(f"the image is too large to decode safely: {exc}") from exc
+        raise ImageTooLarge(f"the image is too large to decode safely ({exc})") from exc
     except UnidentifiedImageError as exc:
         raise UnreadableImage(
             "the upload is not an image in a supported format "
@@ -210,15 +211,15 @@ def _ink_on_black(grey: np.ndarray) -> np.ndarray:
 
 def _local_background(ink: np.ndarray) -> np.ndarray:
     """The paper's brightness around each pixel: a minimum filter wider than any stroke (ink is
-    bright here), smoothed."""
+    bright here), smoothed. Computed on a reduced 8-bit copy: lighting varies slowly."""
     height, width = ink.shape
-    size = max(3, (max(height, width) // 8) | 1)
-    image = Image.fromarray(ink.astype(np.float32), mode="F")
-    small = image.reduce(4) if min(height, width) >= 64 else image
-    factor = width / small.width
-    window = max(3, int(size / factor) | 1)
+    image = Image.fromarray(np.uint8(np.clip(ink, 0.0, 1.0) * 255.0), mode="L")
+    factor = 4 if min(height, width) >= 64 else 1
+    small = image.reduce(factor)
+    window = max(3, (max(small.size) // 8) | 1)
     paper = small.filter(ImageFilter.MinFilter(window)).filter(ImageFilter.BoxBlur(window // 2))
-    return np.asarray(paper.resize((width, height), Image.Resampling.BILINEAR), dtype=np.float32)
+    paper = paper.resize((width, height), Image.Resampling.BILINEAR)
+    return np.asarray(paper, dtype=np.float32) * (1.0 / 255.0)
 
 
 def _crop_to_ink(ink: np.ndarray, trim: float = 0.004) -> np.ndarray:
@@ -278,7 +279,7 @@ def _normalise_stroke(crop: np.ndarray, scale: float) -> np.ndarray:
     target = TARGET_STROKE / scale
     if width < 0.6 * target:
         radius = round((target - width) / 2)
-    elif width > 2.0 * target:
+    elif width > 1.6 * target:
         radius = -round(min((width - target) / 2, width / 4))
     else:
         return crop
@@ -292,7 +293,7 @@ def _normalise_stroke(crop: np.ndarray, scale: float) -> np.ndarray:
 
 
 def _fit_and_centre(crop: np.ndarray) -> np.ndarray:
-    crop = _shrink(crop, STROKE_WORKING_SIZE)
+    crop = _shrink(crop, STROKE_WORKING_SIZE, grow=True)
     crop = _normalise_stroke(crop, DIGIT_BOX / max(crop.shape))
     rows = np.flatnonzero(crop.max(axis=1) > 0)
     cols = np.flatnonzero(crop.max(axis=0) > 0)

@@ -10,6 +10,7 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.errors import PayloadTooLarge, error_response
 from service.logs import reset_request_id, set_request_id
 from service.metrics import ServiceMetrics
 
@@ -75,4 +76,51 @@ def _incoming_request_id(scope: Scope) -> str | None:
         if name == b"x-request-id":
             text = value.decode("latin-1")
             return text if _VALID_REQUEST_ID.match(text) else None
+    return None
+
+
+class BodySizeLimitMiddleware:
+    """Refuses bodies over `max_bytes` with 413: at once when Content-Length says so (nothing is
+    read), else as soon as the bytes read pass the limit (nothing more is buffered)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_bytes:
+            response = error_response(413, self._message(), PayloadTooLarge.code)
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def receive_within_limit() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise PayloadTooLarge(self._message())
+            return message
+
+        await self.app(scope, receive_within_limit, send)
+
+    def _message(self) -> str:
+        return (
+            f"the request body is larger than the {self.max_bytes:,} bytes this service "
+            "accepts (PERCEPTRON_MAX_BODY_BYTES)"
+        )
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
     return None

@@ -149,3 +149,21 @@ def pytest_configure(config: pytest.Config) -> None:
     (REPO / "tests" / "artifacts").mkdir(exist_ok=True)
 
 
+
+
+@pytest.fixture(scope="session")
+def bundled_client(tmp_path_factory):  # type: ignore[no-untyped-def]
+    """The app on the bundled models (read-only use: no pins, no new versions)."""
+    from fastapi.testclient import TestClient
+
+    from service.app import create_app
+    from service.settings import Settings
+
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        models_dir=BUNDLED_MODELS,
+        state_dir=tmp_path_factory.mktemp("bundled-var"),
+        poll_interval_s=60,
+    )
+    with TestClient(create_app(settings), client=LOOPBACK_CLIENT) as client:
+        yield client

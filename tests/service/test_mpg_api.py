@@ -1,0 +1,86 @@
+"""POST /mpg: real cars from the data set, units, warnings and batches."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from service.routes.mpg import EXAMPLE_CARS_FILE
+from training.cars import FEATURE_NAMES, ORIGINS, litres_per_100km
+from training.data import standard_split
+
+from tests.service.test_bad_input import GOOD_CAR
+
+
+def car_of(row) -> dict:  # type: ignore[no-untyped-def]
+    car = {name: float(row[name]) for name in FEATURE_NAMES}
+    car["cylinders"] = int(row["cylinders"])
+    car["model_year"] = int(row["model_year"])
+    car["origin"] = ORIGINS[int(row["origin"]) - 1]
+    return car
+
+
+@pytest.mark.data
+def test_known_cars_get_a_sensible_mpg(bundled_client, auto_mpg) -> None:  # type: ignore[no-untyped-def]
+    _, test = standard_split(auto_mpg)
+    cars = [car_of(row) for _, row in test.iterrows()]
+    response = bundled_client.post("/mpg", json=cars)
+    assert response.status_code == 200, response.text
+    predicted = [r["mpg"] for r in response.json()["results"]]
+    errors = [abs(p - t) for p, t in zip(predicted, test["mpg"], strict=True)]
+    assert sum(errors) / len(errors) <= 1.7
+    assert max(errors) < 10
+
+
+def test_one_car(client) -> None:  # type: ignore[no-untyped-def]
+    body = client.post("/mpg", json=GOOD_CAR).json()
+    assert set(body) == {"mpg", "litres_per_100km", "model", "model_version", "warnings"}
+    assert 5 < body["mpg"] < 60
+    assert body["litres_per_100km"] == pytest.approx(litres_per_100km(body["mpg"]), abs=0.02)
+    assert body["model"] == "mpg" and body["model_version"] == 1 and body["warnings"] == []
+
+
+def test_origin_and_year_spellings_agree(client) -> None:  # type: ignore[no-untyped-def]
+    spellings = [
+        {"origin": "japan", "model_year": 71},
+        {"origin": "Japan", "model_year": 1971},
+        {"origin": 3, "model_year": 71},
+        {"origin": "JAPAN", "model_year": 1971},
+    ]
+    answers = {client.post("/mpg", json={**GOOD_CAR, **s}).json()["mpg"] for s in spellings}
+    assert len(answers) == 1
+
+
+def test_a_batch_answers_in_order(client) -> None:  # type: ignore[no-untyped-def]
+    cars = [{**GOOD_CAR, "weight": 1800.0 + 200 * i} for i in range(10)]
+    results = client.post("/mpg", json=cars).json()["results"]
+    singles = [client.post("/mpg", json=car).json()["mpg"] for car in cars]
+    assert [r["mpg"] for r in results] == pytest.approx(singles, abs=0.011)
+
+
+def test_values_outside_training_are_accepted_with_a_warning(client) -> None:  # type: ignore[no-untyped-def]
+    body = client.post("/mpg", json={**GOOD_CAR, "weight": 9000.0, "model_year": 2020}).json()
+    warnings = " ".join(body["warnings"])
+    assert "weight = 9000 lbs is outside the training range" in warnings
+    assert "model_year = 120" in warnings
+    assert body["mpg"] >= 1.0
+
+
+def test_the_features_description(client) -> None:  # type: ignore[no-untyped-def]
+    body = client.get("/mpg/features").json()
+    assert [f["name"] for f in body["features"]] == list(FEATURE_NAMES)
+    weight = next(f for f in body["features"] if f["name"] == "weight")
+    assert weight["unit"] == "lbs" and weight["training_range"][0] < 2000 < weight["training_range"][1]
+    assert body["origins"] == list(ORIGINS)
+    assert len(body["examples"]) >= 20 and all("name" in car for car in body["examples"])
+
+
+@pytest.mark.data
+def test_example_cars_are_real_rows_of_the_data_set(auto_mpg) -> None:  # type: ignore[no-untyped-def]
+    rows = {
+        tuple(float(row[c]) for c in ("mpg", *FEATURE_NAMES[:-1])) for _, row in auto_mpg.iterrows()
+    }
+    for car in json.loads(EXAMPLE_CARS_FILE.read_text()):
+        key = (car["mpg"], *(float(car[c]) for c in FEATURE_NAMES[:-1]))
+        assert key in rows, car["name"]
