@@ -12,6 +12,7 @@ import hashlib
 import io
 import os
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,7 +69,10 @@ def locate(
         if candidate.is_file():
             return candidate
     if data_dir is not None and not data_dir.is_dir():
-        raise DataError(f"data folder {data_dir} does not exist (set DATA_DIR or --data-dir)")
+        raise DataError(
+            f"data folder {data_dir} does not exist, so {data_file.name} cannot be read from it "
+            "(set DATA_DIR or --data-dir to the folder that holds it)"
+        )
     if not download:
         raise DataError(_missing_message(data_file, searched, reason="downloads are disabled"))
     try:
@@ -135,10 +139,13 @@ _MNIST_SHAPES = {
 def load_mnist(path: Path) -> Mnist:
     """Reads MNIST in the Keras npz layout, checking keys, shapes, dtypes and value ranges."""
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        # Opened here, not by np.load, which leaks the handle when the zip directory is unreadable.
+        with path.open("rb") as f, np.load(f, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in _MNIST_SHAPES if key in archive.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
-        raise DataError(f"{path} is not a readable npz archive (truncated or corrupt?): {exc}")
+    except (zipfile.BadZipFile, zlib.error, ValueError, OSError, EOFError) as exc:
+        raise DataError(
+            f"{path} is not a readable npz archive (truncated or corrupt?): {exc}"
+        ) from exc
     for key, shape in _MNIST_SHAPES.items():
         array = arrays.get(key)
         if array is None:
@@ -190,10 +197,14 @@ def load_auto_mpg(path: Path) -> pd.DataFrame:
                 f"on line {line}; expected {', '.join(DATA_FILE_COLUMNS)} then a tab and the name"
             )
         frame[column] = values
+    missing = {column: int(n) for column, n in frame.isna().sum().items() if n}
     frame = frame.dropna().reset_index(drop=True)
     if len(frame) != AUTO_MPG_COMPLETE_ROWS:
+        where = ", ".join(f"{column} ({n} rows)" for column, n in missing.items())
         raise DataError(
-            f"{path} has {len(frame)} complete rows, expected {AUTO_MPG_COMPLETE_ROWS}"
+            f"{path} has {len(frame)} complete rows, expected {AUTO_MPG_COMPLETE_ROWS}; values "
+            f"are missing in {where} (the UCI file lacks horsepower in 6 rows only: a column "
+            "is probably missing or shifted)"
         )
     _check_ranges(path, frame)
     return frame

@@ -1,0 +1,165 @@
+"""training.cli: `python -m training digit|mpg [options]`."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from training import cli, versions
+from training.hyperparameters import DigitHyperparameters, MpgHyperparameters
+from training.pipeline import DataPaths
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _python_m_training(
+    *args: str, timeout: float = 300, **env: str
+) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PERCEPTRON_")}
+    environment.update({"TF_CPP_MIN_LOG_LEVEL": "2", **env})
+    return subprocess.run(
+        [sys.executable, "-m", "training", *args],
+        cwd=REPO,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "schema"), [("digit", DigitHyperparameters), ("mpg", MpgHyperparameters)]
+)
+def test_help_lists_every_hyperparameter_as_an_option(name: str, schema: type) -> None:
+    result = _python_m_training(name, "--help", timeout=60)
+    assert result.returncode == 0, result.stderr
+    for field, info in schema.model_fields.items():
+        option = "--" + field.replace("_", "-")
+        assert option in result.stdout, option
+        if info.annotation is bool:
+            assert "--no-" + field.replace("_", "-") in result.stdout
+    for option in (
+        "--data-dir",
+        "--models-dir",
+        "--cache-dir",
+        "--no-download",
+        "--promote",
+        "--seed",
+    ):
+        assert option in result.stdout
+
+
+def test_help_shows_choices_and_defaults() -> None:
+    result = _python_m_training("digit", "--help", timeout=60)
+    assert "{cnn,mlp}" in result.stdout
+    assert "{sgd,momentum,adam,adamw,adagrad,rmsprop,adadelta,adamax,nadam}" in result.stdout
+    assert re.search(r"--epochs EPOCHS\s+default: 15\n", result.stdout)  # the default CNN's
+
+
+def test_an_invalid_value_exits_2_naming_the_option() -> None:
+    result = _python_m_training("mpg", "--epochs", "0", timeout=60)
+    assert result.returncode == 2
+    assert "--epochs: Input should be greater than or equal to 1" in result.stderr
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["digit", "--epochs", "0"], "--epochs: Input should be greater than or equal to 1"),
+        (["digit", "--epochs", "1000"], "--epochs: Input should be less than or equal to 100"),
+        (["mpg", "--learning-rate", "-1"], "--learning-rate: Input should be greater than 0"),
+        (["mpg", "--learning-rate", "fast"], "--learning-rate: Input should be a valid number"),
+        (["digit", "--dropout", "0.95"], "--dropout: Input should be less than or equal to 0.9"),
+        (
+            ["mpg", "--hidden-units", "64,100000"],
+            "--hidden-units: Input should be less than or equal to 2048",
+        ),
+        (["mpg", "--hidden-units", "16,abc"], "--hidden-units: Input should be a valid integer"),
+        (["digit", "--optimizer", "sgdd"], "argument --optimizer: invalid choice: 'sgdd'"),
+        (["digit", "--activation", "relu6"], "argument --activation: invalid choice: 'relu6'"),
+        (["mpg", "--conv-filters", "8"], "unrecognized arguments: --conv-filters 8"),
+        (
+            ["digit", "--optimizer", "adam", "--momentum", "0.5"],
+            "momentum applies to sgd, momentum and rmsprop",
+        ),
+        (["resnet"], "invalid choice: 'resnet'"),
+    ],
+)
+def test_invalid_options_exit_2_with_a_clear_message(
+    capsys: pytest.CaptureFixture[str], argv: list[str], expected: str
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli.main(argv)
+    assert exited.value.code == 2
+    assert expected in capsys.readouterr().err
+
+
+def test_options_become_validated_hyperparameters() -> None:
+    options = cli.build_parser().parse_args(
+        ["mpg", "--hidden-units", "32,16", "--no-log-features", "--learning-rate", "0.01",
+         "--optimizer", "momentum", "--nesterov", "--loss", "huber", "--seed", "7"]
+    )  # fmt: skip
+    hp = MpgHyperparameters.model_validate(cli._hyperparameters(MpgHyperparameters, options))
+    assert hp.hidden_units == [32, 16]
+    assert hp.log_features is False
+    assert hp.learning_rate == 0.01
+    assert (hp.optimizer, hp.nesterov, hp.loss, hp.seed) == ("momentum", True, "huber", 7)
+    # Options not given are left to the schema's defaults (the mlp's classic ones included).
+    options = cli.build_parser().parse_args(["digit", "--architecture", "mlp"])
+    digit = DigitHyperparameters.model_validate(cli._hyperparameters(DigitHyperparameters, options))
+    assert digit == DigitHyperparameters.model_validate({"architecture": "mlp"})
+
+
+def test_missing_data_exits_1_with_the_data_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = tmp_path / "data"
+    empty.mkdir()
+    code = cli.main(
+        ["mpg", "--data-dir", str(empty), "--cache-dir", str(tmp_path / "cache"), "--no-download",
+         "--models-dir", str(tmp_path / "models"), "--epochs", "1"]
+    )  # fmt: skip
+    assert code == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: auto-mpg.data not found")
+    assert str(empty / "auto-mpg.data") in err
+    assert not (tmp_path / "models").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.data
+def test_a_tiny_real_run_prints_a_summary_and_writes_version_1_then_2(
+    tmp_path: Path, data_paths: DataPaths
+) -> None:
+    models = tmp_path / "models"
+    args = ["mpg", "--epochs", "5", "--ensemble-size", "1", "--models-dir", str(models)]
+    args += ["--cache-dir", str(data_paths.cache_dir)]
+    env = {"DATA_DIR": str(data_paths.data_dir)} if data_paths.data_dir else {}
+    for version in (1, 2):
+        result = _python_m_training(*args, **env)
+        assert result.returncode == 0, result.stderr
+        out = result.stdout
+        assert "training on CPU: 5 epochs" in out or "training on GPU" in out
+        assert "[member 1/1] epoch 5/5" in out
+        assert "eta" in out
+        assert f"mpg version {version}: test MAE " in out
+        assert "  served: promote=always" in out
+        assert f"  written to {models / 'mpg' / str(version)}" in out
+        assert versions.list_versions(models, "mpg") == list(range(1, version + 1))
+    metadata = versions.read_metadata(models / "mpg" / "2")
+    assert metadata is not None
+    assert metadata["version"] == 2
+    assert metadata["command"] == "python -m training " + " ".join(args)
+    assert (
+        metadata["hyperparameters"]["epochs"],
+        metadata["hyperparameters"]["ensemble_size"],
+    ) == (5, 1)
+    assert len(metadata["history"]) == 5
+    assert f"test MAE {metadata['metrics']['mae']:.3f} mpg" in out
