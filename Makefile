@@ -18,6 +18,7 @@ help:
 	@echo "make test       set up .venv with dev tools and run the whole test suite"
 	@echo "make test-fast  the suite without slow, browser and data tests"
 	@echo "make lint       ruff and mypy"
+	@echo "make container-check  hadolint, compose validation and the container-vs-code tests"
 	@echo "make lock       re-resolve requirements/*.lock from pyproject.toml (needs uv)"
 	@echo "make bench      python -m bench serve (see bench/RESULTS.md)"
 
@@ -62,6 +63,10 @@ browser-deps:
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
 	    chromium docker-compose >/dev/null; }
+
+# The container files, checked without a Docker engine (tests/containers; also part of `make test`).
+container-check: install-dev browser-deps
+	$(BIN)/python -m pytest tests/containers
 
 lock:
 	@for spec in "cpu:--extra cpu" "gpu:--extra gpu" "dev:--extra cpu --extra dev"; do \
