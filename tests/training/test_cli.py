@@ -18,13 +18,15 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _python_m_training(
-    *args: str, timeout: float = 300, **env: str
+    *args: str, cwd: Path = REPO, timeout: float = 300, **env: str
 ) -> subprocess.CompletedProcess[str]:
+    """Runs the command line as a user would, free of this shell's PERCEPTRON_* settings (and,
+    given another `cwd`, of any .env file in the checkout)."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("PERCEPTRON_")}
-    environment.update({"TF_CPP_MIN_LOG_LEVEL": "2", **env})
+    environment.update({"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO), **env})
     return subprocess.run(
         [sys.executable, "-m", "training", *args],
-        cwd=REPO,
+        cwd=cwd,
         env=environment,
         capture_output=True,
         text=True,
@@ -143,7 +145,7 @@ def test_a_tiny_real_run_prints_a_summary_and_writes_version_1_then_2(
     args += ["--cache-dir", str(data_paths.cache_dir)]
     env = {"DATA_DIR": str(data_paths.data_dir)} if data_paths.data_dir else {}
     for version in (1, 2):
-        result = _python_m_training(*args, **env)
+        result = _python_m_training(*args, cwd=tmp_path, **env)
         assert result.returncode == 0, result.stderr
         out = result.stdout
         assert "training on CPU: 5 epochs" in out or "training on GPU" in out
