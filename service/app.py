@@ -22,7 +22,7 @@ from service.jobs.store import JobStore
 from service.metrics import ServiceMetrics
 from service.middleware import RequestContextMiddleware
 from service.registry import ModelRegistry
-from service.routes import digit, health, jobs, models, mpg
+from service.routes import digit, health, inference_v2, jobs, models, mpg, tfserving
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -85,6 +85,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     for router in (digit.router, mpg.router, models.router, jobs.router, health.router):
         app.include_router(router)
+    app.include_router(tfserving.router)
+    app.include_router(inference_v2.router)
     _mount_web(app)
 
     if settings.cors_origins:

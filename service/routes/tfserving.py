@@ -1,0 +1,271 @@
+"""The TensorFlow Serving REST API, so its clients work unchanged: predict in the row
+(`instances`) and columnar (`inputs`) formats, model status and model metadata.
+
+As in TensorFlow Serving, tensors go straight into the serving signature: digit images as
+28x28 floats in 0..1 (white ink on black, centred as in MNIST), cars as the model's raw features
+(origin as its code 1-3, model_year as years since 1900). None of the preprocessing of /digit and
+/mpg happens here. Deliberate differences: NaN and Infinity are refused in requests and never
+written in responses (400 instead), only the `serving_default` signature is offered, and
+classify/regress are not implemented.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request
+
+from service.batching import Tensors
+from service.deps import MetricsDep, PredictionAccess, RegistryDep, SettingsDep
+from service.errors import BadRequest, NotFound, error_responses
+from service.metrics import ServiceMetrics
+from service.registry import ModelRegistry, ModelSlot, VersionState
+from service.schemas.tensors import (
+    ModelName,
+    check_inputs,
+    float32_array,
+    json_request_body,
+    read_protocol_json,
+    row_limit,
+    run_model,
+)
+from service.schemas.tfserving import (
+    PREDICT_REQUEST_SCHEMA,
+    ColumnarOutputs,
+    ModelMetadataResponse,
+    ModelStatusResponse,
+    ModelVersionStatus,
+    RowPredictions,
+    TfStatus,
+    model_metadata,
+)
+from service.settings import Settings
+from training.signatures import SERVING_SIGNATURE_KEY, Signature
+
+router = APIRouter(tags=["tensorflow-serving"])
+
+PREDICT_BODY = json_request_body(
+    PREDICT_REQUEST_SCHEMA,
+    "TensorFlow Serving's predict request: `instances` (rows) or `inputs` (columns), not both",
+)
+_PREDICT_ERRORS = error_responses(400, 401, 403, 404, 413, 503)
+_STATES = {VersionState.serving: "AVAILABLE", VersionState.loading: "LOADING"}
+
+
+# `{version:int}` makes a non-numeric version match no route (404), and a GET on a predict
+# path a 405 rather than a status request for version "1:predict".
+VersionPath = Annotated[int, Path(description="A version number; only the served one answers")]
+
+
+@router.post(
+    "/v1/models/{name}:predict",
+    summary="Predict (TensorFlow Serving REST)",
+    response_model=RowPredictions | ColumnarOutputs,
+    responses=_PREDICT_ERRORS,
+    dependencies=[PredictionAccess],
+    openapi_extra={"requestBody": PREDICT_BODY},
+)
+async def predict(
+    name: ModelName,
+    request: Request,
+    registry: RegistryDep,
+    settings: SettingsDep,
+    metrics: MetricsDep,
+) -> RowPredictions | ColumnarOutputs:
+    """Feeds the tensors straight into the served version's `serving_default` signature, as
+    TensorFlow Serving does; unlike POST /digit and /mpg, nothing is preprocessed. digit takes
+    `image`, [28, 28] floats in 0..1 per row (white ink on black, centred as in MNIST); mpg
+    takes seven scalar features per row (origin as its code 1-3, model_year as years since
+    1900). Answers `predictions` (one plain value per row: the models have one named output)
+    for `instances`, `outputs` for `inputs`."""
+    return await _predict(request, name, None, registry, settings, metrics)
+
+
+@router.post(
+    "/v1/models/{name}/versions/{version:int}:predict",
+    summary="Predict with a given version (TensorFlow Serving REST)",
+    response_model=RowPredictions | ColumnarOutputs,
+    responses=_PREDICT_ERRORS,
+    dependencies=[PredictionAccess],
+    openapi_extra={"requestBody": PREDICT_BODY},
+)
+async def predict_version(
+    name: ModelName,
+    version: VersionPath,
+    request: Request,
+    registry: RegistryDep,
+    settings: SettingsDep,
+    metrics: MetricsDep,
+) -> RowPredictions | ColumnarOutputs:
+    """As predict; 404 unless `version` is the one served."""
+    return await _predict(request, name, version, registry, settings, metrics)
+
+
+async def _predict(
+    request: Request,
+    name: str,
+    version: int | None,
+    registry: ModelRegistry,
+    settings: Settings,
+    metrics: ServiceMetrics,
+) -> RowPredictions | ColumnarOutputs:
+    model = registry.get(name, version)
+    document = await read_protocol_json(request)
+    inputs, row_format = parse_predict_request(document, model.signature)
+    check_inputs(model.signature, inputs, row_limit(settings, name))
+    outputs = await run_model(model, inputs, metrics, endpoint="/v1/models/{name}:predict")
+    if row_format:
+        return RowPredictions(predictions=_rows(outputs))
+    if len(outputs) == 1:
+        return ColumnarOutputs(outputs=next(iter(outputs.values())).tolist())
+    return ColumnarOutputs(outputs={key: value.tolist() for key, value in outputs.items()})
+
+
+def parse_predict_request(document: Any, signature: Signature) -> tuple[Tensors, bool]:
+    """The input arrays of a predict request, and whether it used the row format."""
+    if not isinstance(document, dict):
+        raise BadRequest("the body must be a JSON object holding 'instances' or 'inputs'")
+    signature_name = document.get("signature_name", "")
+    if not isinstance(signature_name, str):
+        raise BadRequest("'signature_name' must be a string")
+    if signature_name not in ("", SERVING_SIGNATURE_KEY):
+        raise BadRequest(
+            f"serving signature {signature_name!r} not found; the only one is "
+            f"{SERVING_SIGNATURE_KEY!r}"
+        )
+    if "instances" in document and "inputs" in document:
+        raise BadRequest("send either 'instances' (rows) or 'inputs' (columns), not both")
+    if "instances" in document:
+        return _from_instances(document["instances"], signature), True
+    if "inputs" in document:
+        return _from_inputs(document["inputs"], signature), False
+    raise BadRequest("missing 'instances' (row format) or 'inputs' (columnar format)")
+
+
+def _is_named(value: Any) -> bool:
+    """An object naming inputs, as opposed to a value ({"b64": ...} is a value)."""
+    return isinstance(value, dict) and not (len(value) == 1 and "b64" in value)
+
+
+def _from_instances(instances: Any, signature: Signature) -> Tensors:
+    if not isinstance(instances, list) or not instances:
+        raise BadRequest("'instances' must be a non-empty list, one item per row")
+    names = signature.input_names
+    named = _is_named(instances[0])
+    if not named and len(names) > 1:
+        raise BadRequest(f"each instance must be an object holding the inputs {', '.join(names)}")
+    columns: dict[str, list[Any]] = {name: [] for name in names}
+    for index, instance in enumerate(instances):
+        if named != _is_named(instance):
+            kind = "an object" if named else "a value or list"
+            raise BadRequest(f"instance {index} must be {kind}, like the first instance")
+        if not named:
+            columns[names[0]].append(instance)
+            continue
+        if set(instance) != set(names):
+            raise BadRequest(
+                f"instance {index} has keys {', '.join(sorted(instance))}; they must be exactly "
+                f"the inputs {', '.join(names)}"
+            )
+        for name in names:
+            columns[name].append(instance[name])
+    return {name: float32_array(values, f"input {name}") for name, values in columns.items()}
+
+
+def _from_inputs(inputs: Any, signature: Signature) -> Tensors:
+    names = signature.input_names
+    if _is_named(inputs):
+        missing = [name for name in names if name not in inputs]
+        if missing:
+            raise BadRequest(f"'inputs' lacks the input(s) {', '.join(missing)}")
+        return {name: float32_array(inputs[name], f"input {name}") for name in names}
+    if len(names) > 1:
+        raise BadRequest(f"'inputs' must be an object holding the inputs {', '.join(names)}")
+    return {names[0]: float32_array(inputs, f"input {names[0]}")}
+
+
+def _rows(outputs: Tensors) -> list[Any]:
+    if len(outputs) == 1:
+        values: list[Any] = next(iter(outputs.values())).tolist()
+        return values
+    lists = {key: value.tolist() for key, value in outputs.items()}
+    rows = len(next(iter(lists.values())))
+    return [{key: value[row] for key, value in lists.items()} for row in range(rows)]
+
+
+@router.get(
+    "/v1/models/{name}",
+    summary="Model status (TensorFlow Serving REST)",
+    responses=error_responses(404),
+)
+async def model_status(name: ModelName, registry: RegistryDep) -> ModelStatusResponse:
+    """Every version loaded, loading or that failed to load (state END with its error)."""
+    return ModelStatusResponse(model_version_status=_statuses(_slot(registry, name)))
+
+
+@router.get(
+    "/v1/models/{name}/versions/{version:int}",
+    summary="Model version status (TensorFlow Serving REST)",
+    responses=error_responses(404),
+)
+async def model_version_status(
+    name: ModelName, version: VersionPath, registry: RegistryDep
+) -> ModelStatusResponse:
+    statuses = [s for s in _statuses(_slot(registry, name)) if s.version == str(version)]
+    if not statuses:
+        raise NotFound(f"version {version} of model {name} is not loaded, loading or failed")
+    return ModelStatusResponse(model_version_status=statuses)
+
+
+@router.get(
+    "/v1/models/{name}/metadata",
+    summary="Model metadata (TensorFlow Serving REST)",
+    responses=error_responses(404, 503),
+)
+async def metadata(name: ModelName, registry: RegistryDep) -> ModelMetadataResponse:
+    """The served version's `serving_default` signature, in TensorFlow Serving's shape."""
+    model = registry.get(name)
+    return model_metadata(name, model.version, model.signature)
+
+
+@router.get(
+    "/v1/models/{name}/versions/{version:int}/metadata",
+    summary="Model version metadata (TensorFlow Serving REST)",
+    responses=error_responses(404, 503),
+)
+async def version_metadata(
+    name: ModelName, version: VersionPath, registry: RegistryDep
+) -> ModelMetadataResponse:
+    model = registry.get(name, version)
+    return model_metadata(name, model.version, model.signature)
+
+
+def _slot(registry: ModelRegistry, name: str) -> ModelSlot:
+    slot = registry.slots.get(name)
+    if slot is None:
+        raise NotFound(f"unknown model {name!r}: the models are {', '.join(registry.slots)}")
+    return slot
+
+
+def _statuses(slot: ModelSlot) -> list[ModelVersionStatus]:
+    """Newest first; 404 when the model has no version loaded, loading or failed."""
+    found: dict[int, ModelVersionStatus] = {}
+    for record in slot.versions.values():
+        if record.state in _STATES:
+            found[record.version] = ModelVersionStatus(
+                version=str(record.version), state=_STATES[record.state], status=TfStatus()
+            )
+        elif record.state is VersionState.failed:
+            failure = TfStatus(error_code="UNKNOWN", error_message=record.error or "load failed")
+            found[record.version] = ModelVersionStatus(
+                version=str(record.version), state="END", status=failure
+            )
+    if slot.serving is not None:  # served even if its folder has since been removed
+        version = slot.serving.version
+        found[version] = ModelVersionStatus(
+            version=str(version), state="AVAILABLE", status=TfStatus()
+        )
+    if not found:
+        reason = f" ({slot.error})" if slot.error else ""
+        raise NotFound(f"model {slot.name} has no version loaded or loading{reason}")
+    return [found[version] for version in sorted(found, reverse=True)]

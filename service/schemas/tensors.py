@@ -1,0 +1,190 @@
+"""What the two tensor protocols (TensorFlow Serving REST and Open Inference Protocol v2) share:
+reading their JSON bodies, nested JSON numbers as float32 arrays, checking arrays against the
+serving signature, one model call, and describing hand-read bodies in OpenAPI.
+
+Both feed tensors straight to the model's serving signature: none of the preprocessing that
+/digit and /mpg do happens here, as with TensorFlow Serving or Triton themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import Path, Request
+from pydantic import BaseModel
+
+from service.batching import Tensors
+from service.errors import BadRequest
+from service.metrics import ServiceMetrics
+from service.registry import LoadedVersion
+from service.settings import Settings
+from training.signatures import Signature
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+BINARY_DATA_HEADER = "inference-header-content-length"
+"""Set by Open Inference Protocol clients that append binary tensors after the JSON."""
+
+ModelName = Annotated[str, Path(description="The model: digit or mpg", examples=["digit", "mpg"])]
+VersionNumber = Annotated[
+    str,
+    Path(
+        description="A version number; only the served one answers",
+        examples=["1"],
+        json_schema_extra={"pattern": "^[0-9]+$"},
+    ),
+]
+"""Parsed by the routes (a version that is not a number is the protocol's own error)."""
+
+
+async def read_protocol_json(request: Request) -> Any:
+    """The parsed JSON body, whatever its content type: TensorFlow Serving and Triton ignore it,
+    and their clients send none (tritonclient) or a form type (`curl -d`). 400 when the body
+    is empty, not JSON, holds NaN or Infinity, or carries binary tensor data."""
+    if BINARY_DATA_HEADER in request.headers:
+        raise BadRequest(
+            "binary tensor data is not supported: send tensors as JSON "
+            "(tritonclient: set_data_from_numpy(..., binary_data=False))"
+        )
+    body = await request.body()
+    if not body.strip():
+        raise BadRequest("the request body is empty; send a JSON object")
+    try:
+        return json.loads(body, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise BadRequest("the JSON document is nested too deeply") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"the body is not valid JSON: {exc}") from None
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number; send finite numbers only")
+
+
+def float32_array(value: Any, where: str) -> np.ndarray:
+    """A JSON number or rectangular nested list of numbers as a float32 array. 400 naming
+    `where` when the nesting is ragged, an item is not a number (booleans are not), or a
+    number is not finite within float32's range."""
+    shape: list[int] = []
+    probe = value
+    while isinstance(probe, list):
+        shape.append(len(probe))
+        if not probe:
+            break
+        probe = probe[0]
+    items = [value]
+    for depth, size in enumerate(shape):
+        level: list[Any] = []
+        for item in items:
+            if not isinstance(item, list) or len(item) != size:
+                raise BadRequest(
+                    f"{where}: the lists are ragged at depth {depth + 1} (expected every list "
+                    f"there to hold {size} items, as the first does)"
+                )
+            level.extend(item)
+        items = level
+    for item in items:
+        if type(item) is not float and type(item) is not int:
+            raise BadRequest(f"{where}: {_brief(item)} is not a number")
+    try:
+        array = np.array(items, dtype=np.float64)
+    except OverflowError:
+        raise BadRequest(f"{where}: a number is too large for float32") from None
+    if not bool(np.all(np.abs(array) <= FLOAT32_MAX)):  # false for NaN and infinities too
+        raise BadRequest(f"{where}: numbers must be finite and within float32's range (±3.4e38)")
+    return array.astype(np.float32).reshape(shape)
+
+
+def _brief(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def shape_text(shape: tuple[int | None, ...]) -> str:
+    return "[" + ", ".join("-1" if d is None else str(d) for d in shape) + "]"
+
+
+def row_limit(settings: Settings, model: str) -> int:
+    """Most rows one request may hold: the same limits /digit and /mpg apply."""
+    return settings.max_batch_images if model == "digit" else settings.max_batch_cars
+
+
+def check_inputs(signature: Signature, arrays: Tensors, max_rows: int) -> int:
+    """Checks every input's shape against the signature (the leading dimension is the batch) and
+    that all agree on the number of rows; returns it. 400 otherwise."""
+    rows: dict[str, int] = {}
+    for spec in signature.inputs:
+        shape = arrays[spec.name].shape
+        fits = len(shape) == len(spec.shape) and all(
+            want is None or want == got for want, got in zip(spec.shape, shape, strict=True)
+        )
+        if not fits:
+            raise BadRequest(
+                f"input {spec.name} has shape {list(shape)}; the model takes "
+                f"{shape_text(spec.shape)} (-1: any number of rows)"
+            )
+        rows[spec.name] = shape[0]
+    counts = set(rows.values())
+    if len(counts) > 1:
+        found = ", ".join(f"{name}: {n}" for name, n in rows.items())
+        raise BadRequest(f"the inputs must have the same number of rows ({found})")
+    count = counts.pop()
+    if count == 0:
+        raise BadRequest("no rows to predict: send at least one")
+    if count > max_rows:
+        raise BadRequest(f"{count} rows in one request; the limit is {max_rows}")
+    return count
+
+
+async def run_model(
+    model: LoadedVersion, inputs: Tensors, metrics: ServiceMetrics, *, endpoint: str
+) -> Tensors:
+    """Runs checked inputs through the served version's batcher; returns the signature's
+    outputs. 400 when an output is not finite (inputs far outside the training data), since
+    standard JSON cannot carry NaN or infinities."""
+    started = time.perf_counter()
+    outputs = await model.infer(inputs)
+    result = {spec.name: outputs[spec.name] for spec in model.signature.outputs}
+    if not all(bool(np.isfinite(array).all()) for array in result.values()):
+        raise BadRequest(
+            "the model's outputs for these inputs are not finite numbers (the inputs lie far "
+            "outside the data it was trained on); JSON cannot carry them"
+        )
+    version = str(model.version)
+    rows = len(next(iter(result.values())))
+    metrics.predictions.labels(model.name, version).inc(rows)
+    metrics.prediction_latency.labels(endpoint, model.name, version).observe(
+        time.perf_counter() - started
+    )
+    return result
+
+
+def json_request_body(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    """An OpenAPI `requestBody` for a JSON body that the route reads itself."""
+    return {
+        "required": True,
+        "description": description,
+        "content": {"application/json": {"schema": schema}},
+    }
+
+
+def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The model's JSON schema with its `$defs` substituted in place: a `#/$defs/...` reference
+    inside an OpenAPI document would resolve against the document, not the schema."""
+    schema = model.model_json_schema()
+    definitions = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            reference = node.get("$ref", "")
+            if reference.startswith("#/$defs/"):
+                return resolve(definitions[reference.removeprefix("#/$defs/")])
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(value) for value in node]
+        return node
+
+    resolved: dict[str, Any] = resolve(schema)
+    return resolved
