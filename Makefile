@@ -68,13 +68,15 @@ browser-deps:
 container-check: install-dev browser-deps
 	$(BIN)/python -m pytest tests/containers
 
+# dev.lock is resolved first; the runtime locks are constrained by it, so the image ships
+# exactly the versions the tests ran against.
 lock:
-	@for spec in "cpu:--extra cpu" "gpu:--extra gpu" "dev:--extra cpu --extra dev"; do \
-	  name=$${spec%%:*}; extras=$${spec#*:}; \
-	  $(BIN)/uv pip compile pyproject.toml $$extras --python-version 3.11 \
-	    --python-platform x86_64-unknown-linux-gnu --generate-hashes --no-header \
-	    --annotation-style line -q -o requirements/$$name.lock || exit 1; \
-	done
+	$(BIN)/uv pip compile pyproject.toml --extra cpu --extra dev $(LOCK_FLAGS) -o requirements/dev.lock
+	$(BIN)/uv pip compile pyproject.toml --extra cpu -c requirements/dev.lock $(LOCK_FLAGS) -o requirements/cpu.lock
+	$(BIN)/uv pip compile pyproject.toml --extra gpu -c requirements/dev.lock $(LOCK_FLAGS) -o requirements/gpu.lock
+
+LOCK_FLAGS := --python-version 3.11 --python-platform x86_64-unknown-linux-gnu --generate-hashes \
+	--no-header --annotation-style line -q
 
 train-digit: install
 	$(BIN)/python -m training digit

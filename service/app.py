@@ -12,7 +12,8 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
@@ -20,7 +21,7 @@ from service.errors import install_error_handlers
 from service.jobs.queue import build_queue
 from service.jobs.store import JobStore
 from service.metrics import ServiceMetrics
-from service.middleware import RequestContextMiddleware
+from service.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from service.registry import ModelRegistry
 from service.routes import digit, health, inference_v2, jobs, models, mpg, tfserving
 from service.settings import Settings
@@ -28,6 +29,8 @@ from service.settings import Settings
 log = logging.getLogger(__name__)
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
+SWAGGER_UI = "/static/vendor/swagger-ui"
+"""swagger-ui-dist from the npm registry, vendored with its licence (no CDN at run time)."""
 
 DESCRIPTION = """
 Recognises handwritten digits (MNIST-style CNN) and predicts cars' fuel economy (Auto MPG
@@ -76,7 +79,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
-        max_body_size=settings.max_body_bytes,
+        docs_url=None,  # served below from vendored assets, so /docs works offline
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.metrics = metrics
@@ -97,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
             expose_headers=["X-Request-ID", "Location"],
         )
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app
 
@@ -113,9 +118,17 @@ async def _watch_for_lost_jobs(store: JobStore, settings: Settings) -> None:
 
 
 def _mount_web(app: FastAPI) -> None:
-    if not (WEB_DIR / "index.html").is_file():
-        return
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="perceptron API",
+            swagger_js_url=f"{SWAGGER_UI}/swagger-ui-bundle.js",
+            swagger_css_url=f"{SWAGGER_UI}/swagger-ui.css",
+            swagger_favicon_url=f"{SWAGGER_UI}/favicon-32x32.png",
+        )
 
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:

@@ -66,6 +66,8 @@ class AdaptiveBatcher:
         self._queue: deque[_Pending] = deque()
         self._queued_rows = 0
         self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
         self._wake: asyncio.Event | None = None
         self._consumer: asyncio.Task[None] | None = None
         self._closing = False
@@ -102,12 +104,21 @@ class AdaptiveBatcher:
         self._wake.set()
         return await pending.future
 
-    async def _call_alone(self, inputs: Tensors, rows: int) -> Tensors:
+    def _begin(self, rows: int) -> None:
         self._in_flight += rows
+        self._idle.clear()
+
+    def _end(self, rows: int) -> None:
+        self._in_flight -= rows
+        if not self._in_flight:
+            self._idle.set()
+
+    async def _call_alone(self, inputs: Tensors, rows: int) -> Tensors:
+        self._begin(rows)
         try:
             return await self._execute(inputs, rows)
         finally:
-            self._in_flight -= rows
+            self._end(rows)
 
     async def _execute(self, inputs: Tensors, rows: int) -> Tensors:
         loop = asyncio.get_running_loop()
@@ -133,11 +144,11 @@ class AdaptiveBatcher:
             await self._gather()
             batch = self._take()
             rows = sum(p.rows for p in batch)
-            self._in_flight += rows
+            self._begin(rows)
             try:
                 await self._run_batch(batch, rows)
             finally:
-                self._in_flight -= rows
+                self._end(rows)
 
     async def _gather(self) -> None:
         """Waits for companions while the batch is short, up to `max_wait` after the oldest
@@ -189,6 +200,5 @@ class AdaptiveBatcher:
             self._wake.set()
         if self._consumer is not None:
             await self._consumer
-        while self._in_flight:
-            await asyncio.sleep(0.01)
+        await self._idle.wait()
         self._executor.shutdown(wait=False)

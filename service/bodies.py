@@ -18,7 +18,14 @@ from starlette.formparsers import MultiPartException
 from service.errors import BadRequest, InvalidInput, UnsupportedMediaType, invalid_input
 from service.schemas.digit import DigitJsonImage
 
-IMAGE_MEDIA_TYPES = ("image/png", "image/jpeg", "image/gif", "image/bmp", "image/webp", "image/tiff")
+IMAGE_MEDIA_TYPES = (
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/bmp",
+    "image/webp",
+    "image/tiff",
+)
 UPLOAD_FIELD = "file"
 
 
@@ -26,16 +33,17 @@ def media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
 
 
-async def read_json(request: Request) -> Any:
-    """The parsed JSON body; 415 when it is not JSON, 400 when it does not parse."""
+async def read_json(request: Request, *, any_content_type: bool = False) -> Any:
+    """The parsed JSON body; 415 when it is not declared JSON (unless `any_content_type`),
+    400 when it does not parse or holds NaN or Infinity."""
     kind = media_type(request)
-    if kind != "application/json" and not kind.endswith("+json"):
+    if not any_content_type and kind != "application/json" and not kind.endswith("+json"):
         raise UnsupportedMediaType(
             f"send the body as application/json (got {kind or 'no content type'})"
         )
     body = await request.body()
     if not body.strip():
-        raise BadRequest("the request body is empty; send a JSON document")
+        raise BadRequest("the request body is empty; send a JSON object")
     try:
         return json.loads(body, parse_constant=_refuse_constant)
     except RecursionError:
@@ -116,7 +124,9 @@ def _from_json(document: Any, max_images: int) -> list[DigitSource]:
             if not document:
                 raise InvalidInput("the list of images is empty")
             if len(document) > max_images:
-                raise InvalidInput(f"{len(document)} images in one request; the limit is {max_images}")
+                raise InvalidInput(
+                    f"{len(document)} images in one request; the limit is {max_images}"
+                )
             images = _JSON_IMAGES.validate_python(document)
         else:
             images = [_JSON_IMAGE.validate_python(document)]

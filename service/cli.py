@@ -36,9 +36,32 @@ def serve_api(settings: Settings) -> None:
     )
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _die_with_parent() -> None:
+    """In the worker child (Linux): get SIGTERM if `run` dies without cleaning up (kill -9)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+
 def run_both(settings: Settings) -> int:
-    """Starts a worker child process, serves the API, and stops the worker on the way out."""
-    worker = subprocess.Popen([sys.executable, "-m", "service", "worker"], env=os.environ.copy())
+    """Starts a worker child process, serves the API, and stops the worker on the way out,
+    whether the API stops on Ctrl-C or SIGTERM (uvicorn re-raises the signal after its own
+    shutdown; the handler installed here turns that into a normal exit)."""
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "service", "worker"],
+        env=os.environ.copy(),
+        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+    )
     log.info("training worker started (pid %d)", worker.pid)
     try:
         serve_api(settings)

@@ -102,9 +102,7 @@ def error_response(
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     body = ErrorBody(error=message, code=code, request_id=current_request_id(), details=details)
-    return JSONResponse(
-        body.model_dump(exclude_none=True), status_code=status, headers=headers
-    )
+    return JSONResponse(body.model_dump(exclude_none=True), status_code=status, headers=headers)
 
 
 _HTTP_CODES = {
@@ -155,7 +153,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(500, "internal error; the request id identifies it in the logs", "internal_error")
+        return error_response(
+            500, "internal error; the request id identifies it in the logs", "internal_error"
+        )
 
     app.add_exception_handler(ServiceError, service_error)
     app.add_exception_handler(RequestValidationError, validation_error)

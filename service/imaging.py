@@ -86,11 +86,12 @@ def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
         raise ImageTooLarge(f"the image is too large to decode safely ({exc})") from exc
     except UnidentifiedImageError as exc:
         raise UnreadableImage(
-            "the upload is not an image in a supported format "
-            f"({', '.join(ALLOWED_FORMATS)})"
+            f"the upload is not an image in a supported format ({', '.join(ALLOWED_FORMATS)})"
         ) from exc
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
-        raise UnreadableImage(f"the image could not be decoded (truncated or corrupt?): {exc}") from exc
+        raise UnreadableImage(
+            f"the image could not be decoded (truncated or corrupt?): {exc}"
+        ) from exc
     if image.width < 1 or image.height < 1:
         raise UnreadableImage("the image has no pixels")
     return image
@@ -188,17 +189,13 @@ def _ink_on_black(grey: np.ndarray) -> np.ndarray:
     ink = grey if background < 0.5 else 1.0 - grey
     background = min(background, 1.0 - background)
     low, high = np.quantile(border, (0.1, 0.9))
-    if float(high - low) > 0.08:
-        # Uneven lighting (a photo under a lamp): subtract a local estimate of the paper.
-        ink = ink - _local_background(ink)
-    else:
-        ink = ink - background
+    uneven = float(high - low) > 0.08  # a photo under a lamp: the border's brightness varies
+    ink = ink - (_local_background(ink) if uneven else background)
     ink = np.clip(ink, 0.0, None)
     contrast = float(ink.max()) if ink.size else 0.0
     if contrast < MIN_CONTRAST:
         raise NoDigitFound(
-            "no digit found: the image is blank or its strokes do not stand out from the "
-            "background"
+            "no digit found: the image is blank or its strokes do not stand out from the background"
         )
     ink = np.clip(ink / contrast, 0.0, 1.0)
     noise = np.clip(_border(ink), 0.0, None)

@@ -142,7 +142,9 @@ def fingerprint(path: Path) -> str:
             full = Path(root) / filename
             with contextlib.suppress(OSError):
                 stat = full.stat()
-                digest.update(f"{full.relative_to(path)}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+                digest.update(
+                    f"{full.relative_to(path)}:{stat.st_size}:{stat.st_mtime_ns};".encode()
+                )
     return digest.hexdigest()
 
 

@@ -43,8 +43,9 @@ def check_admin(request: Request, settings: Settings) -> None:
 
 
 def check_prediction_access(request: Request, settings: Settings) -> None:
-    if settings.predictions_require_token and settings.admin_token is not None:
-        _check_bearer(request, settings.admin_token.get_secret_value())
+    """Predictions are open unless `predictions_require_token` is set (then as for admin)."""
+    if settings.predictions_require_token:
+        check_admin(request, settings)
 
 
 def _check_bearer(request: Request, token: str) -> None:

@@ -100,6 +100,12 @@ class Settings(BaseSettings):
     job_lost_after_s: float = Field(60.0, gt=0, le=86_400)
     """Silence after which a running job is failed as 'worker lost'."""
 
+    @field_validator("admin_token", "data_dir", "database_url", "redis_url", mode="before")
+    @classmethod
+    def _blank_means_unset(cls, value: Any) -> Any:
+        # Compose files pass `VAR=${VAR:-}`: an empty value must mean "not configured".
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: Any) -> Any:
@@ -116,7 +122,10 @@ class Settings(BaseSettings):
     def _refuse_placeholder_secrets(self) -> Settings:
         if self.environment == "production":
             token = self.admin_token.get_secret_value() if self.admin_token else ""
-            if token.strip().lower() in PLACEHOLDER_TOKENS or len(token) < MIN_PRODUCTION_TOKEN_LENGTH:
+            if (
+                token.strip().lower() in PLACEHOLDER_TOKENS
+                or len(token) < MIN_PRODUCTION_TOKEN_LENGTH
+            ):
                 raise ValueError(
                     "PERCEPTRON_ADMIN_TOKEN must be set to a random secret of at least "
                     f"{MIN_PRODUCTION_TOKEN_LENGTH} characters in production "

@@ -168,10 +168,18 @@ _MLP_DEFAULTS: dict[str, Any] = {
 }
 
 
+def _document_mlp_defaults(schema: dict[str, Any]) -> None:
+    for name, value in _MLP_DEFAULTS.items():
+        schema["properties"][name]["x-mlp-default"] = value
+
+
 class DigitHyperparameters(TrainingHyperparameters):
     """Digit classifier. Defaults shown are the CNN's; `architecture=mlp` switches any field not
     given to the classic MLP's defaults (2 epochs, hidden_units [512], dropout 0.2, constant
-    learning rate 0.001, no augmentation, glorot_uniform)."""
+    learning rate 0.001, no augmentation, glorot_uniform), listed as `x-mlp-default` in the
+    JSON schema."""
+
+    model_config = ConfigDict(json_schema_extra=_document_mlp_defaults)
 
     architecture: DigitArchitecture = DigitArchitecture.cnn
     epochs: int = Field(15, ge=1, le=100)
@@ -182,13 +190,13 @@ class DigitHyperparameters(TrainingHyperparameters):
     dropout: float = Field(0.4, ge=0, le=0.9)
     kernel_initializer: Initializer = Initializer.he_uniform
     conv_filters: list[Annotated[int, Field(ge=1, le=256)]] = Field(
-        default_factory=lambda: [32, 64],
+        [32, 64],
         min_length=1,
         max_length=3,
         description="CNN: filters of each convolution stage (each halves the image)",
     )
     hidden_units: list[Units] = Field(
-        default_factory=lambda: [128],
+        [128],
         max_length=6,
         description="Dense layers before the softmax (CNN head; the MLP's hidden layers)",
     )
@@ -223,9 +231,7 @@ class MpgHyperparameters(TrainingHyperparameters):
     learning_rate: float = Field(1e-3, gt=0, le=10)
     validation_split: float = Field(0.2, ge=0.05, le=0.5)
     early_stopping_patience: int = Field(50, ge=0, le=1000, description="0 turns it off")
-    hidden_units: list[Units] = Field(
-        default_factory=lambda: [64, 64], min_length=1, max_length=6
-    )
+    hidden_units: list[Units] = Field([64, 64], min_length=1, max_length=6)
     loss: MpgLoss = MpgLoss.mae
     huber_delta: float = Field(1.0, gt=0, le=100, description="For huber")
     ensemble_size: int = Field(5, ge=1, le=10)

@@ -302,7 +302,9 @@ class JobStore:
             for row in running:
                 heartbeat = _as_utc(row.heartbeat_at or row.started_at)
                 if heartbeat is not None and heartbeat < cutoff:
-                    lost.append((row.id, f"worker lost: no heartbeat since {heartbeat.isoformat()}"))
+                    lost.append(
+                        (row.id, f"worker lost: no heartbeat since {heartbeat.isoformat()}")
+                    )
                 elif row.worker and _dead_local_process(row.worker, host):
                     lost.append((row.id, f"worker lost: process {row.worker} exited"))
             for job_id, reason in lost:
@@ -364,7 +366,9 @@ class JobStore:
             for data in epochs:
                 self._add_event(session, job_id, "epoch", data)
             row = session.get(JobRow, job_id)
-            return bool(row is None or row.cancel_requested or row.status != JobStatus.running.value)
+            return bool(
+                row is None or row.cancel_requested or row.status != JobStatus.running.value
+            )
 
     def finish(self, job_id: str, status: JobStatus, **values: Any) -> dict[str, Any] | None:
         with self._session() as session:

@@ -39,6 +39,6 @@ def run_worker(settings: Settings) -> None:
     )
     log.info(
         "training worker consuming %s",
-        settings.redis_url and "Redis" or f"SQLite queue {settings.queue_path}",
+        (settings.redis_url and "Redis") or f"SQLite queue {settings.queue_path}",
     )
     consumer.run()

@@ -10,20 +10,15 @@ from service import digits
 from service.bodies import IMAGE_MEDIA_TYPES, UPLOAD_FIELD, read_digit_sources
 from service.deps import MetricsDep, PredictionAccess, RegistryDep, SettingsDep
 from service.errors import error_responses
-from service.schemas.digit import DigitBatchPrediction, DigitPrediction
+from service.openapi import inline_schema
+from service.schemas.digit import DigitBatchPrediction, DigitJsonImage, DigitPrediction
 
 router = APIRouter(tags=["digit"], dependencies=[PredictionAccess])
 
 _IMAGE_BODY = {"schema": {"type": "string", "format": "binary"}}
+_ONE_IMAGE = inline_schema(DigitJsonImage)
 _JSON_SCHEMA: dict[str, Any] = {
-    "oneOf": [
-        {"$ref": "#/components/schemas/DigitJsonImage"},
-        {
-            "type": "array",
-            "items": {"$ref": "#/components/schemas/DigitJsonImage"},
-            "minItems": 1,
-        },
-    ]
+    "oneOf": [_ONE_IMAGE, {"type": "array", "items": _ONE_IMAGE, "minItems": 1}]
 }
 REQUEST_BODY: dict[str, Any] = {
     "required": True,

@@ -20,6 +20,7 @@ from service.deps import MetricsDep, PredictionAccess, RegistryDep, SettingsDep
 from service.errors import BadRequest, ModelUnavailable, NotFound, error_responses, invalid_input
 from service.logs import current_request_id
 from service.metrics import ServiceMetrics
+from service.openapi import inline_schema, json_request_body
 from service.registry import ModelRegistry
 from service.schemas.inference_v2 import (
     DATATYPES,
@@ -38,17 +39,15 @@ from service.schemas.inference_v2 import (
     input_arrays,
     requested_outputs,
 )
-from service.schemas.tensors import (
+from service.settings import Settings
+from service.tensors import (
     ModelName,
     VersionNumber,
     check_inputs,
-    inline_schema,
-    json_request_body,
     read_protocol_json,
     row_limit,
     run_model,
 )
-from service.settings import Settings
 
 router = APIRouter(tags=["open-inference-protocol"])
 

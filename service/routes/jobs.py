@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
-from fastapi.sse import EventSourceResponse, ServerSentEvent
+from fastapi.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
 from service.deps import AdminAccess, SettingsDep
@@ -27,6 +29,8 @@ from training.hyperparameters import MODEL_NAMES
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
 EVENT_POLL_S = 0.5
+KEEPALIVE_S = 15.0
+RECONNECT_MS = 2000
 JobId = Annotated[str, Path(description="Job id", min_length=1, max_length=64)]
 
 
@@ -161,33 +165,65 @@ def cancel_job(job: ExistingJob, store: StoreDep) -> Job:
 @router.get(
     "/{job_id}/events",
     summary="Follow a job live (server-sent events)",
-    response_class=EventSourceResponse,
-    responses=error_responses(404, 503),
+    response_class=Response,
+    responses={
+        200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}},
+        204: {"description": "The job is finished and the client has seen every event"},
+        **error_responses(404, 503),
+    },
 )
 async def job_events(
     request: Request,
     job: ExistingJob,
     store: StoreDep,
-    last_event_id: Annotated[int | None, Header(ge=0)] = None,
-) -> AsyncIterator[ServerSentEvent]:
-    """A `status` event on every status change and an `epoch` event per epoch (its loss,
-    metrics, progress and ETA), from the job's start or after `Last-Event-ID`. The stream
-    ends after the final status."""
+    last_event_id: Annotated[int | None, Header(ge=0, le=2**62)] = None,
+) -> Response:
+    """A `job` event with the job as it is, then a `status` event on every status change and
+    an `epoch` event per epoch (its loss, metrics, progress and ETA), from the start or after
+    `Last-Event-ID`. The stream ends after the final status; reconnecting after that gets 204,
+    which tells an EventSource to stop."""
     job_id = job["id"]
     after = last_event_id or 0
-    yield ServerSentEvent(event="job", data=_summary(job).model_dump(mode="json"), retry=2000)
+    if JobStatus(job["status"]) in FINAL_STATUSES and last_event_id is not None:
+        pending = await run_in_threadpool(store.events_after, job_id, after, 1)
+        if not pending:
+            return Response(status_code=204)
+    first = None if last_event_id is not None else _summary(job).model_dump(mode="json")
+    return EventSourceResponse(_stream(request, store, job_id, after, first))
+
+
+async def _stream(
+    request: Request, store: JobStore, job_id: str, after: int, first: dict[str, Any] | None
+) -> AsyncIterator[bytes]:
+    if first is not None:
+        yield _sse("job", first, retry=RECONNECT_MS)
+    idle_since = time.monotonic()
     while True:
         try:
             events = await run_in_threadpool(store.events_after, job_id, after)
         except DatabaseBusy:
             events = []
-        finished = False
         for event in events:
             after = event.id
-            yield ServerSentEvent(event=event.type, data=event.data, id=str(event.id))
+            yield _sse(event.type, event.data, event_id=event.id)
             if event.type == "status" and event.data.get("status") in FINAL_STATUSES:
-                finished = True
-        if finished or await request.is_disconnected():
+                return
+        if events:
+            idle_since = time.monotonic()
+            continue
+        if await request.is_disconnected():
             return
-        if not events:
-            await asyncio.sleep(EVENT_POLL_S)
+        if time.monotonic() - idle_since > KEEPALIVE_S:
+            yield b": keep-alive\n\n"
+            idle_since = time.monotonic()
+        await asyncio.sleep(EVENT_POLL_S)
+
+
+def _sse(kind: str, data: Any, *, event_id: int | None = None, retry: int | None = None) -> bytes:
+    lines = [f"event: {kind}"]
+    if event_id is not None:
+        lines.append(f"id: {event_id}")
+    if retry is not None:
+        lines.append(f"retry: {retry}")
+    lines.append("data: " + json.dumps(data, separators=(",", ":"), default=str))
+    return ("\n".join(lines) + "\n\n").encode()

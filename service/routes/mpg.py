@@ -13,31 +13,25 @@ from service import fuel_economy
 from service.bodies import read_json
 from service.deps import MetricsDep, PredictionAccess, RegistryDep, SettingsDep
 from service.errors import ServiceError, error_responses
-from service.schemas.mpg import CarFeatureInfo, CarFeaturesInfo, MpgBatchPrediction, MpgPrediction
+from service.openapi import inline_schema, json_request_body
+from service.schemas.mpg import (
+    Car,
+    CarFeatureInfo,
+    CarFeaturesInfo,
+    MpgBatchPrediction,
+    MpgPrediction,
+)
 from training.cars import CAR_FEATURES, ORIGINS
 
 router = APIRouter(tags=["mpg"], dependencies=[PredictionAccess])
 
 EXAMPLE_CARS_FILE = Path(__file__).resolve().parent.parent / "example_cars.json"
 
-REQUEST_BODY: dict[str, Any] = {
-    "required": True,
-    "description": "One car, or a list of cars for a batch",
-    "content": {
-        "application/json": {
-            "schema": {
-                "oneOf": [
-                    {"$ref": "#/components/schemas/Car"},
-                    {
-                        "type": "array",
-                        "items": {"$ref": "#/components/schemas/Car"},
-                        "minItems": 1,
-                    },
-                ]
-            }
-        }
-    },
-}
+_ONE_CAR = inline_schema(Car)
+REQUEST_BODY = json_request_body(
+    {"oneOf": [_ONE_CAR, {"type": "array", "items": _ONE_CAR, "minItems": 1}]},
+    "One car, or a list of cars for a batch",
+)
 
 
 @router.post(

@@ -19,16 +19,8 @@ from service.batching import Tensors
 from service.deps import MetricsDep, PredictionAccess, RegistryDep, SettingsDep
 from service.errors import BadRequest, NotFound, error_responses
 from service.metrics import ServiceMetrics
+from service.openapi import json_request_body
 from service.registry import ModelRegistry, ModelSlot, VersionState
-from service.schemas.tensors import (
-    ModelName,
-    check_inputs,
-    float32_array,
-    json_request_body,
-    read_protocol_json,
-    row_limit,
-    run_model,
-)
 from service.schemas.tfserving import (
     PREDICT_REQUEST_SCHEMA,
     ColumnarOutputs,
@@ -40,6 +32,14 @@ from service.schemas.tfserving import (
     model_metadata,
 )
 from service.settings import Settings
+from service.tensors import (
+    ModelName,
+    check_inputs,
+    float32_array,
+    read_protocol_json,
+    row_limit,
+    run_model,
+)
 from training.signatures import SERVING_SIGNATURE_KEY, Signature
 
 router = APIRouter(tags=["tensorflow-serving"])

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, Stri
 
 from service.batching import Tensors
 from service.errors import BadRequest, ErrorBody
-from service.schemas.tensors import float32_array
+from service.tensors import float32_array
 from training.signatures import Signature
 
 PLATFORM = "tensorflow_savedmodel"

@@ -36,7 +36,10 @@ def _model_year(value: Any) -> int:
 _ORIGIN_SCHEMA = {
     "anyOf": [
         {"type": "integer", "minimum": 1, "maximum": 3},
-        {"type": "string", "enum": [*ORIGINS, *(o.upper() for o in ORIGINS), "Usa", "Europe", "Japan"]},
+        {
+            "type": "string",
+            "enum": [*ORIGINS, *(o.upper() for o in ORIGINS), "Usa", "Europe", "Japan"],
+        },
     ],
     "description": "Region of manufacture: usa, europe or japan (or the data set's code 1-3)",
     "examples": ["japan"],

@@ -1,6 +1,6 @@
 """What the two tensor protocols (TensorFlow Serving REST and Open Inference Protocol v2) share:
 reading their JSON bodies, nested JSON numbers as float32 arrays, checking arrays against the
-serving signature, one model call, and describing hand-read bodies in OpenAPI.
+serving signature, and one model call.
 
 Both feed tensors straight to the model's serving signature: none of the preprocessing that
 /digit and /mpg do happens here, as with TensorFlow Serving or Triton themselves.
@@ -14,9 +14,9 @@ from typing import Annotated, Any
 
 import numpy as np
 from fastapi import Path, Request
-from pydantic import BaseModel
 
 from service.batching import Tensors
+from service.bodies import read_json
 from service.errors import BadRequest
 from service.metrics import ServiceMetrics
 from service.registry import LoadedVersion
@@ -48,19 +48,7 @@ async def read_protocol_json(request: Request) -> Any:
             "binary tensor data is not supported: send tensors as JSON "
             "(tritonclient: set_data_from_numpy(..., binary_data=False))"
         )
-    body = await request.body()
-    if not body.strip():
-        raise BadRequest("the request body is empty; send a JSON object")
-    try:
-        return json.loads(body, parse_constant=_refuse_constant)
-    except RecursionError:
-        raise BadRequest("the JSON document is nested too deeply") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"the body is not valid JSON: {exc}") from None
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number; send finite numbers only")
+    return await read_json(request, any_content_type=True)
 
 
 def float32_array(value: Any, where: str) -> np.ndarray:
@@ -159,32 +147,3 @@ async def run_model(
         time.perf_counter() - started
     )
     return result
-
-
-def json_request_body(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    """An OpenAPI `requestBody` for a JSON body that the route reads itself."""
-    return {
-        "required": True,
-        "description": description,
-        "content": {"application/json": {"schema": schema}},
-    }
-
-
-def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """The model's JSON schema with its `$defs` substituted in place: a `#/$defs/...` reference
-    inside an OpenAPI document would resolve against the document, not the schema."""
-    schema = model.model_json_schema()
-    definitions = schema.pop("$defs", {})
-
-    def resolve(node: Any) -> Any:
-        if isinstance(node, dict):
-            reference = node.get("$ref", "")
-            if reference.startswith("#/$defs/"):
-                return resolve(definitions[reference.removeprefix("#/$defs/")])
-            return {key: resolve(value) for key, value in node.items()}
-        if isinstance(node, list):
-            return [resolve(value) for value in node]
-        return node
-
-    resolved: dict[str, Any] = resolve(schema)
-    return resolved

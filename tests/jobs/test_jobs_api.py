@@ -1,0 +1,138 @@
+"""The jobs API without a worker: validation, access control, listing, the queue bound."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import LOOPBACK_CLIENT, REMOTE_CLIENT
+
+TOKEN = "s3cret-token-for-tests-0123456789"
+JOB = {"model": "mpg", "hyperparameters": {"epochs": 5}, "promote": "never"}
+
+
+@pytest.fixture
+def guarded(client_factory, settings_factory, models_dir):  # type: ignore[no-untyped-def]
+    """(loopback client, remote client) of an app with an admin token."""
+    settings = settings_factory(models_dir=models_dir, admin_token=TOKEN)
+    return client_factory(settings), client_factory(settings, client=REMOTE_CLIENT)
+
+
+def test_a_job_is_queued_with_its_resolved_hyperparameters(client) -> None:  # type: ignore[no-untyped-def]
+    response = client.post("/jobs", json=JOB)
+    assert response.status_code == 202
+    job = response.json()
+    assert job["status"] == "queued" and job["promote"] == "never"
+    assert job["hyperparameters"]["epochs"] == 5
+    assert job["hyperparameters"]["hidden_units"] == [64, 64]  # defaults filled in
+    assert job["links"]["events"] == f"/jobs/{job['id']}/events"
+    assert client.get(response.headers["location"]).json()["id"] == job["id"]
+
+
+def test_mlp_jobs_get_the_classic_defaults(client) -> None:  # type: ignore[no-untyped-def]
+    job = client.post("/jobs", json={"model": "digit", "hyperparameters": {"architecture": "mlp"}}).json()
+    hp = job["hyperparameters"]
+    assert (hp["epochs"], hp["hidden_units"], hp["dropout"], hp["batch_size"]) == (2, [512], 0.2, 128)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"model": "digit", "hyperparameters": {"learning_rate": -1}}, "learning_rate"),
+        ({"model": "digit", "hyperparameters": {"epochs": 10_000}}, "epochs"),
+        ({"model": "digit", "hyperparameters": {"optimizer": "adamm"}}, "optimizer"),
+        ({"model": "digit", "hyperparameters": {"activation": "softplus2"}}, "activation"),
+        ({"model": "mpg", "hyperparameters": {"conv_filters": [8]}}, "conv_filters"),
+        ({"model": "mpg", "hyperparameters": {"optimizer": "adam", "momentum": 0.9}}, "momentum"),
+        ({"model": "mpg", "hyperparameters": {"hidden_units": [100000]}}, "hidden_units"),
+        ({"model": "cat", "hyperparameters": {}}, "model"),
+        ({"model": "mpg", "promote": "sometimes"}, "promote"),
+        ({"model": "mpg", "colour": "red"}, "colour"),
+    ],
+)
+def test_invalid_jobs_are_refused_with_the_field(client, body, field) -> None:  # type: ignore[no-untyped-def]
+    response = client.post("/jobs", json=body)
+    assert response.status_code == 422, response.text
+    assert field in response.json()["error"]
+
+
+def test_the_queue_is_bounded(client_factory, settings_factory, models_dir) -> None:  # type: ignore[no-untyped-def]
+    small = client_factory(settings_factory(models_dir=models_dir, queue_max_pending=2))
+    assert [small.post("/jobs", json=JOB).status_code for _ in range(2)] == [202, 202]
+    full = small.post("/jobs", json=JOB)
+    assert full.status_code == 429 and "already queued" in full.json()["error"]
+    assert full.headers["retry-after"]
+
+
+def test_listing_is_newest_first_filtered_and_paginated(client) -> None:  # type: ignore[no-untyped-def]
+    ids = [client.post("/jobs", json=JOB).json()["id"] for _ in range(3)]
+    digit = client.post("/jobs", json={"model": "digit", "hyperparameters": {"epochs": 1}}).json()["id"]
+    everything = client.get("/jobs").json()
+    assert [j["id"] for j in everything["jobs"]] == [digit, *reversed(ids)]
+    only_mpg = client.get("/jobs?model=mpg&limit=2&offset=1").json()
+    assert only_mpg["total"] == 3 and [j["id"] for j in only_mpg["jobs"]] == [ids[1], ids[0]]
+    assert client.get("/jobs?status=running").json()["total"] == 0
+    assert client.get("/jobs?status=bogus").status_code == 422
+    assert client.get("/jobs?limit=0").status_code == 422
+
+
+def test_unknown_jobs(client) -> None:  # type: ignore[no-untyped-def]
+    assert client.get("/jobs/nope").status_code == 404
+    assert client.post("/jobs/nope/cancel").status_code == 404
+    assert client.get("/jobs/nope/events").status_code == 404
+
+
+def test_admin_endpoints_need_the_token_from_anywhere(guarded) -> None:  # type: ignore[no-untyped-def]
+    local, remote = guarded
+    for caller in (local, remote):
+        missing = caller.post("/jobs", json=JOB)
+        assert missing.status_code == 401 and missing.headers["www-authenticate"].startswith("Bearer")
+        wrong = caller.post("/jobs", json=JOB, headers={"Authorization": "Bearer wrong"})
+        assert wrong.status_code == 403
+    ok = remote.post("/jobs", json=JOB, headers={"Authorization": f"Bearer {TOKEN}"})
+    assert ok.status_code == 202
+    job_id = ok.json()["id"]
+    assert remote.post(f"/jobs/{job_id}/cancel").status_code == 401
+    assert remote.put("/models/mpg/served-version", json={"version": 1}).status_code == 401
+    assert remote.delete("/models/mpg/served-version").status_code == 401
+    cancel = remote.post(f"/jobs/{job_id}/cancel", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert cancel.status_code == 202
+
+
+def test_reading_stays_open(guarded) -> None:  # type: ignore[no-untyped-def]
+    _, remote = guarded
+    assert remote.get("/jobs").status_code == 200
+    assert remote.get("/models").status_code == 200
+    assert remote.post("/mpg", json={
+        "cylinders": 4, "displacement": 97.0, "horsepower": 88.0, "weight": 2130.0,
+        "acceleration": 14.5, "model_year": 71, "origin": 3,
+    }).status_code == 200
+
+
+def test_without_a_token_only_loopback_may_administer(client_factory, settings_factory, models_dir) -> None:  # type: ignore[no-untyped-def]
+    settings = settings_factory(models_dir=models_dir)
+    remote = client_factory(settings, client=REMOTE_CLIENT)
+    refused = remote.post("/jobs", json=JOB)
+    assert refused.status_code == 403 and "loopback" in refused.json()["error"]
+    assert remote.put("/models/mpg/served-version", json={"version": 1}).status_code == 403
+    local = client_factory(settings, client=LOOPBACK_CLIENT)
+    assert local.post("/jobs", json=JOB).status_code == 202
+    ipv6 = client_factory(settings, client=("::1", 5000))
+    assert ipv6.post("/jobs", json=JOB).status_code == 202
+
+
+def test_predictions_can_require_the_token(client_factory, settings_factory, models_dir) -> None:  # type: ignore[no-untyped-def]
+    settings = settings_factory(models_dir=models_dir, admin_token=TOKEN, predictions_require_token=True)
+    caller = client_factory(settings, client=REMOTE_CLIENT)
+    car = {"cylinders": 4, "displacement": 97.0, "horsepower": 88.0, "weight": 2130.0,
+           "acceleration": 14.5, "model_year": 71, "origin": 3}
+    assert caller.post("/mpg", json=car).status_code == 401
+    assert caller.post("/mpg", json=car, headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+
+
+def test_production_refuses_a_placeholder_token(settings_factory) -> None:  # type: ignore[no-untyped-def]
+    from pydantic import ValidationError
+
+    for token in (None, "change-me", "short"):
+        with pytest.raises(ValidationError, match="PERCEPTRON_ADMIN_TOKEN"):
+            settings_factory(environment="production", admin_token=token)
+    assert settings_factory(environment="production", admin_token=TOKEN).environment == "production"
