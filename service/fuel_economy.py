@@ -18,7 +18,7 @@ MIN_REPORTED_MPG = 1.0
 """Far outside the training data a network can extrapolate to zero or below; no car does."""
 
 _ONE_CAR: TypeAdapter[Any] = TypeAdapter(Car)
-_CARS: TypeAdapter[Any] = TypeAdapter(list[Car])  # type: ignore[valid-type]
+_CARS: TypeAdapter[Any] = TypeAdapter(list[Car])
 
 
 def parse_cars(document: Any, max_cars: int) -> tuple[list[BaseModel], bool]:

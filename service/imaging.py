@@ -68,7 +68,7 @@ def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
+            image: Image.Image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
             width, height = image.size
             if width * height > max_pixels:
                 raise ImageTooLarge(
@@ -154,7 +154,8 @@ def _flatten_transparency(grey: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     if opaque.all():
         return grey
     background = 1.0 if float(grey[opaque].mean()) < 0.5 else 0.0
-    return grey * alpha + background * (1.0 - alpha)
+    flattened: np.ndarray = grey * alpha + background * (1.0 - alpha)
+    return flattened
 
 
 def _reduce(grey: np.ndarray) -> np.ndarray:

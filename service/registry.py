@@ -86,7 +86,7 @@ class LoadedVersion:
 
     def zeros(self, rows: int) -> Tensors:
         return {
-            spec.name: np.zeros((rows, *spec.shape[1:]), dtype=np.float32)
+            spec.name: np.zeros([rows, *(d for d in spec.shape[1:] if d is not None)], np.float32)
             for spec in self.signature.inputs
         }
 

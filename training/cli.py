@@ -27,7 +27,7 @@ def _option(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def _add_field(parser: argparse.ArgumentParser, name: str, field: FieldInfo) -> None:
+def _add_field(parser: argparse._ArgumentGroup, name: str, field: FieldInfo) -> None:
     annotation = field.annotation
     args = typing.get_args(annotation)
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
@@ -42,9 +42,7 @@ def _add_field(parser: argparse.ArgumentParser, name: str, field: FieldInfo) -> 
     elif isinstance(annotation, type) and issubclass(annotation, enum.Enum):
         parser.add_argument(_option(name), choices=[m.value for m in annotation], **common)
     elif typing.get_origin(annotation) is list:
-        parser.add_argument(
-            _option(name), type=_int_list, metavar="N[,N...]", **common
-        )
+        parser.add_argument(_option(name), type=_int_list, metavar="N[,N...]", **common)
     else:
         parser.add_argument(_option(name), metavar=name.upper(), **common)
 
@@ -161,13 +159,19 @@ def main(argv: list[str] | None = None) -> int:
 def _summarise(metadata: dict[str, Any], path: Path) -> None:
     metrics = metadata["metrics"]
     if metadata["model"] == "digit":
-        headline = f"test accuracy {metrics['accuracy']:.4%}  loss {metrics['loss']:.4f}  macro F1 {metrics['macro_f1']:.4f}"
+        headline = (
+            f"test accuracy {metrics['accuracy']:.4%}  loss {metrics['loss']:.4f}  "
+            f"macro F1 {metrics['macro_f1']:.4f}"
+        )
     else:
         headline = (
             f"test MAE {metrics['mae']:.3f} mpg  RMSE {metrics['rmse']:.3f}  R² {metrics['r2']:.3f}"
         )
     promotion = metadata["promotion"]
     print(f"{metadata['model']} version {metadata['version']}: {headline}")
-    print(f"  parameters {metadata['parameters']:,}  trained in {metadata['training_seconds']:.0f}s on {metadata['device']}")
+    print(
+        f"  parameters {metadata['parameters']:,}  trained in "
+        f"{metadata['training_seconds']:.0f}s on {metadata['device']}"
+    )
     print(f"  {'served' if promotion['promoted'] else 'not served'}: {promotion['reason']}")
     print(f"  written to {path}")

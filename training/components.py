@@ -44,9 +44,7 @@ def kernel_initializer(hp: TrainingHyperparameters, seed: int) -> keras.initiali
         Initializer.random_uniform: lambda: keras.initializers.RandomUniform(
             -scale, scale, seed=seed
         ),
-        Initializer.random_normal: lambda: keras.initializers.RandomNormal(
-            0.0, scale, seed=seed
-        ),
+        Initializer.random_normal: lambda: keras.initializers.RandomNormal(0.0, scale, seed=seed),
         Initializer.zeros: keras.initializers.Zeros,
         Initializer.ones: keras.initializers.Ones,
         Initializer.constant: lambda: keras.initializers.Constant(hp.initializer_value),
@@ -88,9 +86,7 @@ def optimizer(hp: TrainingHyperparameters, steps_per_epoch: int) -> keras.optimi
         case Optimizer.adam:
             return keras.optimizers.Adam(**common)
         case Optimizer.adamw:
-            return keras.optimizers.AdamW(
-                learning_rate=lr, weight_decay=hp.weight_decay or 0.004
-            )
+            return keras.optimizers.AdamW(learning_rate=lr, weight_decay=hp.weight_decay or 0.004)
         case Optimizer.adagrad:
             return keras.optimizers.Adagrad(**common)
         case Optimizer.rmsprop:

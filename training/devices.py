@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 
@@ -27,11 +28,10 @@ def configure_device(*, mixed_precision: bool) -> TrainingDevice:
     """
     gpus = tf.config.list_physical_devices("GPU")
     for gpu in gpus:
-        try:
-            # Share the card with other processes (a serving replica, a second job).
+        # Share the card with other processes (a serving replica, a second job). RuntimeError:
+        # the device was already initialised in this process and the setting is fixed.
+        with contextlib.suppress(RuntimeError):
             tf.config.experimental.set_memory_growth(gpu, True)
-        except RuntimeError:
-            pass  # already initialised in this process; the setting is fixed then
     use_mixed = mixed_precision and bool(gpus)
     keras.mixed_precision.set_global_policy("mixed_float16" if use_mixed else "float32")
     if mixed_precision and not gpus:
@@ -39,9 +39,7 @@ def configure_device(*, mixed_precision: bool) -> TrainingDevice:
     if not gpus:
         return TrainingDevice("CPU", tf.distribute.get_strategy(), False)
     names = [_gpu_name(gpu) for gpu in gpus]
-    strategy = (
-        tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
-    )
+    strategy = tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
     return TrainingDevice(f"GPU: {', '.join(names)}", strategy, use_mixed)
 
 

@@ -71,11 +71,12 @@ class TargetScale(layers.Layer):
 
 def transform_target(mpg: np.ndarray, transform: TargetTransform) -> np.ndarray:
     """The quantity the networks learn, before standardisation."""
+    values = np.asarray(mpg, dtype=np.float64)
     if transform is TargetTransform.log:
-        return np.log(mpg)
+        return np.asarray(np.log(values))
     if transform is TargetTransform.gallons_per_100_miles:
-        return 100.0 / mpg
-    return mpg
+        return 100.0 / values
+    return values
 
 
 def feature_inputs() -> dict[str, keras.KerasTensor]:

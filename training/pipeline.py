@@ -53,7 +53,9 @@ def train(
     """Trains without exporting; returns the model and the sha256 of the data it used."""
     device = configure_device(mixed_precision=hp.mixed_precision)
     if name == "digit" and isinstance(hp, DigitHyperparameters):
-        path = data.locate(data.MNIST_FILE, paths.data_dir, paths.cache_dir, download=paths.download)
+        path = data.locate(
+            data.MNIST_FILE, paths.data_dir, paths.cache_dir, download=paths.download
+        )
         trained = train_digit(hp, data.load_mnist(path), device, observer)
     elif name == "mpg" and isinstance(hp, MpgHyperparameters):
         path = data.locate(

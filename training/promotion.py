@@ -36,29 +36,29 @@ def decide_promotion(
     as good as the one of the version the serving policy selects now (or when there is none)."""
     metric, better = HEADLINE_METRIC[name]
     value = _as_float(metrics.get(metric))
-    common = {"policy": policy.value, "metric": metric, "value": value}
+
+    def decision(
+        promoted: bool, reason: str, version: int | None = None, against: float | None = None
+    ) -> Promotion:
+        return Promotion(promoted, policy.value, reason, metric, value, version, against)
+
     if policy is PromotePolicy.always:
-        return Promotion(True, reason="promote=always", **common)
+        return decision(True, "promote=always")
     if policy is PromotePolicy.never:
-        return Promotion(False, reason="promote=never: kept on disk, not served", **common)
+        return decision(False, "promote=never: kept on disk, not served")
     current = versions.served_version(models_dir, name, settings_pin)
     if current is None:
-        return Promotion(True, reason="no version is served yet", **common)
+        return decision(True, "no version is served yet")
     current_meta = versions.read_metadata(versions.version_dir(models_dir, name, current)) or {}
     current_value = _as_float((current_meta.get("metrics") or {}).get(metric))
-    compared = {"compared_with_version": current, "compared_with_value": current_value}
     if current_value is None:
-        return Promotion(
-            True, reason=f"version {current} records no test {metric}", **common, **compared
-        )
+        return decision(True, f"version {current} records no test {metric}", current)
     if value is None:
-        return Promotion(False, reason=f"the new version has no test {metric}", **common, **compared)
+        return decision(False, f"the new version has no test {metric}", current, current_value)
     good_enough = value >= current_value if better == "higher" else value <= current_value
     relation = "at least as good as" if good_enough else "worse than"
-    reason = (
-        f"test {metric} {value:.4f} is {relation} version {current}'s {current_value:.4f}"
-    )
-    return Promotion(good_enough, reason=reason, **common, **compared)
+    reason = f"test {metric} {value:.4f} is {relation} version {current}'s {current_value:.4f}"
+    return decision(good_enough, reason, current, current_value)
 
 
 def _as_float(value: Any) -> float | None:

@@ -23,6 +23,7 @@ from training.hyperparameters import (
 )
 from training.metrics import classification_metrics, regression_metrics
 from training.progress import ProgressObserver
+from training.signatures import NUM_CLASSES
 
 EVALUATION_BATCH = 1024
 
@@ -70,7 +71,7 @@ def train_digit(
     y_fit: np.ndarray = y_train
     validation_fit = validation
     if hp.loss is not DigitLoss.cross_entropy or hp.label_smoothing:
-        y_fit = keras.utils.to_categorical(y_train, digit_model.NUM_CLASSES)
+        y_fit = keras.utils.to_categorical(y_train, NUM_CLASSES)
         validation_fit = (validation[0], keras.utils.to_categorical(validation[1], 10))
     fit_keeping_best(
         model,
@@ -177,9 +178,7 @@ def train_mpg(
             seed=hp.seed * 1000 + index,
         )
         members.append(member)
-    model = mpg_model.assemble(
-        encoder, members, mean=mean, std=std, transform=hp.target_transform
-    )
+    model = mpg_model.assemble(encoder, members, mean=mean, std=std, transform=hp.target_transform)
     predictions = _predict(model, features_of(test))
     metrics = regression_metrics(test[TARGET].to_numpy(), predictions)
     return TrainedModel(
@@ -193,8 +192,7 @@ def train_mpg(
         device=device.description,
         extra={
             "feature_ranges": {
-                name: [float(train[name].min()), float(train[name].max())]
-                for name in FEATURE_NAMES
+                name: [float(train[name].min()), float(train[name].max())] for name in FEATURE_NAMES
             },
             "train_samples": len(train),
             "test_samples": len(test),

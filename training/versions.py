@@ -90,9 +90,7 @@ def write_pin(models_dir: Path, name: str, version: int | None) -> None:
     temp.replace(target)
 
 
-def serving_candidates(
-    models_dir: Path, name: str, settings_pin: int | None = None
-) -> list[int]:
+def serving_candidates(models_dir: Path, name: str, settings_pin: int | None = None) -> list[int]:
     """Versions in the order the serving policy prefers them: the pin (API, then settings) alone
     when there is one, else promoted versions newest first."""
     pin = read_pin(models_dir, name)
@@ -140,7 +138,7 @@ def write_version(
             target = version_dir(models_dir, name, version)
             try:
                 # os.rename refuses a non-empty target, so two writers never share a number.
-                os.rename(temp, target)
+                temp.rename(target)
             except OSError:
                 if target.exists():
                     continue

@@ -34,7 +34,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
@@ -209,7 +209,7 @@ class JobStore:
             row = session.get(JobRow, job_id)
             return job_dict(row) if row else None
 
-    def list(
+    def list_jobs(
         self, *, model: str | None, status: str | None, limit: int, offset: int
     ) -> tuple[list[dict[str, Any]], int]:
         with self._session() as session:
@@ -232,7 +232,8 @@ class JobStore:
     def request_cancel(self, job_id: str) -> dict[str, Any] | None:
         """Cancels a queued job at once; asks a running one to stop at its next batch."""
         with self._session() as session:
-            done = session.execute(
+            done = _updated(
+                session,
                 update(JobRow)
                 .where(JobRow.id == job_id, JobRow.status == JobStatus.queued.value)
                 .values(
@@ -240,8 +241,8 @@ class JobStore:
                     cancel_requested=True,
                     finished_at=now(),
                     error="cancelled before it started",
-                )
-            ).rowcount
+                ),
+            )
             if not done:
                 session.execute(
                     update(JobRow)
@@ -260,11 +261,12 @@ class JobStore:
     def fail_queued(self, job_id: str, error: str) -> None:
         """Fails a job that could not be handed to the queue."""
         with self._session() as session:
-            changed = session.execute(
+            changed = _updated(
+                session,
                 update(JobRow)
                 .where(JobRow.id == job_id, JobRow.status == JobStatus.queued.value)
-                .values(status=JobStatus.failed.value, finished_at=now(), error=error)
-            ).rowcount
+                .values(status=JobStatus.failed.value, finished_at=now(), error=error),
+            )
             row = session.get(JobRow, job_id)
             if changed and row is not None:
                 session.refresh(row)
@@ -318,7 +320,8 @@ class JobStore:
     def start(self, job_id: str, worker: str) -> dict[str, Any] | None:
         """Marks a queued job running; None when it was cancelled (or taken) meanwhile."""
         with self._session() as session:
-            started = session.execute(
+            started = _updated(
+                session,
                 update(JobRow)
                 .where(JobRow.id == job_id, JobRow.status == JobStatus.queued.value)
                 .values(
@@ -326,8 +329,8 @@ class JobStore:
                     started_at=now(),
                     heartbeat_at=now(),
                     worker=worker,
-                )
-            ).rowcount
+                ),
+            )
             if not started:
                 return None
             row = session.get(JobRow, job_id)
@@ -377,11 +380,12 @@ class JobStore:
     def _finish(
         self, session: Session, job_id: str, status: JobStatus, **values: Any
     ) -> dict[str, Any] | None:
-        changed = session.execute(
+        changed = _updated(
+            session,
             update(JobRow)
             .where(JobRow.id == job_id, JobRow.status == JobStatus.running.value)
-            .values(status=status.value, finished_at=now(), **values)
-        ).rowcount
+            .values(status=status.value, finished_at=now(), **values),
+        )
         row = session.get(JobRow, job_id)
         if row is None:
             return None
@@ -414,3 +418,9 @@ def _dead_local_process(worker: str, host: str) -> bool:
     except PermissionError:
         return False
     return False
+
+
+def _updated(session: Session, statement: Any) -> int:
+    """Executes an UPDATE and returns how many rows it changed."""
+    result: CursorResult[Any] = session.execute(statement)  # type: ignore[assignment]
+    return int(result.rowcount)

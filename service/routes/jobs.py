@@ -128,7 +128,7 @@ def list_jobs(
     if model is not None and model not in MODEL_NAMES:
         return JobList(jobs=[], total=0, limit=limit, offset=offset)
     try:
-        jobs, total = store.list(
+        jobs, total = store.list_jobs(
             model=model, status=status.value if status else None, limit=limit, offset=offset
         )
     except DatabaseBusy as exc:

@@ -13,6 +13,7 @@ from pydantic import (
     WithJsonSchema,
     create_model,
 )
+from pydantic.config import JsonDict
 
 from training.cars import CAR_FEATURES, ORIGINS, CarFeature, model_year_offset, origin_code
 
@@ -75,7 +76,7 @@ def _car_field(feature: CarFeature) -> tuple[Any, Any]:
     )
 
 
-_EXAMPLE_CAR = {
+_EXAMPLE_CAR: JsonDict = {
     "cylinders": 4,
     "displacement": 97.0,
     "horsepower": 88.0,
