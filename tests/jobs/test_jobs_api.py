@@ -136,3 +136,32 @@ def test_production_refuses_a_placeholder_token(settings_factory) -> None:  # ty
         with pytest.raises(ValidationError, match="PERCEPTRON_ADMIN_TOKEN"):
             settings_factory(environment="production", admin_token=token)
     assert settings_factory(environment="production", admin_token=TOKEN).environment == "production"
+
+
+def read_events(response) -> list[tuple[str, int | None, dict]]:  # type: ignore[no-untyped-def]
+    """(event type, id, data) of each event in a finished SSE response."""
+    import json
+
+    events = []
+    for block in response.text.strip().split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines() if not line.startswith(":"))
+        events.append((fields["event"], int(fields["id"]) if "id" in fields else None, json.loads(fields["data"])))
+    return events
+
+
+def test_the_event_stream_of_a_finished_job_ends_and_resumes(client) -> None:  # type: ignore[no-untyped-def]
+    job_id = client.post("/jobs", json=JOB).json()["id"]
+    client.post(f"/jobs/{job_id}/cancel")
+    stream = client.get(f"/jobs/{job_id}/events")
+    assert stream.headers["content-type"].startswith("text/event-stream")
+    events = read_events(stream)
+    assert [(kind, data.get("status")) for kind, _, data in events] == [
+        ("job", "cancelled"),
+        ("status", "queued"),
+        ("status", "cancelled"),
+    ]
+    first_id, last_id = events[1][1], events[2][1]
+    resumed = read_events(client.get(f"/jobs/{job_id}/events", headers={"Last-Event-ID": str(first_id)}))
+    assert [(kind, data["status"]) for kind, _, data in resumed] == [("status", "cancelled")]
+    done = client.get(f"/jobs/{job_id}/events", headers={"Last-Event-ID": str(last_id)})
+    assert done.status_code == 204 and done.content == b""
