@@ -27,7 +27,7 @@ def _data_dir() -> Path | None:
 
 
 @pytest.fixture(scope="session")
-def data_paths(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def data_paths(tmp_path_factory: pytest.TempPathFactory):
     """Where the real data sets are: DATA_DIR, else a download into a session cache."""
     from training.pipeline import DataPaths
 
@@ -36,14 +36,14 @@ def data_paths(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-unt
 
 
 @pytest.fixture(scope="session")
-def mnist(data_paths):  # type: ignore[no-untyped-def]
+def mnist(data_paths):
     from training import data
 
     return data.load_mnist(data.locate(data.MNIST_FILE, data_paths.data_dir, data_paths.cache_dir))
 
 
 @pytest.fixture(scope="session")
-def auto_mpg(data_paths):  # type: ignore[no-untyped-def]
+def auto_mpg(data_paths):
     from training import data
 
     path = data.locate(data.AUTO_MPG_FILE, data_paths.data_dir, data_paths.cache_dir)
@@ -60,7 +60,7 @@ TINY_MPG = {"epochs": 20, "ensemble_size": 1, "hidden_units": [16], "early_stopp
 
 
 @pytest.fixture(scope="session")
-def tiny_models(tmp_path_factory: pytest.TempPathFactory, data_paths) -> Path:  # type: ignore[no-untyped-def]
+def tiny_models(tmp_path_factory: pytest.TempPathFactory, data_paths) -> Path:
     """A models folder with version 1 of a tiny digit MLP and a tiny MPG network."""
     from training.hyperparameters import (
         DigitHyperparameters,
@@ -96,7 +96,7 @@ def models_dir(tiny_models: Path, tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def settings_factory(tmp_path: Path):  # type: ignore[no-untyped-def]
+def settings_factory(tmp_path: Path):
     """Builds Settings for an app under test: private state folder, fast polling."""
     from service.settings import Settings
 
@@ -109,13 +109,13 @@ def settings_factory(tmp_path: Path):  # type: ignore[no-untyped-def]
             "log_json": False,
         }
         values.update(overrides)
-        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+        return Settings(_env_file=None, **values)
 
     return make
 
 
 @pytest.fixture
-def client_factory():  # type: ignore[no-untyped-def]
+def client_factory():
     """Enters `TestClient(create_app(settings))` (lifespan included) and closes it after."""
     from fastapi.testclient import TestClient
 
@@ -123,7 +123,7 @@ def client_factory():  # type: ignore[no-untyped-def]
 
     clients: list[TestClient] = []
 
-    def make(settings, client=LOOPBACK_CLIENT) -> TestClient:  # type: ignore[no-untyped-def]
+    def make(settings, client=LOOPBACK_CLIENT) -> TestClient:
         test_client = TestClient(create_app(settings), client=client)
         test_client.__enter__()
         clients.append(test_client)
@@ -135,7 +135,7 @@ def client_factory():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def client(client_factory, settings_factory, models_dir):  # type: ignore[no-untyped-def]
+def client(client_factory, settings_factory, models_dir):
     """The app on a private copy of the tiny models, called from loopback."""
     return client_factory(settings_factory(models_dir=models_dir))
 
@@ -149,10 +149,8 @@ def pytest_configure(config: pytest.Config) -> None:
     (REPO / "tests" / "artifacts").mkdir(exist_ok=True)
 
 
-
-
 @pytest.fixture(scope="session")
-def bundled_client(tmp_path_factory):  # type: ignore[no-untyped-def]
+def bundled_client(tmp_path_factory):
     """The app on the bundled models (read-only use: no pins, no new versions)."""
     from fastapi.testclient import TestClient
 
@@ -160,7 +158,7 @@ def bundled_client(tmp_path_factory):  # type: ignore[no-untyped-def]
     from service.settings import Settings
 
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         models_dir=BUNDLED_MODELS,
         state_dir=tmp_path_factory.mktemp("bundled-var"),
         poll_interval_s=60,

@@ -24,7 +24,9 @@ def mnist_png(digit: np.ndarray) -> bytes:
 
 def _ink(digit: np.ndarray, scale: int) -> np.ndarray:
     """The digit upscaled smoothly: 0..1 ink, as a person's stroke would look at that size."""
-    big = Image.fromarray(digit, mode="L").resize((28 * scale, 28 * scale), Image.Resampling.BICUBIC)
+    big = Image.fromarray(digit, mode="L").resize(
+        (28 * scale, 28 * scale), Image.Resampling.BICUBIC
+    )
     return np.clip(np.asarray(big, dtype=np.float32) / 255.0, 0.0, 1.0)
 
 

@@ -67,6 +67,18 @@ CAR_FEATURES: tuple[CarFeature, ...] = (
 )
 
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in CAR_FEATURES)
+
+EXAMPLE_CAR: dict[str, int | float] = {
+    "cylinders": 4,
+    "displacement": 97.0,
+    "horsepower": 88.0,
+    "weight": 2130.0,
+    "acceleration": 14.5,
+    "model_year": 71,
+    "origin": 3,
+}
+"""A real car of the data set (the 1971 Datsun PL510, 27 mpg), in its own encoding: the
+example of every API and test that needs one."""
 FEATURES_BY_NAME: dict[str, CarFeature] = {f.name: f for f in CAR_FEATURES}
 
 DATA_FILE_COLUMNS: tuple[str, ...] = (TARGET, *FEATURE_NAMES)

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, Stri
 from service.batching import Tensors
 from service.errors import BadRequest, ErrorBody
 from service.tensors import float32_array
+from training.cars import EXAMPLE_CAR
 from training.signatures import Signature
 
 PLATFORM = "tensorflow_savedmodel"
@@ -100,13 +101,8 @@ class InferenceRequest(BaseModel):
                 {
                     "id": "42",
                     "inputs": [
-                        {"name": "cylinders", "shape": [1], "datatype": "FP32", "data": [4]},
-                        {"name": "displacement", "shape": [1], "datatype": "FP32", "data": [97]},
-                        {"name": "horsepower", "shape": [1], "datatype": "FP32", "data": [88]},
-                        {"name": "weight", "shape": [1], "datatype": "FP32", "data": [2130]},
-                        {"name": "acceleration", "shape": [1], "datatype": "FP32", "data": [14.5]},
-                        {"name": "model_year", "shape": [1], "datatype": "FP32", "data": [71]},
-                        {"name": "origin", "shape": [1], "datatype": "FP32", "data": [3]},
+                        {"name": name, "shape": [1], "datatype": "FP32", "data": [value]}
+                        for name, value in EXAMPLE_CAR.items()
                     ],
                 }
             ]

@@ -15,7 +15,14 @@ from pydantic import (
 )
 from pydantic.config import JsonDict
 
-from training.cars import CAR_FEATURES, ORIGINS, CarFeature, model_year_offset, origin_code
+from training.cars import (
+    CAR_FEATURES,
+    EXAMPLE_CAR,
+    ORIGINS,
+    CarFeature,
+    model_year_offset,
+    origin_code,
+)
 
 
 def _origin(value: Any) -> int:
@@ -76,15 +83,7 @@ def _car_field(feature: CarFeature) -> tuple[Any, Any]:
     )
 
 
-_EXAMPLE_CAR: JsonDict = {
-    "cylinders": 4,
-    "displacement": 97.0,
-    "horsepower": 88.0,
-    "weight": 2130.0,
-    "acceleration": 14.5,
-    "model_year": 71,
-    "origin": "japan",
-}
+_EXAMPLE_CAR: JsonDict = {**EXAMPLE_CAR, "origin": ORIGINS[int(EXAMPLE_CAR["origin"]) - 1]}
 
 Car: type[BaseModel] = create_model(
     "Car",

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from training.cars import EXAMPLE_CAR
 from training.signatures import SERVING_SIGNATURE_KEY, Signature, TensorSpec
 
 PREDICT_METHOD = "tensorflow/serving/predict"
@@ -33,21 +34,7 @@ PREDICT_REQUEST_SCHEMA: dict[str, Any] = {
         },
     },
     "oneOf": [{"required": ["instances"]}, {"required": ["inputs"]}],
-    "examples": [
-        {
-            "instances": [
-                {
-                    "cylinders": 4,
-                    "displacement": 97.0,
-                    "horsepower": 88.0,
-                    "weight": 2130.0,
-                    "acceleration": 14.5,
-                    "model_year": 71,
-                    "origin": 3,
-                }
-            ]
-        }
-    ],
+    "examples": [{"instances": [EXAMPLE_CAR]}],
 }
 
 

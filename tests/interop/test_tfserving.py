@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from tests.interop.conftest import LiveServer, Tensors, car_columns, serve
+from training.cars import EXAMPLE_CAR
 from training.signatures import SIGNATURES
 
 Direct = Callable[[str, Tensors], Tensors]
@@ -175,15 +176,7 @@ def test_colon_routes_do_not_collide(http: httpx.Client) -> None:
 
 
 IMAGE = [[0.5] * 28] * 28
-CAR = {
-    "cylinders": 4,
-    "displacement": 97.0,
-    "horsepower": 88.0,
-    "weight": 2130.0,
-    "acceleration": 14.5,
-    "model_year": 71,
-    "origin": 3,
-}
+CAR = EXAMPLE_CAR
 
 
 @pytest.mark.parametrize(

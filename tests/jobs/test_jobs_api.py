@@ -5,19 +5,20 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import LOOPBACK_CLIENT, REMOTE_CLIENT
+from training.cars import EXAMPLE_CAR
 
 TOKEN = "s3cret-token-for-tests-0123456789"
 JOB = {"model": "mpg", "hyperparameters": {"epochs": 5}, "promote": "never"}
 
 
 @pytest.fixture
-def guarded(client_factory, settings_factory, models_dir):  # type: ignore[no-untyped-def]
+def guarded(client_factory, settings_factory, models_dir):
     """(loopback client, remote client) of an app with an admin token."""
     settings = settings_factory(models_dir=models_dir, admin_token=TOKEN)
     return client_factory(settings), client_factory(settings, client=REMOTE_CLIENT)
 
 
-def test_a_job_is_queued_with_its_resolved_hyperparameters(client) -> None:  # type: ignore[no-untyped-def]
+def test_a_job_is_queued_with_its_resolved_hyperparameters(client) -> None:
     response = client.post("/jobs", json=JOB)
     assert response.status_code == 202
     job = response.json()
@@ -28,10 +29,17 @@ def test_a_job_is_queued_with_its_resolved_hyperparameters(client) -> None:  # t
     assert client.get(response.headers["location"]).json()["id"] == job["id"]
 
 
-def test_mlp_jobs_get_the_classic_defaults(client) -> None:  # type: ignore[no-untyped-def]
-    job = client.post("/jobs", json={"model": "digit", "hyperparameters": {"architecture": "mlp"}}).json()
+def test_mlp_jobs_get_the_classic_defaults(client) -> None:
+    job = client.post(
+        "/jobs", json={"model": "digit", "hyperparameters": {"architecture": "mlp"}}
+    ).json()
     hp = job["hyperparameters"]
-    assert (hp["epochs"], hp["hidden_units"], hp["dropout"], hp["batch_size"]) == (2, [512], 0.2, 128)
+    assert (hp["epochs"], hp["hidden_units"], hp["dropout"], hp["batch_size"]) == (
+        2,
+        [512],
+        0.2,
+        128,
+    )
 
 
 @pytest.mark.parametrize(
@@ -49,13 +57,13 @@ def test_mlp_jobs_get_the_classic_defaults(client) -> None:  # type: ignore[no-u
         ({"model": "mpg", "colour": "red"}, "colour"),
     ],
 )
-def test_invalid_jobs_are_refused_with_the_field(client, body, field) -> None:  # type: ignore[no-untyped-def]
+def test_invalid_jobs_are_refused_with_the_field(client, body, field) -> None:
     response = client.post("/jobs", json=body)
     assert response.status_code == 422, response.text
     assert field in response.json()["error"]
 
 
-def test_the_queue_is_bounded(client_factory, settings_factory, models_dir) -> None:  # type: ignore[no-untyped-def]
+def test_the_queue_is_bounded(client_factory, settings_factory, models_dir) -> None:
     small = client_factory(settings_factory(models_dir=models_dir, queue_max_pending=2))
     assert [small.post("/jobs", json=JOB).status_code for _ in range(2)] == [202, 202]
     full = small.post("/jobs", json=JOB)
@@ -63,9 +71,11 @@ def test_the_queue_is_bounded(client_factory, settings_factory, models_dir) -> N
     assert full.headers["retry-after"]
 
 
-def test_listing_is_newest_first_filtered_and_paginated(client) -> None:  # type: ignore[no-untyped-def]
+def test_listing_is_newest_first_filtered_and_paginated(client) -> None:
     ids = [client.post("/jobs", json=JOB).json()["id"] for _ in range(3)]
-    digit = client.post("/jobs", json={"model": "digit", "hyperparameters": {"epochs": 1}}).json()["id"]
+    digit = client.post("/jobs", json={"model": "digit", "hyperparameters": {"epochs": 1}}).json()[
+        "id"
+    ]
     everything = client.get("/jobs").json()
     assert [j["id"] for j in everything["jobs"]] == [digit, *reversed(ids)]
     only_mpg = client.get("/jobs?model=mpg&limit=2&offset=1").json()
@@ -75,17 +85,19 @@ def test_listing_is_newest_first_filtered_and_paginated(client) -> None:  # type
     assert client.get("/jobs?limit=0").status_code == 422
 
 
-def test_unknown_jobs(client) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_jobs(client) -> None:
     assert client.get("/jobs/nope").status_code == 404
     assert client.post("/jobs/nope/cancel").status_code == 404
     assert client.get("/jobs/nope/events").status_code == 404
 
 
-def test_admin_endpoints_need_the_token_from_anywhere(guarded) -> None:  # type: ignore[no-untyped-def]
+def test_admin_endpoints_need_the_token_from_anywhere(guarded) -> None:
     local, remote = guarded
     for caller in (local, remote):
         missing = caller.post("/jobs", json=JOB)
-        assert missing.status_code == 401 and missing.headers["www-authenticate"].startswith("Bearer")
+        assert missing.status_code == 401 and missing.headers["www-authenticate"].startswith(
+            "Bearer"
+        )
         wrong = caller.post("/jobs", json=JOB, headers={"Authorization": "Bearer wrong"})
         assert wrong.status_code == 403
     ok = remote.post("/jobs", json=JOB, headers={"Authorization": f"Bearer {TOKEN}"})
@@ -98,17 +110,16 @@ def test_admin_endpoints_need_the_token_from_anywhere(guarded) -> None:  # type:
     assert cancel.status_code == 202
 
 
-def test_reading_stays_open(guarded) -> None:  # type: ignore[no-untyped-def]
+def test_reading_stays_open(guarded) -> None:
     _, remote = guarded
     assert remote.get("/jobs").status_code == 200
     assert remote.get("/models").status_code == 200
-    assert remote.post("/mpg", json={
-        "cylinders": 4, "displacement": 97.0, "horsepower": 88.0, "weight": 2130.0,
-        "acceleration": 14.5, "model_year": 71, "origin": 3,
-    }).status_code == 200
+    assert remote.post("/mpg", json=EXAMPLE_CAR).status_code == 200
 
 
-def test_without_a_token_only_loopback_may_administer(client_factory, settings_factory, models_dir) -> None:  # type: ignore[no-untyped-def]
+def test_without_a_token_only_loopback_may_administer(
+    client_factory, settings_factory, models_dir
+) -> None:
     settings = settings_factory(models_dir=models_dir)
     remote = client_factory(settings, client=REMOTE_CLIENT)
     refused = remote.post("/jobs", json=JOB)
@@ -120,16 +131,20 @@ def test_without_a_token_only_loopback_may_administer(client_factory, settings_f
     assert ipv6.post("/jobs", json=JOB).status_code == 202
 
 
-def test_predictions_can_require_the_token(client_factory, settings_factory, models_dir) -> None:  # type: ignore[no-untyped-def]
-    settings = settings_factory(models_dir=models_dir, admin_token=TOKEN, predictions_require_token=True)
+def test_predictions_can_require_the_token(client_factory, settings_factory, models_dir) -> None:
+    settings = settings_factory(
+        models_dir=models_dir, admin_token=TOKEN, predictions_require_token=True
+    )
     caller = client_factory(settings, client=REMOTE_CLIENT)
-    car = {"cylinders": 4, "displacement": 97.0, "horsepower": 88.0, "weight": 2130.0,
-           "acceleration": 14.5, "model_year": 71, "origin": 3}
+    car = EXAMPLE_CAR
     assert caller.post("/mpg", json=car).status_code == 401
-    assert caller.post("/mpg", json=car, headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+    assert (
+        caller.post("/mpg", json=car, headers={"Authorization": f"Bearer {TOKEN}"}).status_code
+        == 200
+    )
 
 
-def test_production_refuses_a_placeholder_token(settings_factory) -> None:  # type: ignore[no-untyped-def]
+def test_production_refuses_a_placeholder_token(settings_factory) -> None:
     from pydantic import ValidationError
 
     for token in (None, "change-me", "short"):
@@ -138,18 +153,26 @@ def test_production_refuses_a_placeholder_token(settings_factory) -> None:  # ty
     assert settings_factory(environment="production", admin_token=TOKEN).environment == "production"
 
 
-def read_events(response) -> list[tuple[str, int | None, dict]]:  # type: ignore[no-untyped-def]
+def read_events(response) -> list[tuple[str, int | None, dict]]:
     """(event type, id, data) of each event in a finished SSE response."""
     import json
 
     events = []
     for block in response.text.strip().split("\n\n"):
-        fields = dict(line.split(": ", 1) for line in block.splitlines() if not line.startswith(":"))
-        events.append((fields["event"], int(fields["id"]) if "id" in fields else None, json.loads(fields["data"])))
+        fields = dict(
+            line.split(": ", 1) for line in block.splitlines() if not line.startswith(":")
+        )
+        events.append(
+            (
+                fields["event"],
+                int(fields["id"]) if "id" in fields else None,
+                json.loads(fields["data"]),
+            )
+        )
     return events
 
 
-def test_the_event_stream_of_a_finished_job_ends_and_resumes(client) -> None:  # type: ignore[no-untyped-def]
+def test_the_event_stream_of_a_finished_job_ends_and_resumes(client) -> None:
     job_id = client.post("/jobs", json=JOB).json()["id"]
     client.post(f"/jobs/{job_id}/cancel")
     stream = client.get(f"/jobs/{job_id}/events")
@@ -161,7 +184,9 @@ def test_the_event_stream_of_a_finished_job_ends_and_resumes(client) -> None:  #
         ("status", "cancelled"),
     ]
     first_id, last_id = events[1][1], events[2][1]
-    resumed = read_events(client.get(f"/jobs/{job_id}/events", headers={"Last-Event-ID": str(first_id)}))
+    resumed = read_events(
+        client.get(f"/jobs/{job_id}/events", headers={"Last-Event-ID": str(first_id)})
+    )
     assert [(kind, data["status"]) for kind, _, data in resumed] == [("status", "cancelled")]
     done = client.get(f"/jobs/{job_id}/events", headers={"Last-Event-ID": str(last_id)})
     assert done.status_code == 204 and done.content == b""

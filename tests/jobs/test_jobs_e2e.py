@@ -14,20 +14,30 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REMOTE_CLIENT, REPO
+from tests.conftest import REPO
 from tests.drawings import mnist_png
 
 pytestmark = [pytest.mark.slow, pytest.mark.data]
 
 JOB_TIMEOUT_S = 420
-TINY_DIGIT_JOB = {"architecture": "mlp", "epochs": 1, "hidden_units": [32], "max_train_samples": 2000}
-LONG_DIGIT_JOB = {"architecture": "cnn", "epochs": 60, "max_train_samples": 1500, "conv_filters": [8]}
+TINY_DIGIT_JOB = {
+    "architecture": "mlp",
+    "epochs": 1,
+    "hidden_units": [32],
+    "max_train_samples": 2000,
+}
+LONG_DIGIT_JOB = {
+    "architecture": "cnn",
+    "epochs": 60,
+    "max_train_samples": 1500,
+    "conv_filters": [8],
+}
 
 
 class System:
     """The API (in-process TestClient) and one worker process sharing a state folder."""
 
-    def __init__(self, client, env: dict[str, str], models_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, client, env: dict[str, str], models_dir: Path) -> None:
         self.client = client
         self.env = env
         self.models_dir = models_dir
@@ -61,14 +71,16 @@ class System:
     def job(self, job_id: str) -> dict[str, Any]:
         return dict(self.client.get(f"/jobs/{job_id}").json())
 
-    def wait(self, job_id: str, predicate, timeout: float = JOB_TIMEOUT_S) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    def wait(self, job_id: str, predicate, timeout: float = JOB_TIMEOUT_S) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             job = self.job(job_id)
             if predicate(job):
                 return job
             time.sleep(0.25)
-        raise AssertionError(f"job {job_id} stuck: {self.job(job_id)}\n{self.log.read_text()[-3000:]}")
+        raise AssertionError(
+            f"job {job_id} stuck: {self.job(job_id)}\n{self.log.read_text()[-3000:]}"
+        )
 
     def wait_final(self, job_id: str) -> dict[str, Any]:
         return self.wait(job_id, lambda j: j["status"] in ("succeeded", "failed", "cancelled"))
@@ -90,7 +102,7 @@ class System:
 
 
 @pytest.fixture
-def system(client_factory, settings_factory, models_dir, tmp_path, data_paths) -> Iterator[System]:  # type: ignore[no-untyped-def]
+def system(client_factory, settings_factory, models_dir, tmp_path, data_paths) -> Iterator[System]:
     state = tmp_path / "var"
     settings = settings_factory(
         models_dir=models_dir, state_dir=state, job_heartbeat_s=1.0, job_lost_after_s=20.0
@@ -113,7 +125,7 @@ def system(client_factory, settings_factory, models_dir, tmp_path, data_paths) -
     running.stop_worker()
 
 
-def test_a_job_runs_live_and_its_version_serves(system: System, mnist) -> None:  # type: ignore[no-untyped-def]
+def test_a_job_runs_live_and_its_version_serves(system: System, mnist) -> None:
     job_id = system.submit("digit", TINY_DIGIT_JOB, promote="always")
     events = list(system.events(job_id))
     kinds = [kind for kind, _ in events]
@@ -166,7 +178,9 @@ def test_cancel_a_running_and_a_queued_job(system: System) -> None:
     job = system.wait_final(running)
     assert job["status"] == "cancelled" and job["version"] is None
     assert "nothing exported" in job["error"]
-    assert sorted(p.name for p in (system.models_dir / "digit").iterdir() if p.name.isdigit()) == ["1"]
+    assert sorted(p.name for p in (system.models_dir / "digit").iterdir() if p.name.isdigit()) == [
+        "1"
+    ]
     time.sleep(3)  # the worker moves on; the cancelled job must never start
     assert system.job(queued)["started_at"] is None
     again = system.client.post(f"/jobs/{running}/cancel")
@@ -186,19 +200,31 @@ def test_a_killed_worker_fails_its_job_and_the_queue_goes_on(system: System) -> 
 
 
 def test_a_diverging_job_fails_and_exports_nothing(system: System) -> None:
-    diverging = {"optimizer": "sgd", "learning_rate": 10, "loss": "mse", "epochs": 50,
-                 "ensemble_size": 1, "early_stopping_patience": 0}
+    diverging = {
+        "optimizer": "sgd",
+        "learning_rate": 10,
+        "loss": "mse",
+        "epochs": 50,
+        "ensemble_size": 1,
+        "early_stopping_patience": 0,
+    }
     job = system.wait_final(system.submit("mpg", diverging))
     assert job["status"] == "failed"
     assert "became" in job["error"] and "learning rate" in job["error"]
-    assert sorted(p.name for p in (system.models_dir / "mpg").iterdir() if p.name.isdigit()) == ["1"]
+    assert sorted(p.name for p in (system.models_dir / "mpg").iterdir() if p.name.isdigit()) == [
+        "1"
+    ]
 
 
-def test_jobs_survive_an_api_restart(client_factory, settings_factory, models_dir, tmp_path, data_paths) -> None:  # type: ignore[no-untyped-def]
+def test_jobs_survive_an_api_restart(
+    client_factory, settings_factory, models_dir, tmp_path, data_paths
+) -> None:
     state = tmp_path / "var"
     settings = settings_factory(models_dir=models_dir, state_dir=state)
     first = client_factory(settings)
-    job_id = first.post("/jobs", json={"model": "mpg", "hyperparameters": {"epochs": 3, "ensemble_size": 1}}).json()["id"]
+    job_id = first.post(
+        "/jobs", json={"model": "mpg", "hyperparameters": {"epochs": 3, "ensemble_size": 1}}
+    ).json()["id"]
     first.__exit__(None, None, None)  # the API goes away with the job still queued
     env = {
         **os.environ,

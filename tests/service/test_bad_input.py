@@ -8,19 +8,12 @@ import pytest
 from PIL import Image
 
 from tests import drawings
+from training.cars import EXAMPLE_CAR
 
-GOOD_CAR = {
-    "cylinders": 4,
-    "displacement": 97.0,
-    "horsepower": 88.0,
-    "weight": 2130.0,
-    "acceleration": 14.5,
-    "model_year": 71,
-    "origin": "japan",
-}
+GOOD_CAR = {**EXAMPLE_CAR, "origin": "japan"}
 
 
-def assert_error(response, status: int, code: str, fragment: str) -> None:  # type: ignore[no-untyped-def]
+def assert_error(response, status: int, code: str, fragment: str) -> None:
     assert response.status_code == status, response.text
     body = response.json()
     assert body["code"] == code, body
@@ -35,11 +28,36 @@ def blank_png() -> bytes:
 @pytest.mark.parametrize(
     ("kwargs", "status", "code", "fragment"),
     [
-        ({"files": {"file": ("blank.png", blank_png(), "image/png")}}, 422, "no_digit_found", "no digit found"),
-        ({"content": b"hello, not an image", "headers": {"content-type": "image/png"}}, 415, "unreadable_image", "not an image"),
-        ({"content": b"", "headers": {"content-type": "image/png"}}, 415, "unreadable_image", "empty"),
-        ({"content": b"x", "headers": {"content-type": "text/plain"}}, 415, "unsupported_media_type", "multipart/form-data"),
-        ({"files": {"upload": ("a.png", blank_png(), "image/png")}}, 422, "invalid_input", "unexpected form field"),
+        (
+            {"files": {"file": ("blank.png", blank_png(), "image/png")}},
+            422,
+            "no_digit_found",
+            "no digit found",
+        ),
+        (
+            {"content": b"hello, not an image", "headers": {"content-type": "image/png"}},
+            415,
+            "unreadable_image",
+            "not an image",
+        ),
+        (
+            {"content": b"", "headers": {"content-type": "image/png"}},
+            415,
+            "unreadable_image",
+            "empty",
+        ),
+        (
+            {"content": b"x", "headers": {"content-type": "text/plain"}},
+            415,
+            "unsupported_media_type",
+            "multipart/form-data",
+        ),
+        (
+            {"files": {"upload": ("a.png", blank_png(), "image/png")}},
+            422,
+            "invalid_input",
+            "unexpected form field",
+        ),
         ({"files": {"file": (None, "just text")}}, 422, "invalid_input", "must be a file"),
         ({"json": {"image": "%%% not base64 %%%"}}, 422, "invalid_input", "base64"),
         ({"json": {}}, 422, "invalid_input", "exactly one"),
@@ -48,9 +66,27 @@ def blank_png() -> bytes:
         ({"json": {"pixels": [["a", "b"]]}}, 422, "invalid_input", "pixels"),
         ({"json": {"pixels": [[0.5] * 28] * 28, "extra": 1}}, 422, "invalid_input", "extra"),
         ({"json": []}, 422, "invalid_input", "empty"),
-        ({"content": b'{"pixels": [[NaN]]}', "headers": {"content-type": "application/json"}}, 400, "bad_request", "NaN"),
-        ({"content": b'{"pixels": ', "headers": {"content-type": "application/json"}}, 400, "bad_request", "not valid JSON"),
-        ({"content": b"[" * 10_000 + b"]" * 10_000, "headers": {"content-type": "application/json"}}, 400, "bad_request", "nested too deeply"),
+        (
+            {"content": b'{"pixels": [[NaN]]}', "headers": {"content-type": "application/json"}},
+            400,
+            "bad_request",
+            "NaN",
+        ),
+        (
+            {"content": b'{"pixels": ', "headers": {"content-type": "application/json"}},
+            400,
+            "bad_request",
+            "not valid JSON",
+        ),
+        (
+            {
+                "content": b"[" * 10_000 + b"]" * 10_000,
+                "headers": {"content-type": "application/json"},
+            },
+            400,
+            "bad_request",
+            "nested too deeply",
+        ),
     ],
     ids=[
         "blank-image",
@@ -71,11 +107,11 @@ def blank_png() -> bytes:
         "deep-nesting",
     ],
 )
-def test_digit_bad_input(client, kwargs, status, code, fragment) -> None:  # type: ignore[no-untyped-def]
+def test_digit_bad_input(client, kwargs, status, code, fragment) -> None:
     assert_error(client.post("/digit", **kwargs), status, code, fragment)
 
 
-def test_a_bad_image_in_a_batch_is_named(client, mnist) -> None:  # type: ignore[no-untyped-def]
+def test_a_bad_image_in_a_batch_is_named(client, mnist) -> None:
     files = [
         ("file", ("good.png", drawings.mnist_png(mnist.x_test[0]), "image/png")),
         ("file", ("blank.png", blank_png(), "image/png")),
@@ -83,40 +119,50 @@ def test_a_bad_image_in_a_batch_is_named(client, mnist) -> None:  # type: ignore
     assert_error(client.post("/digit", files=files), 422, "no_digit_found", "blank.png")
 
 
-def test_too_many_images_in_a_batch(client_factory, settings_factory, models_dir, mnist) -> None:  # type: ignore[no-untyped-def]
+def test_too_many_images_in_a_batch(client_factory, settings_factory, models_dir, mnist) -> None:
     small = client_factory(settings_factory(models_dir=models_dir, max_batch_images=2))
     png = drawings.mnist_png(mnist.x_test[0])
-    response = small.post("/digit", files=[("file", (f"{i}.png", png, "image/png")) for i in range(3)])
+    response = small.post(
+        "/digit", files=[("file", (f"{i}.png", png, "image/png")) for i in range(3)]
+    )
     assert response.status_code == 400 and "files" in response.json()["error"].lower()
     listed = small.post("/digit", json=[{"image": base64.b64encode(png).decode()}] * 3)
     assert_error(listed, 422, "invalid_input", "limit is 2")
 
 
-def test_a_decompression_bomb_is_refused(client) -> None:  # type: ignore[no-untyped-def]
+def test_a_decompression_bomb_is_refused(client) -> None:
     bomb = drawings.encode(Image.new("1", (20000, 20000), 0))
     assert len(bomb) < 200_000
     response = client.post("/digit", files={"file": ("bomb.png", bomb, "image/png")})
     assert_error(response, 413, "image_too_large", "too large")
 
 
-def test_an_image_over_the_pixel_limit_is_refused(client_factory, settings_factory, models_dir) -> None:  # type: ignore[no-untyped-def]
+def test_an_image_over_the_pixel_limit_is_refused(
+    client_factory, settings_factory, models_dir
+) -> None:
     small = client_factory(settings_factory(models_dir=models_dir, max_image_pixels=10_000))
     picture = drawings.encode(Image.new("L", (200, 200), 255))
     response = small.post("/digit", content=picture, headers={"content-type": "image/png"})
     assert_error(response, 413, "image_too_large", "200x200")
 
 
-def test_a_body_over_the_limit_is_refused_without_reading_it(client_factory, settings_factory, models_dir) -> None:  # type: ignore[no-untyped-def]
+def test_a_body_over_the_limit_is_refused_without_reading_it(
+    client_factory, settings_factory, models_dir
+) -> None:
     small = client_factory(settings_factory(models_dir=models_dir, max_body_bytes=64 * 1024))
     response = small.post(
         "/digit", content=b"\0" * (65 * 1024), headers={"content-type": "image/png"}
     )
     assert_error(response, 413, "payload_too_large", "larger than")
-    response = small.post("/mpg", content=b" " * (65 * 1024), headers={"content-type": "application/json"})
+    response = small.post(
+        "/mpg", content=b" " * (65 * 1024), headers={"content-type": "application/json"}
+    )
     assert response.status_code == 413
 
 
-def test_a_streamed_body_is_cut_off_at_the_limit(client_factory, settings_factory, models_dir) -> None:  # type: ignore[no-untyped-def]
+def test_a_streamed_body_is_cut_off_at_the_limit(
+    client_factory, settings_factory, models_dir
+) -> None:
     small = client_factory(settings_factory(models_dir=models_dir, max_body_bytes=64 * 1024))
     sent = 0
 
@@ -147,19 +193,23 @@ def test_a_streamed_body_is_cut_off_at_the_limit(client_factory, settings_factor
         ({"model_yéar": 70}, "model_yéar"),
     ],
 )
-def test_mpg_bad_values(client, change, fragment) -> None:  # type: ignore[no-untyped-def]
+def test_mpg_bad_values(client, change, fragment) -> None:
     assert_error(client.post("/mpg", json={**GOOD_CAR, **change}), 422, "invalid_input", fragment)
 
 
-def test_mpg_missing_field_is_named(client) -> None:  # type: ignore[no-untyped-def]
+def test_mpg_missing_field_is_named(client) -> None:
     car = dict(GOOD_CAR)
     del car["weight"]
     assert_error(client.post("/mpg", json=car), 422, "invalid_input", "weight: field required")
 
 
 @pytest.mark.parametrize("literal", [b"NaN", b"Infinity", b"-Infinity"])
-def test_mpg_non_finite_numbers(client, literal) -> None:  # type: ignore[no-untyped-def]
-    body = b'{"cylinders": 4, "displacement": 97, "horsepower": ' + literal + b', "weight": 2130, "acceleration": 14.5, "model_year": 71, "origin": 3}'
+def test_mpg_non_finite_numbers(client, literal) -> None:
+    body = (
+        b'{"cylinders": 4, "displacement": 97, "horsepower": '
+        + literal
+        + b', "weight": 2130, "acceleration": 14.5, "model_year": 71, "origin": 3}'
+    )
     response = client.post("/mpg", content=body, headers={"content-type": "application/json"})
     assert_error(response, 400, "bad_request", literal.decode().lstrip("-"))
 
@@ -174,23 +224,23 @@ def test_mpg_non_finite_numbers(client, literal) -> None:  # type: ignore[no-unt
         ("[" + ",".join(["1"] * 3) + "]", 422, "0: input should be"),
     ],
 )
-def test_mpg_wrong_documents(client, body, status, fragment) -> None:  # type: ignore[no-untyped-def]
+def test_mpg_wrong_documents(client, body, status, fragment) -> None:
     response = client.post("/mpg", content=body, headers={"content-type": "application/json"})
     assert response.status_code == status, response.text
     assert fragment.lower() in response.json()["error"].lower()
 
 
-def test_mpg_needs_json(client) -> None:  # type: ignore[no-untyped-def]
+def test_mpg_needs_json(client) -> None:
     response = client.post("/mpg", data={"cylinders": "4"})
     assert_error(response, 415, "unsupported_media_type", "application/json")
 
 
-def test_mpg_batch_limit(client_factory, settings_factory, models_dir) -> None:  # type: ignore[no-untyped-def]
+def test_mpg_batch_limit(client_factory, settings_factory, models_dir) -> None:
     small = client_factory(settings_factory(models_dir=models_dir, max_batch_cars=3))
     assert_error(small.post("/mpg", json=[GOOD_CAR] * 4), 422, "invalid_input", "limit is 3")
 
 
-def test_a_million_numbers_are_refused_cleanly(client) -> None:  # type: ignore[no-untyped-def]
+def test_a_million_numbers_are_refused_cleanly(client) -> None:
     response = client.post("/digit", json={"pixels": [[0.0] * 1_000_000]})
     assert_error(response, 422, "invalid_input", "pixels")
 
@@ -206,29 +256,32 @@ def test_a_million_numbers_are_refused_cleanly(client) -> None:  # type: ignore[
         ("/no/such/route", 404),
     ],
 )
-def test_unknown_and_traversal_paths(client, path, status) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_and_traversal_paths(client, path, status) -> None:
     response = client.get(path)
     assert response.status_code == status
     assert "error" in response.json()
 
 
-def test_the_service_stays_healthy_after_all_that(client) -> None:  # type: ignore[no-untyped-def]
+def test_the_service_stays_healthy_after_all_that(client) -> None:
     client.post("/digit", content=b"\x89PNG garbage", headers={"content-type": "image/png"})
     client.post("/mpg", content=b"{", headers={"content-type": "application/json"})
     assert client.get("/readyz").status_code == 200
     assert client.post("/mpg", json=GOOD_CAR).status_code == 200
 
 
-def test_request_ids_are_echoed_or_made(client) -> None:  # type: ignore[no-untyped-def]
+def test_request_ids_are_echoed_or_made(client) -> None:
     given = client.get("/healthz", headers={"x-request-id": "abc-123"})
     assert given.headers["x-request-id"] == "abc-123"
     made = client.get("/healthz", headers={"x-request-id": "bad id with spaces\n"})
-    assert made.headers["x-request-id"] != "bad id with spaces" and len(made.headers["x-request-id"]) == 32
+    assert (
+        made.headers["x-request-id"] != "bad id with spaces"
+        and len(made.headers["x-request-id"]) == 32
+    )
 
 
-def test_no_stack_traces_leak(client) -> None:  # type: ignore[no-untyped-def]
-    response = client.post("/digit", content=b"\xff\xd8\xff" + b"\0" * 100, headers={"content-type": "image/jpeg"})
+def test_no_stack_traces_leak(client) -> None:
+    response = client.post(
+        "/digit", content=b"\xff\xd8\xff" + b"\0" * 100, headers={"content-type": "image/jpeg"}
+    )
     assert response.status_code == 415
-    assert "Traceback" not in response.text and "File \"" not in response.text
-
-
+    assert "Traceback" not in response.text and 'File "' not in response.text

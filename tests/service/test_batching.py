@@ -42,7 +42,7 @@ class RecordingModel:
 
 def batcher(model: RecordingModel, **options: float) -> AdaptiveBatcher:
     settings = {"max_batch": 64, "max_wait_s": 0.002, "queue_limit": 1000} | options
-    return AdaptiveBatcher(model, name="test", **settings)  # type: ignore[arg-type]
+    return AdaptiveBatcher(model, name="test", **settings)
 
 
 def rows(*values: float) -> dict[str, np.ndarray]:
@@ -94,7 +94,12 @@ async def test_a_full_queue_sheds_load_with_overloaded() -> None:
     shed = []
     model = RecordingModel(delay=0.05)
     b = AdaptiveBatcher(
-        model, name="test", max_batch=2, max_wait_s=0.001, queue_limit=4, on_shed=lambda: shed.append(1)
+        model,
+        name="test",
+        max_batch=2,
+        max_wait_s=0.001,
+        queue_limit=4,
+        on_shed=lambda: shed.append(1),
     )
     outcomes = await asyncio.gather(*(b.submit(rows(i)) for i in range(20)), return_exceptions=True)
     refused = [o for o in outcomes if isinstance(o, Overloaded)]

@@ -72,7 +72,7 @@ def wait_gone(pid: int, timeout: float = 30.0) -> bool:
     return False
 
 
-def test_sigterm_stops_the_api_and_its_worker(models_dir, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_sigterm_stops_the_api_and_its_worker(models_dir, tmp_path) -> None:
     process, worker, log = start(models_dir, tmp_path)
     assert alive(worker)
     process.send_signal(signal.SIGTERM)
@@ -80,7 +80,7 @@ def test_sigterm_stops_the_api_and_its_worker(models_dir, tmp_path) -> None:  # 
     assert wait_gone(worker), f"worker {worker} outlived its API\n{log.read_text()[-2000:]}"
 
 
-def test_the_worker_dies_with_a_killed_api(models_dir, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_the_worker_dies_with_a_killed_api(models_dir, tmp_path) -> None:
     process, worker, _ = start(models_dir, tmp_path)
     process.kill()
     process.wait(timeout=30)

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.data
 SAMPLE = slice(0, 300)
 
 
-def accuracy(client, uploads: list[bytes], labels: np.ndarray, media: str = "image/png") -> float:  # type: ignore[no-untyped-def]
+def accuracy(client, uploads: list[bytes], labels: np.ndarray, media: str = "image/png") -> float:
     correct = 0
     for data, label in zip(uploads, labels, strict=True):
         response = client.post("/digit", files={"file": ("digit", data, media)})
@@ -23,7 +23,7 @@ def accuracy(client, uploads: list[bytes], labels: np.ndarray, media: str = "ima
     return correct / len(labels)
 
 
-def test_mnist_test_digits_as_png(bundled_client, mnist) -> None:  # type: ignore[no-untyped-def]
+def test_mnist_test_digits_as_png(bundled_client, mnist) -> None:
     digits, labels = mnist.x_test[SAMPLE], mnist.y_test[SAMPLE]
     assert accuracy(bundled_client, [drawings.mnist_png(d) for d in digits], labels) >= 0.99
 
@@ -38,12 +38,14 @@ def test_mnist_test_digits_as_png(bundled_client, mnist) -> None:  # type: ignor
     ],
     ids=["black-on-white", "transparent-canvas", "off-centre-larger", "jpeg-photo"],
 )
-def test_mnist_test_digits_redrawn_as_people_upload_them(bundled_client, mnist, make, media, bar) -> None:  # type: ignore[no-untyped-def]
+def test_mnist_test_digits_redrawn_as_people_upload_them(
+    bundled_client, mnist, make, media, bar
+) -> None:
     digits, labels = mnist.x_test[:200], mnist.y_test[:200]
     assert accuracy(bundled_client, [make(d) for d in digits], labels, media) >= bar
 
 
-def test_response_shape(bundled_client, mnist) -> None:  # type: ignore[no-untyped-def]
+def test_response_shape(bundled_client, mnist) -> None:
     body = bundled_client.post(
         "/digit", files={"file": ("seven.png", drawings.mnist_png(mnist.x_test[0]), "image/png")}
     ).json()
@@ -54,7 +56,7 @@ def test_response_shape(bundled_client, mnist) -> None:  # type: ignore[no-untyp
     assert body["probability"] == max(body["probabilities"]) > 0.9
 
 
-def test_the_three_request_shapes_agree(bundled_client, mnist) -> None:  # type: ignore[no-untyped-def]
+def test_the_three_request_shapes_agree(bundled_client, mnist) -> None:
     digit = mnist.x_test[1]
     png = drawings.mnist_png(digit)
     answers = [
@@ -74,9 +76,11 @@ def test_the_three_request_shapes_agree(bundled_client, mnist) -> None:  # type:
         np.testing.assert_allclose(body["probabilities"], reference, atol=1e-5)
 
 
-def test_batches_answer_in_order(bundled_client, mnist) -> None:  # type: ignore[no-untyped-def]
+def test_batches_answer_in_order(bundled_client, mnist) -> None:
     digits, labels = mnist.x_test[10:26], mnist.y_test[10:26]
-    files = [("file", (f"{i}.png", drawings.mnist_png(d), "image/png")) for i, d in enumerate(digits)]
+    files = [
+        ("file", (f"{i}.png", drawings.mnist_png(d), "image/png")) for i, d in enumerate(digits)
+    ]
     multipart = bundled_client.post("/digit", files=files)
     as_json = bundled_client.post(
         "/digit",
@@ -88,13 +92,13 @@ def test_batches_answer_in_order(bundled_client, mnist) -> None:  # type: ignore
         assert [r["digit"] for r in results] == [int(label) for label in labels]
 
 
-def test_a_json_list_of_one_is_still_a_batch(bundled_client, mnist) -> None:  # type: ignore[no-untyped-def]
+def test_a_json_list_of_one_is_still_a_batch(bundled_client, mnist) -> None:
     response = bundled_client.post("/digit", json=[{"pixels": mnist.x_test[0].tolist()}])
     assert response.status_code == 200
     assert len(response.json()["results"]) == 1
 
 
-def test_the_preprocessed_image_can_be_returned(bundled_client, mnist) -> None:  # type: ignore[no-untyped-def]
+def test_the_preprocessed_image_can_be_returned(bundled_client, mnist) -> None:
     png = drawings.transparent_canvas(mnist.x_test[0])
     body = bundled_client.post(
         "/digit?include_preprocessed=true", files={"file": ("c.png", png, "image/png")}

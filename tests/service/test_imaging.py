@@ -39,7 +39,7 @@ def ink_box(tensor: np.ndarray, level: float = 0.05) -> tuple[int, int]:
 
 
 @pytest.fixture(scope="module")
-def seven(mnist) -> np.ndarray:  # type: ignore[no-untyped-def]
+def seven(mnist) -> np.ndarray:
     return mnist.x_test[0]  # a 7
 
 
@@ -47,7 +47,7 @@ def correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
 
 
-def test_an_mnist_digit_passes_through_almost_unchanged(mnist) -> None:  # type: ignore[no-untyped-def]
+def test_an_mnist_digit_passes_through_almost_unchanged(mnist) -> None:
     for digit in mnist.x_test[:200]:
         tensor = to_mnist_tensor(digit.astype(np.float32))
         assert tensor.shape == (28, 28) and tensor.dtype == np.float32
@@ -73,7 +73,7 @@ def test_output_is_mnist_shaped(seven: np.ndarray) -> None:
     ],
     ids=["black-on-white", "transparent-canvas", "off-centre", "jpeg-photo"],
 )
-def test_redrawn_uploads_look_like_the_mnist_original(seven: np.ndarray, make) -> None:  # type: ignore[no-untyped-def]
+def test_redrawn_uploads_look_like_the_mnist_original(seven: np.ndarray, make) -> None:
     original = to_mnist_tensor(seven.astype(np.float32))
     assert correlation(tensor_of(make(seven)), original) > 0.8
 
@@ -121,12 +121,14 @@ def test_exif_rotation_is_applied(seven: np.ndarray) -> None:
     assert correlation(tensor_of(data), expected) > 0.9
 
 
-def test_an_animated_gif_uses_its_first_frame(seven: np.ndarray, mnist) -> None:  # type: ignore[no-untyped-def]
+def test_an_animated_gif_uses_its_first_frame(seven: np.ndarray, mnist) -> None:
     first = Image.fromarray(255 - seven).resize((84, 84))
     second = Image.fromarray(255 - mnist.x_test[1]).resize((84, 84))
     buffer = io.BytesIO()
     first.save(buffer, "GIF", save_all=True, append_images=[second], duration=100, loop=0)
-    assert correlation(tensor_of(buffer.getvalue()), tensor_of(drawings.encode(first, "GIF"))) > 0.99
+    assert (
+        correlation(tensor_of(buffer.getvalue()), tensor_of(drawings.encode(first, "GIF"))) > 0.99
+    )
 
 
 @pytest.mark.parametrize("colour", [0, 255, 128])
@@ -182,7 +184,12 @@ def test_pixel_arrays_in_either_range_and_polarity(seven: np.ndarray) -> None:
 
 @pytest.mark.parametrize(
     "pixels",
-    [np.array([[np.nan] * 28] * 28), np.full((28, 28), 300.0), np.full((28, 28), -1.0), np.zeros((0, 0))],
+    [
+        np.array([[np.nan] * 28] * 28),
+        np.full((28, 28), 300.0),
+        np.full((28, 28), -1.0),
+        np.zeros((0, 0)),
+    ],
     ids=["nan", "over-255", "negative", "empty"],
 )
 def test_bad_pixel_arrays_are_refused(pixels: np.ndarray) -> None:
@@ -211,7 +218,7 @@ def test_unreadable_uploads_are_refused(data: bytes) -> None:
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
 def test_truncated_files_are_refused(seven: np.ndarray, fmt: str) -> None:
     data = drawings.encode(Image.fromarray(255 - seven).resize((200, 200)), fmt)
-    with pytest.raises(UnreadableImage, match="truncated|decoded"):
+    with pytest.raises(UnreadableImage, match=r"truncated|decoded"):
         decode_image(data[: len(data) // 2], max_pixels=MAX_PIXELS)
 
 

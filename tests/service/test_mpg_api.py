@@ -7,13 +7,12 @@ import json
 import pytest
 
 from service.routes.mpg import EXAMPLE_CARS_FILE
+from tests.service.test_bad_input import GOOD_CAR
 from training.cars import FEATURE_NAMES, ORIGINS, litres_per_100km
 from training.data import standard_split
 
-from tests.service.test_bad_input import GOOD_CAR
 
-
-def car_of(row) -> dict:  # type: ignore[no-untyped-def]
+def car_of(row) -> dict:
     car = {name: float(row[name]) for name in FEATURE_NAMES}
     car["cylinders"] = int(row["cylinders"])
     car["model_year"] = int(row["model_year"])
@@ -22,7 +21,7 @@ def car_of(row) -> dict:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.data
-def test_known_cars_get_a_sensible_mpg(bundled_client, auto_mpg) -> None:  # type: ignore[no-untyped-def]
+def test_known_cars_get_a_sensible_mpg(bundled_client, auto_mpg) -> None:
     _, test = standard_split(auto_mpg)
     cars = [car_of(row) for _, row in test.iterrows()]
     response = bundled_client.post("/mpg", json=cars)
@@ -33,7 +32,7 @@ def test_known_cars_get_a_sensible_mpg(bundled_client, auto_mpg) -> None:  # typ
     assert max(errors) < 10
 
 
-def test_one_car(client) -> None:  # type: ignore[no-untyped-def]
+def test_one_car(client) -> None:
     body = client.post("/mpg", json=GOOD_CAR).json()
     assert set(body) == {"mpg", "litres_per_100km", "model", "model_version", "warnings"}
     assert 5 < body["mpg"] < 60
@@ -41,7 +40,7 @@ def test_one_car(client) -> None:  # type: ignore[no-untyped-def]
     assert body["model"] == "mpg" and body["model_version"] == 1 and body["warnings"] == []
 
 
-def test_origin_and_year_spellings_agree(client) -> None:  # type: ignore[no-untyped-def]
+def test_origin_and_year_spellings_agree(client) -> None:
     spellings = [
         {"origin": "japan", "model_year": 71},
         {"origin": "Japan", "model_year": 1971},
@@ -52,14 +51,14 @@ def test_origin_and_year_spellings_agree(client) -> None:  # type: ignore[no-unt
     assert len(answers) == 1
 
 
-def test_a_batch_answers_in_order(client) -> None:  # type: ignore[no-untyped-def]
+def test_a_batch_answers_in_order(client) -> None:
     cars = [{**GOOD_CAR, "weight": 1800.0 + 200 * i} for i in range(10)]
     results = client.post("/mpg", json=cars).json()["results"]
     singles = [client.post("/mpg", json=car).json()["mpg"] for car in cars]
     assert [r["mpg"] for r in results] == pytest.approx(singles, abs=0.011)
 
 
-def test_values_outside_training_are_accepted_with_a_warning(client) -> None:  # type: ignore[no-untyped-def]
+def test_values_outside_training_are_accepted_with_a_warning(client) -> None:
     body = client.post("/mpg", json={**GOOD_CAR, "weight": 9000.0, "model_year": 2020}).json()
     warnings = " ".join(body["warnings"])
     assert "weight = 9000 lbs is outside the training range" in warnings
@@ -67,17 +66,19 @@ def test_values_outside_training_are_accepted_with_a_warning(client) -> None:  #
     assert body["mpg"] >= 1.0
 
 
-def test_the_features_description(client) -> None:  # type: ignore[no-untyped-def]
+def test_the_features_description(client) -> None:
     body = client.get("/mpg/features").json()
     assert [f["name"] for f in body["features"]] == list(FEATURE_NAMES)
     weight = next(f for f in body["features"] if f["name"] == "weight")
-    assert weight["unit"] == "lbs" and weight["training_range"][0] < 2000 < weight["training_range"][1]
+    assert (
+        weight["unit"] == "lbs" and weight["training_range"][0] < 2000 < weight["training_range"][1]
+    )
     assert body["origins"] == list(ORIGINS)
     assert len(body["examples"]) >= 20 and all("name" in car for car in body["examples"])
 
 
 @pytest.mark.data
-def test_example_cars_are_real_rows_of_the_data_set(auto_mpg) -> None:  # type: ignore[no-untyped-def]
+def test_example_cars_are_real_rows_of_the_data_set(auto_mpg) -> None:
     rows = {
         tuple(float(row[c]) for c in ("mpg", *FEATURE_NAMES[:-1])) for _, row in auto_mpg.iterrows()
     }

@@ -27,7 +27,7 @@ def add_version(models_dir: Path, name: str, version: int, **metadata: object) -
     return models_dir / name / str(version)
 
 
-def wait_for(predicate, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
+def wait_for(predicate, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -36,17 +36,17 @@ def wait_for(predicate, timeout: float = 20.0) -> None:  # type: ignore[no-untyp
     raise AssertionError("condition not reached in time")
 
 
-def served(client, name: str) -> int | None:  # type: ignore[no-untyped-def]
+def served(client, name: str) -> int | None:
     return client.get(f"/models/{name}").json()["served_version"]
 
 
-def version_state(client, name: str, version: int) -> dict:  # type: ignore[no-untyped-def]
+def version_state(client, name: str, version: int) -> dict:
     """The version's entry in /models/{name}; empty until the registry has scanned it."""
     versions = client.get(f"/models/{name}").json()["versions"]
     return next((v for v in versions if v["version"] == version), {"state": None})
 
 
-def test_a_new_version_is_served_without_restart_or_failed_requests(client, models_dir) -> None:  # type: ignore[no-untyped-def]
+def test_a_new_version_is_served_without_restart_or_failed_requests(client, models_dir) -> None:
     assert served(client, "mpg") == 1
     stop = threading.Event()
     seen: list[tuple[int, int]] = []
@@ -71,7 +71,7 @@ def test_a_new_version_is_served_without_restart_or_failed_requests(client, mode
     assert client.post("/mpg", json=GOOD_CAR).json()["model_version"] == 2
 
 
-def test_a_broken_version_is_skipped_and_reported(client, models_dir) -> None:  # type: ignore[no-untyped-def]
+def test_a_broken_version_is_skipped_and_reported(client, models_dir) -> None:
     broken = models_dir / "digit" / "2"
     broken.mkdir()
     (broken / "saved_model.pb").write_bytes(b"this is not a protobuf")
@@ -82,7 +82,7 @@ def test_a_broken_version_is_skipped_and_reported(client, models_dir) -> None:  
     assert client.get("/readyz").status_code == 200
 
 
-def test_a_version_missing_its_variables_is_skipped(client, models_dir) -> None:  # type: ignore[no-untyped-def]
+def test_a_version_missing_its_variables_is_skipped(client, models_dir) -> None:
     path = add_version(models_dir, "mpg", 2)
     shutil.rmtree(path / "variables")
     # The registry may have loaded version 2 in the instant before the variables went;
@@ -95,7 +95,7 @@ def test_a_version_missing_its_variables_is_skipped(client, models_dir) -> None:
     assert client.post("/mpg", json=GOOD_CAR).status_code == 200
 
 
-def test_a_half_copied_version_waits_until_it_is_complete(client, models_dir) -> None:  # type: ignore[no-untyped-def]
+def test_a_half_copied_version_waits_until_it_is_complete(client, models_dir) -> None:
     source = models_dir / "digit" / "1"
     target = models_dir / "digit" / "2"
     target.mkdir()
@@ -108,21 +108,23 @@ def test_a_half_copied_version_waits_until_it_is_complete(client, models_dir) ->
     assert client.get("/readyz").status_code == 200
 
 
-def test_a_version_held_back_by_its_trainer_is_not_served(client, models_dir) -> None:  # type: ignore[no-untyped-def]
+def test_a_version_held_back_by_its_trainer_is_not_served(client, models_dir) -> None:
     add_version(models_dir, "mpg", 2, promotion={"promoted": False, "reason": "promote=never"})
     wait_for(lambda: version_state(client, "mpg", 2)["state"] == "on_disk", timeout=5)
     time.sleep(0.6)
     assert served(client, "mpg") == 1
 
 
-def test_a_settings_pin_serves_an_older_version(client_factory, settings_factory, models_dir) -> None:  # type: ignore[no-untyped-def]
+def test_a_settings_pin_serves_an_older_version(
+    client_factory, settings_factory, models_dir
+) -> None:
     add_version(models_dir, "mpg", 2)
     pinned = client_factory(settings_factory(models_dir=models_dir, pinned_versions={"mpg": 1}))
     assert served(pinned, "mpg") == 1
     assert pinned.get("/models/mpg").json()["pinned_version"] == 1
 
 
-def test_pinning_through_the_api(client, models_dir) -> None:  # type: ignore[no-untyped-def]
+def test_pinning_through_the_api(client, models_dir) -> None:
     add_version(models_dir, "mpg", 2)
     wait_for(lambda: served(client, "mpg") == 2)
     response = client.put("/models/mpg/served-version", json={"version": 1})
@@ -136,7 +138,7 @@ def test_pinning_through_the_api(client, models_dir) -> None:  # type: ignore[no
     wait_for(lambda: served(client, "mpg") == 3)
 
 
-def test_pinning_a_missing_or_broken_version_is_refused(client, models_dir) -> None:  # type: ignore[no-untyped-def]
+def test_pinning_a_missing_or_broken_version_is_refused(client, models_dir) -> None:
     missing = client.put("/models/mpg/served-version", json={"version": 42})
     assert missing.status_code == 404 and "no version 42" in missing.json()["error"]
     broken = models_dir / "mpg" / "2"
@@ -155,11 +157,11 @@ def test_pinning_a_missing_or_broken_version_is_refused(client, models_dir) -> N
 
 
 @pytest.mark.parametrize("body", [{"version": 0}, {"version": "one"}, {}, {"version": 1, "x": 1}])
-def test_pin_body_is_validated(client, body) -> None:  # type: ignore[no-untyped-def]
+def test_pin_body_is_validated(client, body) -> None:
     assert client.put("/models/mpg/served-version", json=body).status_code == 422
 
 
-def test_no_models_means_not_ready(client_factory, settings_factory, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_no_models_means_not_ready(client_factory, settings_factory, tmp_path) -> None:
     empty = client_factory(settings_factory(models_dir=tmp_path / "nothing"))
     ready = empty.get("/readyz")
     assert ready.status_code == 503 and "digit is unavailable" in ready.json()["error"]
