@@ -35,9 +35,13 @@ WORKING_SIZE = 192
 """Pictures are reduced to at most this many pixels a side first: the digit ends up 20 pixels
 high, so more detail only costs time."""
 TARGET_STROKE = 2.9
+"""MNIST's median stroke width at the 20x20 scale (2 x ink area / boundary pixels)."""
+MNIST_STROKES = (1.45, 4.65)
+"""About the 1st and 97th percentiles of MNIST's stroke widths at the 20x20 scale: strokes
+inside this range are left as drawn (the model has seen such widths), outside it they are
+brought to TARGET_STROKE."""
 STROKE_WORKING_SIZE = 3 * DIGIT_BOX
 """Stroke width is measured and corrected with the digit this many pixels high."""
-"""MNIST's median stroke width at the 20x20 scale (2 x ink area / boundary pixels)."""
 MIN_CONTRAST = 0.1
 """Ink must differ from the background by at least this much (0..1) to count as a digit."""
 
@@ -275,9 +279,10 @@ def _normalise_stroke(crop: np.ndarray, scale: float) -> np.ndarray:
     if width == 0.0:
         return crop
     target = TARGET_STROKE / scale
-    if width < 0.6 * target:
+    thinnest, thickest = (limit / scale for limit in MNIST_STROKES)
+    if width < thinnest:
         radius = round((target - width) / 2)
-    elif width > 1.6 * target:
+    elif width > thickest:
         radius = -round(min((width - target) / 2, width / 4))
     else:
         return crop

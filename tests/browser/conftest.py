@@ -146,13 +146,15 @@ def live_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServi
         shutil.copyfile(log_path, ARTIFACTS / "web-service.log")
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API keeps an event loop running on this thread
+# while it is open, and the asyncio tests that run after this package need the thread back.
+@pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     if not CHROMIUM.is_file():
         pytest.fail(f"{CHROMIUM} is missing: `make browser-deps` installs Debian's chromium")

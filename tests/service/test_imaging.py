@@ -47,11 +47,14 @@ def correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
 
 
-def test_an_mnist_digit_passes_through_almost_unchanged(mnist) -> None:
-    for digit in mnist.x_test[:200]:
+def test_mnist_digits_pass_through_almost_unchanged(mnist) -> None:
+    # Only strokes thinner or fatter than nearly all of MNIST's are re-drawn (a few percent).
+    unchanged = 0
+    for digit in mnist.x_test[:500]:
         tensor = to_mnist_tensor(digit.astype(np.float32))
         assert tensor.shape == (28, 28) and tensor.dtype == np.float32
-        assert correlation(tensor, digit / 255.0) > 0.9
+        unchanged += correlation(tensor, digit / 255.0) > 0.9
+    assert unchanged >= 0.95 * 500
 
 
 def test_output_is_mnist_shaped(seven: np.ndarray) -> None:
