@@ -11,7 +11,7 @@ export DATA_DIR ?= $(if $(wildcard ../shared/data/mnist.npz),$(abspath ../shared
 
 .DEFAULT_GOAL := help
 .PHONY: help install install-dev run api worker test test-fast lint typecheck lock browser-deps \
-        container-check train-digit train-mpg bench clean
+        container-check audit train-digit train-mpg bench clean
 
 help:
 	@echo "make run        set up .venv and start the API and one training worker on :8000"
@@ -19,6 +19,7 @@ help:
 	@echo "make test-fast  the suite without slow, browser and data tests"
 	@echo "make lint       ruff and mypy"
 	@echo "make container-check  hadolint, compose validation and the container-vs-code tests"
+	@echo "make audit      pip-audit of every requirements/*.lock (needs the vulnerability feed online)"
 	@echo "make lock       re-resolve requirements/*.lock from pyproject.toml (needs uv)"
 	@echo "make bench      python -m bench serve (see bench/RESULTS.md)"
 
@@ -67,6 +68,15 @@ browser-deps:
 # The container files, checked without a Docker engine (tests/containers; also part of `make test`).
 container-check: install-dev browser-deps
 	$(BIN)/python -m pytest tests/containers
+
+# Known vulnerabilities in every locked dependency. The feed (PyPI's JSON API, or OSV with
+# AUDIT_SERVICE=osv) must be reachable: the machines that run `make test` here reach only the
+# package index, so this is not part of `make test` (SECURITY.md says how it is covered).
+# --strict fails the audit when any package could not be checked, rather than passing it.
+AUDIT_SERVICE ?= pypi
+audit: install-dev
+	$(BIN)/pip-audit --strict --vulnerability-service $(AUDIT_SERVICE) --disable-pip \
+	  --require-hashes --progress-spinner off $(addprefix -r ,$(wildcard requirements/*.lock))
 
 # dev.lock is resolved first; the runtime locks are constrained by it, so the image ships
 # exactly the versions the tests ran against.

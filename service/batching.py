@@ -80,6 +80,12 @@ class AdaptiveBatcher:
         """Runs `inputs` (arrays sharing a leading row dimension) through the model, possibly
         with other requests' rows, and returns this request's rows of every output."""
         rows = len(next(iter(inputs.values())))
+        if self._closing:
+            # The caller took this version before a swap retired it (while its body was still
+            # arriving, say): serve it on this version as promised, on a shared thread. The
+            # consumer may have stopped and the inference thread gone, so queueing would wait
+            # forever.
+            return await self._execute(inputs, rows, own_thread=False)
         if self._queued_rows + self._in_flight + rows > self.queue_limit and (
             self._queued_rows or self._in_flight
         ):
@@ -120,11 +126,12 @@ class AdaptiveBatcher:
         finally:
             self._end(rows)
 
-    async def _execute(self, inputs: Tensors, rows: int) -> Tensors:
+    async def _execute(self, inputs: Tensors, rows: int, *, own_thread: bool = True) -> Tensors:
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
+        executor = self._executor if own_thread else None  # None: the loop's default pool
         try:
-            outputs = await loop.run_in_executor(self._executor, self._run, inputs)
+            outputs = await loop.run_in_executor(executor, self._run, inputs)
         except Exception as exc:
             log.exception("model call failed for %s (%d rows)", self.name, rows)
             raise InferenceFailed(f"the model call failed: {type(exc).__name__}: {exc}") from exc

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service.logs import current_request_id
+from service.logs import REQUEST_ID_SCOPE_KEY, current_request_id
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +100,10 @@ def error_response(
     *,
     details: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
+    request_id: str | None = None,
 ) -> JSONResponse:
-    body = ErrorBody(error=message, code=code, request_id=current_request_id(), details=details)
+    request_id = request_id or current_request_id()
+    body = ErrorBody(error=message, code=code, request_id=request_id, details=details)
     return JSONResponse(body.model_dump(exclude_none=True), status_code=status, headers=headers)
 
 
@@ -153,9 +155,21 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(exc.status_code, message, code, headers=headers)
 
     async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        # Runs outermost, after the request-context middleware has finished: the id comes
+        # from the scope, so the client gets the id that the logged traceback carries.
+        request_id = request.scope.get(REQUEST_ID_SCOPE_KEY)
+        log.exception(
+            "unhandled error on %s %s",
+            request.method,
+            request.url.path,
+            extra={"request_id": request_id},
+        )
         return error_response(
-            500, "internal error; the request id identifies it in the logs", "internal_error"
+            500,
+            "internal error; the request id identifies it in the logs",
+            "internal_error",
+            request_id=request_id,
+            headers={"X-Request-ID": request_id} if request_id else None,
         )
 
     app.add_exception_handler(ServiceError, service_error)

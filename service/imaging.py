@@ -19,6 +19,7 @@ Every function here raises `ImageError` subclasses, never HTTP errors; the route
 from __future__ import annotations
 
 import io
+import logging
 import math
 import warnings
 
@@ -26,6 +27,8 @@ import numpy as np
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
 from training.signatures import IMAGE_SIZE
+
+log = logging.getLogger(__name__)
 
 ALLOWED_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF")
 DIGIT_BOX = 20
@@ -70,7 +73,11 @@ def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
     if not data:
         raise UnreadableImage("the upload is empty: send a PNG, JPEG, GIF, BMP, WebP or TIFF")
     try:
-        with warnings.catch_warnings():
+        # Pillow warns about damaged metadata (a corrupt TIFF directory or EXIF block) and
+        # decodes on: record those, so the outcome never depends on the process's warning
+        # filters (under `-W error` they would escape as a 500). Bombs are still errors.
+        with warnings.catch_warnings(record=True) as damage:
+            warnings.simplefilter("always")
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image: Image.Image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
             width, height = image.size
@@ -96,6 +103,8 @@ def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
         raise UnreadableImage(
             f"the image could not be decoded (truncated or corrupt?): {exc}"
         ) from exc
+    for warning in damage:
+        log.debug("image decoded despite damage: %s", warning.message)
     if image.width < 1 or image.height < 1:
         raise UnreadableImage("the image has no pixels")
     return image

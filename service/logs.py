@@ -10,6 +10,9 @@ from contextvars import ContextVar
 from typing import Any
 
 _request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+REQUEST_ID_SCOPE_KEY = "perceptron.request_id"
+"""Where the request id is also kept in the ASGI scope: the handler of unexpected errors runs
+outside the middleware that sets the context variable, after it has been reset."""
 
 _STANDARD_ATTRIBUTES = frozenset(
     vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys() | {"message", "asctime"}

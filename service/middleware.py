@@ -11,7 +11,7 @@ import uuid
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.errors import PayloadTooLarge, error_response
-from service.logs import reset_request_id, set_request_id
+from service.logs import REQUEST_ID_SCOPE_KEY, reset_request_id, set_request_id
 from service.metrics import ServiceMetrics
 
 REQUEST_ID_HEADER = "x-request-id"
@@ -33,6 +33,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+        scope[REQUEST_ID_SCOPE_KEY] = request_id
         token = set_request_id(request_id)
         started = time.perf_counter()
         status = 500
@@ -79,9 +80,15 @@ def _incoming_request_id(scope: Scope) -> str | None:
     return None
 
 
+_CLOSE = {"Connection": "close"}
+"""Sent with a 413: uvicorn then closes the connection instead of reading (and discarding) the
+rest of a body the client is still sending."""
+
+
 class BodySizeLimitMiddleware:
     """Refuses bodies over `max_bytes` with 413: at once when Content-Length says so (nothing is
-    read), else as soon as the bytes read pass the limit (nothing more is buffered)."""
+    read), else as soon as the bytes read pass the limit (nothing more is buffered), and closes
+    the connection so the client cannot keep sending."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -93,7 +100,7 @@ class BodySizeLimitMiddleware:
             return
         declared = _content_length(scope)
         if declared is not None and declared > self.max_bytes:
-            response = error_response(413, self._message(), PayloadTooLarge.code)
+            response = error_response(413, self._message(), PayloadTooLarge.code, headers=_CLOSE)
             await response(scope, receive, send)
             return
         received = 0
@@ -104,7 +111,7 @@ class BodySizeLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise PayloadTooLarge(self._message())
+                    raise PayloadTooLarge(self._message(), headers=_CLOSE)
             return message
 
         await self.app(scope, receive_within_limit, send)

@@ -176,6 +176,9 @@ class ModelRegistry:
         for slot in self.slots.values():
             if slot.serving:
                 await slot.serving.batcher.close()
+            # Its batcher is closed: a later start() (the app's lifespan run again) loads anew.
+            slot.serving, slot.state = None, ModelState.loading
+        self._previous_fingerprints.clear()
         if self._retiring:
             await asyncio.gather(*self._retiring, return_exceptions=True)
 

@@ -84,7 +84,7 @@ ExistingJob = Annotated[dict[str, Any], Depends(existing_job)]
     status_code=202,
     summary="Start a training job",
     dependencies=[AdminAccess],
-    responses=error_responses(401, 403, 422, 429, 503),
+    responses=error_responses(400, 401, 403, 422, 429, 503),
 )
 def create_job(
     response: Response,

@@ -86,7 +86,7 @@ async def get_model(registry: RegistryDep, name: str = ModelNamePath) -> ModelIn
     "/{name}/served-version",
     summary="Pin the served version (roll back or forward)",
     dependencies=[AdminAccess],
-    responses=error_responses(401, 403, 404, 409, 422),
+    responses=error_responses(400, 401, 403, 404, 409, 422),
 )
 async def pin_version(
     body: ServedVersionRequest, registry: RegistryDep, name: str = ModelNamePath

@@ -24,10 +24,24 @@ from training.cars import (
     origin_code,
 )
 
+ORIGIN_SPELLINGS: tuple[str, ...] = (
+    *ORIGINS,
+    *(o.upper() for o in ORIGINS),
+    *(o.capitalize() for o in ORIGINS),
+)
+"""The origin names /mpg accepts, exactly as its schema lists them."""
+
 
 def _origin(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise ValueError(f"origin must be one of {', '.join(ORIGINS)} or a code 1-3")
+    if isinstance(value, str) and value not in ORIGIN_SPELLINGS:
+        # Only the documented spellings: " japan" or "2" would pass a schema-blind parser, and
+        # a client validating against the schema would then disagree with the service.
+        raise ValueError(
+            f"unknown origin {value!r}: use one of {', '.join(ORIGINS)} (lower, upper or title "
+            "case) or a code 1-3"
+        )
     return origin_code(value)
 
 
@@ -46,7 +60,7 @@ _ORIGIN_SCHEMA = {
         {"type": "integer", "minimum": 1, "maximum": 3},
         {
             "type": "string",
-            "enum": [*ORIGINS, *(o.upper() for o in ORIGINS), "Usa", "Europe", "Japan"],
+            "enum": list(ORIGIN_SPELLINGS),
         },
     ],
     "description": "Region of manufacture: usa, europe or japan (or the data set's code 1-3)",

@@ -142,3 +142,18 @@ async def test_cancelled_requests_drop_out_of_their_batch() -> None:
     await first
     assert model.calls == [1, 1]
     await b.close()
+
+
+async def test_a_request_arriving_after_close_is_still_answered() -> None:
+    """A request that took this version before a swap retired it (its body was still
+    arriving) is answered by it, not queued behind a consumer that has stopped."""
+    model = RecordingModel()
+    b = batcher(model)
+    assert (await b.submit(rows(1)))["y"].tolist() == [2]  # the consumer exists
+    await b.close()
+    late = await asyncio.wait_for(b.submit(rows(4)), timeout=5)
+    assert late["y"].tolist() == [8]
+    failing = batcher(RecordingModel(fail=True))
+    await failing.close()
+    with pytest.raises(InferenceFailed, match="exploded"):
+        await asyncio.wait_for(failing.submit(rows(1)), timeout=5)
