@@ -229,7 +229,12 @@ class MpgHyperparameters(TrainingHyperparameters):
     epochs: int = Field(1000, ge=1, le=5000)
     batch_size: int = Field(32, ge=1, le=4096)
     learning_rate: float = Field(1e-3, gt=0, le=10)
-    validation_split: float = Field(0.2, ge=0.05, le=0.5)
+    validation_split: float = Field(
+        0.1,
+        ge=0.05,
+        le=0.5,
+        description="Each ensemble member holds out its own random share of the 314 rows",
+    )
     early_stopping_patience: int = Field(50, ge=0, le=1000, description="0 turns it off")
     hidden_units: list[Units] = Field([64, 64], min_length=1, max_length=6)
     loss: MpgLoss = MpgLoss.mae

@@ -42,7 +42,7 @@ def test_mpg_defaults_are_valid() -> None:
     assert hp.loss is MpgLoss.mae
     assert hp.hidden_units == [64, 64]
     assert 1 <= hp.ensemble_size <= 10
-    assert hp.validation_split == 0.2
+    assert hp.validation_split == 0.1
     assert MpgHyperparameters.model_validate(hp.model_dump(mode="json")) == hp
 
 
