@@ -103,7 +103,7 @@ def test_run_training_exports_a_loadable_version(
 
 def test_progress_is_reported_across_the_whole_run(tmp_path: Path, data_paths: DataPaths) -> None:
     observer = Recorder()
-    exported = _run("mpg", tmp_path, data_paths, observer, ensemble_size=2)
+    exported = _run("mpg", tmp_path, data_paths, observer, ensemble_size=2, validation_split=0.2)
     [(device, total_epochs)] = observer.named("started")
     assert (device, total_epochs) == (exported.metadata["device"], 4)
     epochs = observer.named("epoch_ended")
