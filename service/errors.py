@@ -15,10 +15,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
+from starlette.responses import Response
 
 from service.logs import REQUEST_ID_SCOPE_KEY, current_request_id
 
 log = logging.getLogger(__name__)
+
+CLIENT_CLOSED_REQUEST = 499
 
 
 class ServiceError(Exception):
@@ -172,7 +176,14 @@ def install_error_handlers(app: FastAPI) -> None:
             headers={"X-Request-ID": request_id} if request_id else None,
         )
 
+    async def client_gone(request: Request, exc: Exception) -> Response:
+        # The client hung up while its body was being read: nobody is left to answer and
+        # nothing went wrong here. 499 (nginx's "client closed request") marks it in the logs.
+        log.info("client disconnected during %s %s", request.method, request.url.path)
+        return Response(status_code=CLIENT_CLOSED_REQUEST)
+
     app.add_exception_handler(ServiceError, service_error)
+    app.add_exception_handler(ClientDisconnect, client_gone)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(Exception, unexpected_error)

@@ -75,8 +75,9 @@ class Settings(BaseSettings):
     """Most rows gathered into one model call; 0 turns adaptive batching off."""
     batch_max_wait_ms: float = Field(2.0, ge=0, le=1000)
     """Longest a request waits for others to share its model call; 0 turns batching off."""
-    batch_queue_limit: int = Field(1024, ge=1)
-    """Rows waiting for a model call beyond which requests are shed with 503."""
+    batch_queue_limit: int = Field(4096, ge=1)
+    """Rows waiting for a model call beyond which requests are shed with 503 (32 clients each
+    sending a batch of 100 fit; past this the wait would outgrow any client's patience)."""
     tf_intra_op_threads: int = Field(0, ge=0, le=256)
     """TensorFlow threads inside one op; 0 lets TensorFlow use every core."""
     tf_inter_op_threads: int = Field(0, ge=0, le=256)

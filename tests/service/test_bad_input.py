@@ -285,3 +285,43 @@ def test_no_stack_traces_leak(client) -> None:
     )
     assert response.status_code == 415
     assert "Traceback" not in response.text and 'File "' not in response.text
+
+
+def test_a_client_that_hangs_up_mid_upload_is_not_an_internal_error(client, caplog) -> None:
+    """wrk and browsers drop connections with a body half sent; that is the client's doing."""
+    boundary = "b0undary"
+    head = f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="d.png"\r\n'
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/digit",
+        "raw_path": b"/digit",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"testserver"),
+            (b"content-type", f"multipart/form-data; boundary={boundary}".encode()),
+            (b"content-length", b"100000"),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+        "state": {},
+    }
+    incoming = [
+        {"type": "http.request", "body": head.encode(), "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return incoming.pop(0) if incoming else {"type": "http.disconnect"}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    client.portal.call(client.app, scope, receive, send)
+    assert sent[0]["status"] == 499
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
