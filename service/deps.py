@@ -1,4 +1,7 @@
-"""Dependencies the routes share, as `Annotated` aliases."""
+"""Dependencies the routes share, as `Annotated` aliases.
+
+All are `async def` although none awaits: FastAPI runs a plain `def` dependency on its thread
+pool, a thread hop per dependency per request that costs more than the work itself."""
 
 from __future__ import annotations
 
@@ -12,17 +15,17 @@ from service.security import check_admin, check_prediction_access
 from service.settings import Settings
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_registry(request: Request) -> ModelRegistry:
+async def get_registry(request: Request) -> ModelRegistry:
     registry: ModelRegistry = request.app.state.registry
     return registry
 
 
-def get_metrics(request: Request) -> ServiceMetrics:
+async def get_metrics(request: Request) -> ServiceMetrics:
     metrics: ServiceMetrics = request.app.state.metrics
     return metrics
 
@@ -32,11 +35,11 @@ RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
 MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
 
 
-def require_admin(request: Request, settings: SettingsDep) -> None:
+async def require_admin(request: Request, settings: SettingsDep) -> None:
     check_admin(request, settings)
 
 
-def require_prediction_access(request: Request, settings: SettingsDep) -> None:
+async def require_prediction_access(request: Request, settings: SettingsDep) -> None:
     check_prediction_access(request, settings)
 
 

@@ -34,12 +34,12 @@ RECONNECT_MS = 2000
 JobId = Annotated[str, Path(description="Job id", min_length=1, max_length=64)]
 
 
-def get_store(request: Request) -> JobStore:
+async def get_store(request: Request) -> JobStore:
     store: JobStore = request.app.state.job_store
     return store
 
 
-def get_queue(request: Request) -> JobQueue:
+async def get_queue(request: Request) -> JobQueue:
     queue: JobQueue = request.app.state.job_queue
     return queue
 
