@@ -56,14 +56,16 @@ lint: install-dev
 	$(BIN)/ruff format --check service training tests bench
 	$(BIN)/mypy
 
-# Chromium (browser tests) and docker-compose 1.29 (compose validation) come from Debian.
+# Chromium (browser tests), docker-compose 1.29 (compose validation) and wrk (the load tool of
+# `python -m bench`) come from Debian.
 browser-deps:
-	@command -v chromium >/dev/null && command -v docker-compose >/dev/null || { \
-	  echo "installing chromium and docker-compose from Debian packages"; \
+	@command -v chromium >/dev/null && command -v docker-compose >/dev/null && \
+	  command -v wrk >/dev/null || { \
+	  echo "installing chromium, docker-compose and wrk from Debian packages"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
-	    chromium docker-compose >/dev/null; }
+	    chromium docker-compose wrk >/dev/null; }
 
 # The container files, checked without a Docker engine (tests/containers; also part of `make test`).
 container-check: install-dev browser-deps

@@ -1,0 +1,159 @@
+"""Starting the servers under test on loopback, one at a time, each in its own process.
+
+* `ours`: `python -m service api` with the given models, default settings and a private state
+  folder (optionally with settings overridden through PERCEPTRON_* variables, or module
+  constants patched, for the sweep);
+* `bare`: `bench.bare_app`, the HTTP-stack ceiling;
+* `naive`: `bench.naive_app`, the tutorial baseline;
+* `service-run`: `python -m service run`, the API with its training worker (the soak test).
+
+Servers run with their working folder in a temporary directory, so a `.env` in the checkout
+cannot steer them, and with their log in the run's output folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SERVER_KINDS = ("ours", "bare", "naive")
+READY_TIMEOUT_S = 300
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    kind: str
+    models_dir: Path
+    env: dict[str, str] = field(default_factory=dict)
+    """Extra environment (PERCEPTRON_* settings) for `ours`."""
+    patches: dict[str, str] = field(default_factory=dict)
+    """`module.CONSTANT` -> Python literal, applied before `ours` starts (sweep only)."""
+
+
+@dataclass
+class RunningServer:
+    spec: ServerSpec
+    process: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _command(spec: ServerSpec, port: int) -> list[str]:
+    python = sys.executable
+    if spec.kind == "ours":
+        if spec.patches:
+            return [
+                python,
+                "-m",
+                "bench.patched_service",
+                *(f"{k}={v}" for k, v in spec.patches.items()),
+            ]
+        return [python, "-m", "service", "api"]
+    if spec.kind == "service-run":
+        return [python, "-m", "service", "run"]
+    if spec.kind == "bare":
+        return [python, "-m", "bench.bare_app", "--port", str(port)]
+    if spec.kind == "naive":
+        return [
+            python,
+            "-m",
+            "bench.naive_app",
+            "--models-dir",
+            str(spec.models_dir),
+            "--port",
+            str(port),
+        ]
+    raise ValueError(f"unknown server kind {spec.kind!r}; one of {', '.join(SERVER_KINDS)}")
+
+
+def _environment(spec: ServerSpec, port: int, state_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PERCEPTRON_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env.update(
+        PERCEPTRON_HOST="127.0.0.1",
+        PERCEPTRON_PORT=str(port),
+        PERCEPTRON_MODELS_DIR=str(spec.models_dir.resolve()),
+        PERCEPTRON_STATE_DIR=str(state_dir),
+        PERCEPTRON_CACHE_DIR=str(state_dir / "cache"),
+    )
+    env.update(spec.env)
+    return env
+
+
+def _wait_ready(server: RunningServer) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(
+                f"{server.spec.kind} exited with {server.process.returncode} before it was ready; "
+                f"its log:\n{server.log_path.read_text(errors='replace')[-3000:]}"
+            )
+        with (
+            contextlib.suppress(OSError, urllib.error.URLError),
+            urllib.request.urlopen(server.url("/readyz"), timeout=2) as response,
+        ):
+            if response.status == 200:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"{server.spec.kind} was not ready after {READY_TIMEOUT_S}s")
+
+
+@contextlib.contextmanager
+def running(spec: ServerSpec, out: Path) -> Iterator[RunningServer]:
+    """Starts the server, waits until /readyz answers 200, and stops it (SIGINT) afterwards."""
+    out.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix=f"bench-{spec.kind}-") as folder:
+        state_dir = Path(folder)
+        log_path = out / f"server-{spec.kind}.log"
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                _command(spec, port),
+                cwd=state_dir,
+                env=_environment(spec, port, state_dir),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+            server = RunningServer(spec, process, port, log_path)
+            try:
+                _wait_ready(server)
+                yield server
+            finally:
+                _stop(process)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
