@@ -21,6 +21,7 @@ import pytest
 import uvicorn
 
 from service.app import create_app
+from service.cli import UVICORN_OPTIONS
 from service.settings import Settings
 from training.cars import CAR_FEATURES, FEATURE_NAMES
 
@@ -51,9 +52,10 @@ def serve(models_dir: Path, state_dir: Path) -> Iterator[LiveServer]:
         log_json=False,
         log_level="WARNING",
     )
-    config = uvicorn.Config(
-        create_app(settings), lifespan="on", ws="none", access_log=False, log_level="warning"
-    )
+    # The service's own uvicorn options (keep-alive above all: with uvicorn's 5 s default a
+    # loaded server can close an idle connection just as a client reuses it).
+    options = {**UVICORN_OPTIONS, "log_level": "warning"}
+    config = uvicorn.Config(create_app(settings), lifespan="on", ws="none", **options)
     server = uvicorn.Server(config)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
