@@ -102,6 +102,22 @@ def process_rss_mib(pid: int) -> float:
     return _status_kib(pid, "VmRSS") / 1024
 
 
+def fd_targets(pid: int) -> list[str]:
+    """What each open descriptor of `pid` points at: a path, or 'socket', 'pipe', 'anon_inode:X'
+    (the inode numbers dropped, so two samples can be compared by kind)."""
+    targets = []
+    try:
+        for fd in (PROC / str(pid) / "fd").iterdir():
+            try:
+                target = str(fd.readlink())
+            except OSError:
+                continue
+            targets.append(target.split(":[", 1)[0] if ":[" in target else target)
+    except OSError:
+        pass
+    return sorted(targets)
+
+
 def open_fds(pid: int) -> int:
     """File descriptors `pid` holds open (sockets, files, pipes); 0 if it is gone."""
     try:

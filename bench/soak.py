@@ -23,6 +23,7 @@ import secrets
 import shutil
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,9 @@ from bench.servers import ServerSpec, running
 from bench.soak_events import Events, admin_client, served_version
 
 CONCURRENCY = 64
+SETTLE_S = 2.0
+"""Pause after traffic before sampling, so both samples see the server idle with the clients'
+connections closed: open descriptors then compare like with like."""
 JOB_GRACE_S = 300.0
 """How long after the traffic the soak still waits for its training job to settle."""
 SAMPLE_EVERY_S = 5.0
@@ -94,6 +98,13 @@ def _sample(api_pid: int) -> dict[str, Any]:
     }
 
 
+def _fd_change(before: list[str], after: list[str]) -> dict[str, int]:
+    """Descriptors opened (+) or closed (-) between two samples, by what they point at."""
+    change = Counter(after)
+    change.subtract(Counter(before))
+    return {target: n for target, n in sorted(change.items()) if n}
+
+
 async def _sampler(api_pid: int, samples: list[dict[str, Any]], stop: asyncio.Event) -> None:
     began = time.monotonic()
     while True:
@@ -127,7 +138,8 @@ async def _soak(
             seconds=options.warmup_s,
             seed=1,
         )
-        start = _sample(api_pid)
+        await asyncio.sleep(SETTLE_S)
+        start, fds_start = _sample(api_pid), procstat.fd_targets(api_pid)
         print(f"soaking for {duration:.0f} s at concurrency {options.concurrency} ...", flush=True)
         samples: list[dict[str, Any]] = []
         stop = asyncio.Event()
@@ -142,6 +154,7 @@ async def _soak(
             "client_s": round(time.process_time() - client_cpu, 1),
             "service_s": round(procstat.cpu_seconds(api_pid) - api_cpu, 1),
         }
+        await asyncio.sleep(SETTLE_S)
         end = _sample(api_pid)
         stop.set()
         await sampler
@@ -163,6 +176,7 @@ async def _soak(
         "end": end,
         "samples": samples,
         "cpu": cpu,
+        "api_fd_change": _fd_change(fds_start, procstat.fd_targets(api_pid)),
         "events": events.log,
         "job": events.job,
         "after": {"readyz": health.status_code, "served_versions": served},
