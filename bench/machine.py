@@ -44,11 +44,15 @@ def _versions() -> dict[str, str]:
     return found
 
 
-def other_training_runs() -> list[str]:
-    """Command lines of training processes that are not ours (they would skew the figures)."""
+COMPETING = r"training (digit|mpg)|pytest"
+"""Work that would share the cores with a benchmark: training runs and test suites."""
+
+
+def competing_work() -> list[str]:
+    """Command lines of training runs and test suites that are not ours (they skew figures)."""
     try:
         output = subprocess.run(
-            ["pgrep", "-af", "training (digit|mpg)"], capture_output=True, text=True, check=False
+            ["pgrep", "-af", COMPETING], capture_output=True, text=True, check=False
         ).stdout
     except OSError:
         return []

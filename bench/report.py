@@ -319,9 +319,9 @@ def render_markdown(results: dict[str, Any], memory: dict[str, Any] | None = Non
         f"Load average before the run: {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (1/5/15 min); "
         f"after: {' / '.join(f'{x:.2f}' for x in meta['load_average_after'])}. "
         + (
-            "Training was running: " + "; ".join(meta["training_running"])
+            "Also running (the figures are low and noisy): " + "; ".join(meta["training_running"])
             if meta["training_running"]
-            else "No training was running."
+            else "No training run or test suite was running."
         ),
         "",
         f"Command: `{meta['command']}` (load tool: {meta['tool']}, {meta['seconds']:g} s per run "

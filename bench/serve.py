@@ -167,11 +167,9 @@ def run_serve(options: ServeOptions) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     load.check_tool(options.tool)
     described = machine.describe()
-    others = machine.other_training_runs()
+    others = machine.competing_work()
     if others:
-        print(
-            "warning: training is running; figures will be low and noisy:\n  " + "\n  ".join(others)
-        )
+        print("warning: also running; figures will be low and noisy:\n  " + "\n  ".join(others))
     payloads = build(out / "payloads")
     chosen = [payloads[name] for name in options.payloads]
     compute: dict[str, Any] = {}
@@ -195,7 +193,8 @@ def run_serve(options: ServeOptions) -> dict[str, Any]:
             "command": options.command or shlex.join(["python", "-m", "bench", *sys.argv[1:]]),
             "machine": described,
             "load_average_after": [round(x, 2) for x in procstat.load_average()],
-            "training_running": others,
+            # Seen at the start or the end of the run.
+            "training_running": sorted(set(others) | set(machine.competing_work())),
             "tool": options.tool,
             "seconds": options.seconds,
             "warmup_s": options.warmup_s,

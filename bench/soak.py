@@ -187,7 +187,7 @@ def run_soak(options: SoakOptions) -> dict[str, Any]:
     out = options.out / f"soak-{time.strftime('%Y%m%d-%H%M%S')}"
     out.mkdir(parents=True, exist_ok=True)
     described = machine.describe()
-    others = machine.other_training_runs()
+    others = machine.competing_work()
     payloads = build(out / "payloads")
     token = secrets.token_urlsafe(24)
     with tempfile.TemporaryDirectory(prefix="bench-soak-models-") as folder:
@@ -201,7 +201,7 @@ def run_soak(options: SoakOptions) -> dict[str, Any]:
     report.update(
         command=options.command,
         machine=described,
-        training_running=others,
+        training_running=sorted(set(others) | set(machine.competing_work())),
         load_average_after=[round(x, 2) for x in procstat.load_average()],
         minutes=options.minutes,
         concurrency=options.concurrency,

@@ -95,8 +95,9 @@ def cpu_line(report: dict[str, Any]) -> str:
     cores = report["machine"].get("usable_cores") or 1
     return (
         f"CPU during the run: load generator {cpu['client_s']:.0f} s "
-        f"({per['client_s']:.1f} ms/request), service with its worker and training job "
-        f"{cpu['service_s']:.0f} s ({per['service_s']:.1f} ms/request), of "
+        f"({per['client_s']:.1f} ms/request), service {cpu['service_s']:.0f} s "
+        f"({per['service_s']:.1f} ms/request; the API and the worker's living processes, not "
+        "the finished job's), of "
         f"{cores * run['seconds']:.0f} core-seconds on {cores} cores."
     )
 
@@ -141,11 +142,12 @@ def render_markdown(report: dict[str, Any]) -> str:
         [
             f"Measured {m['date']} on {summary_line(m)}; load average before "
             f"{m['load_average'][0]:.2f}, after {report['load_average_after'][0]:.2f}."
-            + (" Other training was running: " + "; ".join(others) if others else ""),
+            + (" Also running: " + "; ".join(others) if others else ""),
             "",
             f"Command: `{report['command']}`: `python -m service run` (API and worker) on a "
             f"private copy of the models, {report['concurrency']} closed-loop clients "
-            f"(asyncio + httpx, on the same machine) for {report['minutes']:g} minutes after a "
+            "(asyncio, a keep-alive connection each, in the harness process on the same cores) "
+            f"for {report['minutes']:g} minutes after a "
             f"{warmup['seconds']:.0f} s warm-up ({warmup['requests']:,} requests, not counted); "
             f"mix: {mix} (`/digit` one canvas PNG, `/mpg` one car, `GET /jobs/{{id}}`). "
             f"Raw outputs: `{report['out']}`.",

@@ -148,11 +148,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         [
             f"Measured {m['date']} on {machine.summary_line(m)}; load average before "
             f"{m['load_average'][0]:.2f}."
-            + (
-                " Other training was running: " + "; ".join(report["others"])
-                if report["others"]
-                else ""
-            ),
+            + (" Also running: " + "; ".join(report["others"]) if report["others"] else ""),
             "",
             f"Command: `{report['command']}`. Bar: {DIGIT_BAR:.1%} accuracy (digit), test MAE "
             f'<= {MPG_BAR_MAE} (mpg). "measured now" rows were trained by this command; '
@@ -220,15 +216,12 @@ def main(argv: list[str], *, results_file: Path, out: Path) -> int:
     report: dict[str, Any] = {
         "command": "python -m bench train " + " ".join(argv),
         "machine": machine.describe(),
-        "others": machine.other_training_runs(),
+        "others": machine.competing_work(),
         "rows": [],
         "measured": [],
     }
     if report["others"]:
-        print(
-            "warning: training is running; timings will be slow:\n  "
-            + "\n  ".join(report["others"])
-        )
+        print("warning: also running; timings will be slow:\n  " + "\n  ".join(report["others"]))
     if not options.no_metadata:
         for meta in bundled(options.models_dir).values():
             report["rows"].append(metadata_row(meta, options.bar))
