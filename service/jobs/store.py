@@ -249,14 +249,7 @@ class JobStore:
                     .where(JobRow.id == job_id, JobRow.status == JobStatus.running.value)
                     .values(cancel_requested=True)
                 )
-            row = session.get(JobRow, job_id)
-            if row is None:
-                return None
-            session.refresh(row)
-            snapshot = job_dict(row)
-            if done:
-                self._add_event(session, job_id, "status", _status_data(snapshot))
-            return snapshot
+            return self._reread(session, job_id, status_changed=bool(done))
 
     def fail_queued(self, job_id: str, error: str) -> None:
         """Fails a job that could not be handed to the queue."""
@@ -267,10 +260,8 @@ class JobStore:
                 .where(JobRow.id == job_id, JobRow.status == JobStatus.queued.value)
                 .values(status=JobStatus.failed.value, finished_at=now(), error=error),
             )
-            row = session.get(JobRow, job_id)
-            if changed and row is not None:
-                session.refresh(row)
-                self._add_event(session, job_id, "status", _status_data(job_dict(row)))
+            if changed:
+                self._reread(session, job_id, status_changed=True)
 
     def events_after(self, job_id: str, after: int, limit: int = 500) -> list[Event]:
         with self._session() as session:
@@ -333,12 +324,7 @@ class JobStore:
             )
             if not started:
                 return None
-            row = session.get(JobRow, job_id)
-            assert row is not None
-            session.refresh(row)
-            snapshot = job_dict(row)
-            self._add_event(session, job_id, "status", _status_data(snapshot))
-            return snapshot
+            return self._reread(session, job_id, status_changed=True)
 
     def heartbeat(self, job_id: str) -> None:
         with self._session() as session:
@@ -386,12 +372,19 @@ class JobStore:
             .where(JobRow.id == job_id, JobRow.status == JobStatus.running.value)
             .values(status=status.value, finished_at=now(), **values),
         )
+        return self._reread(session, job_id, status_changed=bool(changed))
+
+    def _reread(
+        self, session: Session, job_id: str, *, status_changed: bool
+    ) -> dict[str, Any] | None:
+        """The job as stored after an update, recording its new status as an event when the
+        update changed it; None when there is no such job."""
         row = session.get(JobRow, job_id)
         if row is None:
             return None
         session.refresh(row)
         snapshot = job_dict(row)
-        if changed:
+        if status_changed:
             self._add_event(session, job_id, "status", _status_data(snapshot))
         return snapshot
 
