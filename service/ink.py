@@ -1,0 +1,268 @@
+"""Separating a handwritten digit's ink from the paper, canvas or screen it was written on.
+
+A photo of paper is reflectance times light: the paper's brightness varies slowly (a lamp, a
+shadow, the edge of the sheet against a table) while pen strokes are thin. So the paper is
+estimated locally by a morphological closing (which erases every dark structure thinner than its
+window and keeps large steps such as a shadow's edge), and ink is how much darker than its local
+paper a pixel is, relative to that paper. Each picture is then thresholded by its own statistics
+(Otsu, bounded below by its noise), ruled and squared paper lines are removed, and the digit is
+taken as the main connected piece of ink with every piece close enough to belong to it (the
+separate top bar of a 5, the two strokes of a 4, a broken loop), dropping specks and texture.
+
+`find_digit` returns the digit's ink, bright on black (0..1), cropped to the digit.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from service.image_errors import NoDigitFound
+
+SMALL_PICTURE = 64
+"""Pictures at most this many pixels a side are already a cropped digit (an MNIST array, an
+icon-sized canvas): their background is taken as even, and no paper lines are looked for."""
+CLOSING_FRACTION = 0.2
+"""The paper-estimating window is this fraction of the picture's shorter side: wider than any
+pen stroke of a digit that fits the picture, narrow enough to follow a shadow."""
+MIN_CONTRAST = 0.08
+"""Ink must be at least this much darker than its paper (relative, 0..1) to count."""
+NOISE_SIGMAS = 6.0
+"""The ink threshold is at least this many noise deviations above the paper's median."""
+EVEN_PAPER = 12
+"""Paper whose local brightness varies by at most this many grey levels is taken as evenly lit."""
+LINE_SPAN = 0.6
+"""A straight mark this long (a fraction of the picture's width or height) is a paper line."""
+LINE_ANGLE = 4.0
+"""Paper lines are within this many degrees of horizontal or vertical."""
+
+
+def find_digit(grey: np.ndarray) -> np.ndarray:
+    """The digit's ink in `grey` (uint8, either polarity), bright on black in 0..1, cropped to
+    the digit. Raises NoDigitFound when no ink stands out from the background."""
+    if not _ink_is_dark(grey):
+        grey = 255 - grey
+    # A drawing made on a computer (a canvas, an MNIST array) has one exact background value
+    # over most of its pixels; no photo or scan has. Its paper needs no estimating.
+    clean = int(np.bincount(grey.ravel(), minlength=256).max()) >= grey.size // 2
+    small = max(grey.shape) <= SMALL_PICTURE
+    if not (clean or small) and min(grey.shape) >= 16:
+        grey = cv2.GaussianBlur(grey, (3, 3), 0)
+    ink = _relative_ink(grey, even=clean or small)
+    threshold, floor = _thresholds(ink)
+    mask = (ink >= threshold).astype(np.uint8)
+    if not (clean or small):
+        mask = _without_paper_lines(mask)
+    keep = _digit_pieces(mask)
+    return _crop(ink, keep, floor)
+
+
+def _ink_is_dark(grey: np.ndarray) -> bool:
+    """Whether the picture is dark ink on light paper (rather than chalk on a board, an
+    MNIST-style array or a dark-mode canvas). The background is the larger crowd of pixels at
+    one end of the picture's range; ink is the fewer at the other end. The median alone is
+    fooled by a shadow over half the sheet or a dim photo."""
+    counts = np.bincount(grey.ravel(), minlength=256)
+    cumulative = np.cumsum(counts)
+    low = int(np.searchsorted(cumulative, 0.01 * grey.size))
+    high = int(np.searchsorted(cumulative, 0.99 * grey.size))
+    band = max(1, round(0.15 * (high - low)))
+    near_dark = int(cumulative[min(255, low + band)])
+    near_light = grey.size - int(cumulative[max(0, high - band - 1)])
+    return near_light >= near_dark
+
+
+def _median(grey: np.ndarray) -> float:
+    counts = np.bincount(grey.ravel(), minlength=256)
+    return float(np.searchsorted(np.cumsum(counts), grey.size / 2))
+
+
+def _relative_ink(grey: np.ndarray, *, even: bool) -> np.ndarray:
+    """How much darker than its paper each pixel is, relative to the paper (0..1)."""
+    if even:
+        level = max(float(np.bincount(grey.ravel(), minlength=256).argmax()), 1.0)
+        return _darkness(grey, np.full(grey.shape, level, dtype=np.float32), level)
+    side = max(3, round(min(grey.shape) * CLOSING_FRACTION) | 1)
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (side, side))
+    # Extending the picture past its edges keeps a dark band along an edge (the table beside
+    # the sheet, a shadow) as wide as the window, so the closing keeps it as background
+    # instead of filling it in as ink.
+    pad = side // 2 + 1
+    padded = cv2.copyMakeBorder(grey, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    paper = cv2.morphologyEx(padded, cv2.MORPH_CLOSE, kernel)[pad:-pad, pad:-pad]
+    level = float(np.percentile(paper, 90))
+    if float(paper.max()) - float(paper.min()) <= EVEN_PAPER:
+        return _darkness(grey, paper.astype(np.float32), level)
+    # The closing fills the rim and corners of a shadow as if they were ink. Ink is darker
+    # than all the paper around it, a shadow's rim is not: so measure each pixel against the
+    # darkest paper near it, with this first estimate's ink (and its soft edge) left out.
+    ink = _darkness(grey, paper.astype(np.float32), level)
+    first, _ = _thresholds(ink)
+    candidates = cv2.dilate((ink >= first).astype(np.uint8), np.ones((3, 3), np.uint8), iterations=2)
+    paper_only = np.where(candidates > 0, np.uint8(255), grey)
+    reach = cv2.getStructuringElement(cv2.MORPH_RECT, (side // 2 | 1, side // 2 | 1))
+    padded = cv2.copyMakeBorder(paper_only, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    darkest = cv2.erode(padded, reach)[pad:-pad, pad:-pad]
+    return _darkness(grey, np.minimum(paper, darkest).astype(np.float32), level)
+
+
+def _darkness(grey: np.ndarray, paper: np.ndarray, level: float) -> np.ndarray:
+    # Relative to the paper, so ink in a shadow counts as much as ink in the light; but not
+    # below half the sheet's brightness, or a dark table's texture would read as ink.
+    darker = paper - grey.astype(np.float32)
+    ink: np.ndarray = np.clip(darker / np.maximum(paper, 0.5 * max(level, 1.0)), 0.0, 1.0)
+    return ink
+
+
+def _thresholds(ink: np.ndarray) -> tuple[float, float]:
+    """The ink threshold (Otsu, but never inside the paper's noise) and the noise floor below
+    which ink is dropped from the final picture."""
+    levels = np.clip(ink * 255.0, 0, 255).astype(np.uint8)
+    counts = np.bincount(levels.ravel(), minlength=256)
+    cumulative = np.cumsum(counts)
+    median = float(np.searchsorted(cumulative, levels.size / 2))
+    spread = np.abs(np.arange(256) - median)
+    order = np.argsort(spread, kind="stable")
+    mad = float(spread[order][np.searchsorted(np.cumsum(counts[order]), levels.size / 2)])
+    noise = median + NOISE_SIGMAS * 1.4826 * max(mad, 1.0)
+    otsu, _ = cv2.threshold(levels, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    if levels.max() < MIN_CONTRAST * 255 or counts[int(min(255, noise)) :].sum() == 0:
+        raise NoDigitFound(
+            "no digit found: the image is blank or its strokes do not stand out from the background"
+        )
+    threshold = max(float(otsu), noise, MIN_CONTRAST * 255) / 255.0
+    floor = min(threshold * 0.5, (median + 3.0 * 1.4826 * max(mad, 1.0)) / 255.0)
+    return threshold, floor
+
+
+def _without_paper_lines(mask: np.ndarray) -> np.ndarray:
+    """The mask without ruled or squared paper lines and margins: long, thin, straight marks
+    near horizontal or vertical. Ink that crosses a line is kept across it."""
+    height, width = mask.shape
+    thickest = max(4, min(height, width) // 40)
+    # Cheap test first (the line search costs milliseconds): is there a long run of ink that
+    # is thin across, horizontally or vertically? A pen stroke of a digit is neither so long
+    # nor, on a canvas, so thin.
+    found = False
+    for across, along in (((thickest + 1, 1), (1, width // 3)), ((1, thickest + 1), (height // 3, 1))):
+        thick = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones(across, np.uint8))
+        thin = cv2.dilate(mask & ~thick & 1, np.ones((3, 3), np.uint8))  # allows a slight tilt
+        if cv2.morphologyEx(thin, cv2.MORPH_OPEN, np.ones(along, np.uint8)).any():
+            found = True
+            break
+    if not found:
+        return mask
+    segments = cv2.HoughLinesP(
+        mask,
+        rho=1,
+        theta=np.pi / 360,
+        threshold=int(0.4 * min(height, width)),
+        minLineLength=int(LINE_SPAN * min(height, width)),
+        maxLineGap=max(3, min(height, width) // 40),
+    )
+    if segments is None:
+        return mask
+    erased = np.zeros_like(mask)
+    for horizontal in (True, False):
+        lines = np.zeros_like(mask)
+        for x1, y1, x2, y2 in segments.reshape(-1, 4):
+            angle = np.degrees(np.arctan2(abs(y2 - y1), abs(x2 - x1)))
+            if (angle if horizontal else 90.0 - angle) > LINE_ANGLE:
+                continue
+            thickness = _line_thickness(mask, (x1, y1, x2, y2), horizontal)
+            if thickness > thickest:
+                continue  # a broad straight mark is a stroke, not a printed line
+            cv2.line(lines, (int(x1), int(y1)), (int(x2), int(y2)), 1, thickness + 2)
+        if not lines.any():
+            continue
+        lines &= mask
+        # Bridge strokes across the erased band: ink on both sides of it is kept.
+        reach = 2 * thickest + 3
+        shape = (1, reach) if horizontal else (reach, 1)
+        across = cv2.morphologyEx(
+            mask & ~lines & 1, cv2.MORPH_CLOSE, np.ones(shape[::-1], np.uint8)
+        )
+        erased |= lines & ~across & 1
+    cleaned = mask & ~erased & 1
+    return cleaned if cleaned.any() else mask
+
+
+def _line_thickness(
+    mask: np.ndarray, segment: tuple[int, int, int, int], horizontal: bool
+) -> int:
+    """The median run of ink across the segment, sampled along it."""
+    x1, y1, x2, y2 = segment
+    height, width = mask.shape
+    runs = []
+    for t in np.linspace(0.05, 0.95, 24):
+        x, y = round(x1 + t * (x2 - x1)), round(y1 + t * (y2 - y1))
+        line = mask[:, x] if horizontal else mask[y, :]
+        centre = y if horizontal else x
+        if not line[centre]:
+            continue
+        start = centre
+        while start > 0 and line[start - 1]:
+            start -= 1
+        end = centre
+        while end < len(line) - 1 and line[end + 1]:
+            end += 1
+        runs.append(end - start + 1)
+    return int(np.median(runs)) if runs else 1
+
+
+def _digit_pieces(mask: np.ndarray) -> np.ndarray:
+    """The mask of the digit: the largest piece of ink (preferring pieces away from the
+    picture's edge, where sheet edges, shadows and the table are) and every piece that is big
+    enough and close enough to belong to the same digit."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    if count <= 1:
+        raise NoDigitFound("no digit found: the image is blank")
+    height, width = mask.shape
+    left, top, wide, high, area = (stats[1:, i].astype(np.int64) for i in range(5))
+    touches_edge = (left == 0) | (top == 0) | (left + wide == width) | (top + high == height)
+    score = area * np.where(touches_edge, 0.25, 1.0)
+    seed = int(np.argmax(score))
+    chosen = np.zeros(count - 1, dtype=bool)
+    chosen[seed] = True
+    box = [left[seed], top[seed], left[seed] + wide[seed], top[seed] + high[seed]]
+    for _ in range(8):
+        size = max(box[2] - box[0], box[3] - box[1])
+        gap_x = np.maximum(0, np.maximum(box[0] - (left + wide), left - box[2]))
+        gap_y = np.maximum(0, np.maximum(box[1] - (top + high), top - box[3]))
+        gap = np.maximum(gap_x, gap_y)
+        share = area / area[chosen].sum()
+        near = ((share >= 0.08) & (gap <= 0.4 * size)) | ((share >= 0.015) & (gap <= 0.1 * size))
+        inside = (gap == 0) & (share >= 0.002)
+        new = (near | inside) & ~chosen & ~(touches_edge & (share < 0.5))
+        if not new.any():
+            break
+        chosen |= new
+        box = [
+            int(left[chosen].min()),
+            int(top[chosen].min()),
+            int((left + wide)[chosen].max()),
+            int((top + high)[chosen].max()),
+        ]
+    if max(box[2] - box[0], box[3] - box[1]) < max(2, 0.02 * max(height, width)):
+        raise NoDigitFound("no digit found: only a dot or speck stands out from the background")
+    lookup = np.concatenate([[0], chosen]).astype(np.uint8)
+    keep: np.ndarray = lookup[labels].astype(np.uint8)
+    return keep
+
+
+def _crop(ink: np.ndarray, keep: np.ndarray, floor: float) -> np.ndarray:
+    """The kept pieces' ink, with their anti-aliased edge, cropped to them and scaled so the
+    strokes' cores are 1."""
+    rows = np.flatnonzero(keep.any(axis=1))
+    cols = np.flatnonzero(keep.any(axis=0))
+    top, bottom = max(rows[0] - 2, 0), rows[-1] + 3
+    left, right = max(cols[0] - 2, 0), cols[-1] + 3
+    region = cv2.dilate(keep[top:bottom, left:right], np.ones((3, 3), np.uint8), iterations=2)
+    crop = ink[top:bottom, left:right] * region
+    core = crop[keep[top:bottom, left:right] > 0]
+    peak = float(np.percentile(core, 90)) if core.size else float(crop.max())
+    scaled = np.clip((crop - floor) / max(peak - floor, 1e-3), 0.0, 1.0)
+    rows = np.flatnonzero(scaled.any(axis=1))
+    cols = np.flatnonzero(scaled.any(axis=0))
+    trimmed: np.ndarray = scaled[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    return trimmed.astype(np.float32)
