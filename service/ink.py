@@ -22,7 +22,7 @@ from service.image_errors import NoDigitFound
 SMALL_PICTURE = 64
 """Pictures at most this many pixels a side are already a cropped digit (an MNIST array, an
 icon-sized canvas): their background is taken as even, and no paper lines are looked for."""
-CLOSING_FRACTION = 0.2
+CLOSING_FRACTION = 0.35
 """The paper-estimating window is this fraction of the picture's shorter side: wider than any
 pen stroke of a digit that fits the picture, narrow enough to follow a shadow."""
 MIN_CONTRAST = 0.08
