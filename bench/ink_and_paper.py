@@ -89,7 +89,7 @@ def ink_stroke(
     cols = np.flatnonzero(coverage.max(axis=0) > 0.5)
     if rows.size == 0:
         raise ValueError("the digit has no ink above the stroke threshold")
-    pad = max(2, work // 40)
+    pad = max(4, work // 14)  # room for the soft edge: the box must not clip it
     top, left = max(0, rows[0] - pad), max(0, cols[0] - pad)
     coverage = coverage[top : rows[-1] + pad + 1, left : cols[-1] + pad + 1]
     factor = longest / max(rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1)
@@ -101,6 +101,13 @@ def ink_stroke(
         coverage = steep(coverage, 0.5, 0.12)
     result: np.ndarray = np.clip(coverage, 0.0, 1.0).astype(np.float32)
     return result
+
+
+def trim(coverage: np.ndarray, level: float = 0.005) -> np.ndarray:
+    """The stroke without the empty margin around its ink."""
+    rows = np.flatnonzero(coverage.max(axis=1) > level)
+    cols = np.flatnonzero(coverage.max(axis=0) > level)
+    return coverage[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
 
 
 def blank_page(

@@ -117,43 +117,51 @@ def pencil_stroke(digit: np.ndarray, longest: float, rng: np.random.Generator) -
     return result
 
 
-def _chord(coverage: np.ndarray, y: int, x: int, angle: float) -> float:
-    """The length of the stroke through (y, x) along `angle`: the ink run on both sides."""
+def _runs(coverage: np.ndarray, y: int, x: int, angle: float) -> tuple[float, float]:
+    """How far the ink reaches from (y, x) along `angle`, forwards and backwards."""
     height, width = coverage.shape
     steps = np.arange(1, max(height, width), dtype=np.float32)
-    total = 0.0
+    runs = []
     for sign in (1.0, -1.0):
         ys = np.rint(y + sign * steps * np.sin(angle)).astype(int)
         xs = np.rint(x + sign * steps * np.cos(angle)).astype(int)
         inside = (ys >= 0) & (ys < height) & (xs >= 0) & (xs < width)
         ink = np.zeros(len(steps), dtype=bool)
         ink[inside] = coverage[ys[inside], xs[inside]] > 0.5
-        total += float(np.argmin(ink)) if not ink.all() else float(len(steps))
-    return total + 1.0
+        runs.append(float(np.argmin(ink)) if not ink.all() else float(len(steps)))
+    return runs[0], runs[1]
 
 
 def cut_gaps(digit: np.ndarray, longest: float, rng: np.random.Generator) -> np.ndarray:
-    """A pen stroke cut by 1-3 gaps 1-4 px wide straight across it, leaving separate pieces (as
-    a digit drawn in several strokes or a skipping pen does); the first cut is often high in
-    the digit, where a 5's top bar or a 7's bar meets the rest."""
+    """A pen stroke cut by 1-3 gaps 1-4 px wide straight across it, leaving separate pieces or
+    an open loop (as a digit drawn in several strokes or a skipping pen does); the first cut is
+    often high in the digit, where a 5's top bar or a 7's bar meets the rest."""
     coverage = ip.ink_stroke(digit, longest, rng)
     ys, xs = np.nonzero(coverage > 0.5)
     gy, gx = np.mgrid[0 : coverage.shape[0], 0 : coverage.shape[1]].astype(np.float32)
     angles = np.linspace(0, np.pi, 12, endpoint=False)
     for cut in range(int(rng.integers(1, 4))):
-        if cut == 0 and rng.random() < 0.5:
-            pick = int(rng.choice(np.flatnonzero(ys < ys.min() + 0.4 * (ys.max() - ys.min()))))
-        else:
-            pick = int(rng.integers(len(ys)))
-        cy, cx = int(ys[pick]), int(xs[pick])
-        # Across the stroke is where the stroke is shortest; the gap spans it and no more.
-        chords = [_chord(coverage, cy, cx, angle) for angle in angles]
-        angle = float(angles[int(np.argmin(chords))])
         gap_width = rng.uniform(1.0, 4.0)
-        reach = min(chords) + 2 * gap_width + 4
+        high = np.flatnonzero(ys < ys.min() + 0.4 * (ys.max() - ys.min()))
+        candidates = high if cut == 0 and rng.random() < 0.5 else np.arange(len(ys))
+        for _ in range(20):
+            pick = int(rng.choice(candidates))
+            # Across the stroke is where it is shortest; the gap spans it from edge to edge.
+            runs = [_runs(coverage, int(ys[pick]), int(xs[pick]), angle) for angle in angles]
+            best = int(np.argmin([forward + backward for forward, backward in runs]))
+            angle, (forward, backward) = float(angles[best]), runs[best]
+            # Not at the tip of a stroke, where a cut would only shorten it: ink on both sides.
+            ahead, behind = _runs(coverage, int(ys[pick]), int(xs[pick]), angle + np.pi / 2)
+            if min(ahead, behind) > gap_width + 3:
+                break
+        cy = ys[pick] + (forward - backward) / 2 * np.sin(angle)
+        cx = xs[pick] + (forward - backward) / 2 * np.cos(angle)
+        reach = forward + backward + 2 * gap_width + 4
         across = -(gx - cx) * np.sin(angle) + (gy - cy) * np.cos(angle)
         along = (gx - cx) * np.cos(angle) + (gy - cy) * np.sin(angle)
-        gap = np.clip(gap_width / 2 + 0.5 - np.abs(across), 0.0, 1.0)
+        # Widened on the slant so that the pixels left either side never touch diagonally.
+        half = gap_width / 2 * (abs(np.cos(angle)) + abs(np.sin(angle)))
+        gap = np.clip(half + 0.5 - np.abs(across), 0.0, 1.0)
         gap *= np.abs(along) <= reach / 2
         coverage *= 1.0 - gap
     return coverage

@@ -53,7 +53,7 @@ Renderer = Callable[[np.ndarray, np.random.Generator], bytes]
 def canvas(digit: np.ndarray, rng: np.random.Generator) -> bytes:
     side = 280
     stroke = ip.ink_stroke(digit, rng.uniform(120, 240), rng, weight=(0.3, 0.55), crispness=0.04)
-    stroke = stroke[: side - 8, : side - 8]
+    stroke = ip.trim(stroke)[: side - 8, : side - 8]
     top, left = (offset + 4 for offset in ip.place((side - 8, side - 8), stroke.shape, rng))
     alpha = np.zeros((side, side), dtype=np.float32)
     alpha[top : top + stroke.shape[0], left : left + stroke.shape[1]] = stroke
