@@ -1,4 +1,4 @@
-"""`python -m bench serve|memory|sweep|train|soak`; `python -m bench COMMAND --help` for options.
+"""`python -m bench serve|memory|sweep|train|soak|uploads`; `python -m bench COMMAND --help`.
 
 * `serve`: our service against the bare FastAPI ceiling, the naive `model.predict` baseline and
   the in-process compute ceiling; prints the table, ratios and targets.
@@ -6,6 +6,8 @@
 * `sweep`: our service under each candidate setting (batching, TensorFlow threads, logging...).
 * `train`: seconds per epoch and time to the accuracy bar of the digit models on this machine.
 * `soak`: mixed traffic, a training job and version swaps for minutes (issue 8's soak).
+* `uploads`: accuracy and preprocessing time on realistic uploads (photos, scans, canvases),
+  per condition of `bench.uploads_corpus`, and on MNIST's test set through the preprocessing.
 
 `--write-results` puts the figures into bench/RESULTS.md, each command in its own section.
 """
@@ -314,7 +316,20 @@ def _soak(argv: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"serve": _serve, "memory": _memory, "sweep": _sweep, "train": _train, "soak": _soak}
+def _uploads(argv: list[str]) -> int:
+    from bench.uploads import main as uploads_main
+
+    return uploads_main(argv, results_file=RESULTS_FILE, repo=REPO)
+
+
+COMMANDS = {
+    "serve": _serve,
+    "memory": _memory,
+    "sweep": _sweep,
+    "train": _train,
+    "soak": _soak,
+    "uploads": _uploads,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

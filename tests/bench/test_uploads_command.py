@@ -1,0 +1,59 @@
+"""`python -m bench uploads` on a tiny corpus: the table, the JSON and the saved files (the
+figures themselves come from full runs, recorded in bench/RESULTS.md)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from bench.__main__ import main
+
+
+@pytest.mark.data
+def test_uploads_reports_each_condition_asked_for(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    saved, report = tmp_path / "saved", tmp_path / "uploads.json"
+    argv = ["uploads", "--count", "3", "--condition", "paper_png", "--condition", "canvas"]
+    code = main(
+        [*argv, "--no-mnist", "--seed", "4", "--save-dir", str(saved), "--json", str(report)]
+    )
+    assert code == 0
+
+    cells = [line.split() for line in capsys.readouterr().out.splitlines() if line.strip()]
+    # Each condition's row is printed as it finishes and again in the final table.
+    rows = {row[0]: row for row in cells if row[0] in ("paper_png", "canvas")}
+    assert set(rows) == {"paper_png", "canvas"}
+    assert rows["canvas"][1] == rows["paper_png"][1] == "3"
+
+    results = json.loads(report.read_text())
+    assert results["meta"]["seed"] == 4
+    assert [r["condition"] for r in results["conditions"]] == ["paper_png", "canvas"]
+    for row in results["conditions"]:
+        assert row["images"] == 3
+        assert row["correct"] + len(row["misread"]) == 3
+        assert row["accuracy"] == pytest.approx(row["correct"] / 3)
+        assert row["median_ms"] > 0
+
+    for condition in ("paper_png", "canvas"):
+        uploads = [p for p in (saved / condition).iterdir() if not p.name.endswith("-seen.png")]
+        assert len(uploads) == 3
+        for upload in uploads:
+            match = re.fullmatch(
+                r"\d{4}-test(\d+)-label(\d)-pred(\d|no_digit|unreadable)\.png", upload.name
+            )
+            assert match, upload.name
+            if match.group(3).isdigit():
+                assert (saved / condition / upload.name.replace(".png", "-seen.png")).exists()
+
+
+def test_an_unknown_condition_is_refused_with_the_known_ones(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["uploads", "--condition", "watercolour"])
+    assert exit_info.value.code == 2
+    assert "paper_jpeg" in capsys.readouterr().err

@@ -1,0 +1,68 @@
+"""Issue 11's bar: the bundled digit model reads at least 99% of realistic uploads under every
+condition of the corpus (`bench.uploads_corpus`), through the service's own preprocessing, and
+MNIST's test set through the preprocessing keeps at least 99.5%.
+
+Each condition renders its own MNIST test digits, picked at random by a fixed seed (never by
+whether the model reads them). `python -m bench uploads` prints the same figures for more
+images; `--save-dir` writes the files and what the model saw."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench.uploads import MNIST_LINE, ConditionResult, DigitModel, condition_uploads, evaluate
+from bench.uploads_corpus import CONDITIONS
+from service.settings import Settings
+
+pytestmark = [pytest.mark.slow, pytest.mark.data]
+
+ACCURACY_BAR = 0.99
+MNIST_ACCURACY_BAR = 0.995
+IMAGES = 200
+PHONE_PHOTOS = 100
+"""A 12-megapixel photo takes about half a second to render, so fewer of them."""
+SEED = 11
+
+
+@pytest.fixture(scope="module")
+def digit_model(bundled_models: Path) -> DigitModel:
+    return DigitModel(bundled_models)
+
+
+def _misreads(result: ConditionResult) -> str:
+    shown = ", ".join(
+        f"test #{index}: {label} read as {'no digit' if predicted is None else predicted}"
+        for index, label, predicted in result.misread[:40]
+    )
+    more = len(result.misread) - 40
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+@pytest.mark.parametrize("condition", list(CONDITIONS))
+def test_realistic_uploads_are_read_correctly(condition: str, mnist, digit_model) -> None:  # type: ignore[no-untyped-def]
+    count = PHONE_PHOTOS if condition == "phone_photo" else IMAGES
+    uploads = condition_uploads(condition, mnist.x_test, mnist.y_test, count, SEED)
+    result = evaluate(condition, uploads, digit_model, max_pixels=Settings().max_image_pixels)
+    assert result.images == count
+    assert result.accuracy >= ACCURACY_BAR, (
+        f"{condition}: {result.accuracy:.1%} of {count} read correctly "
+        f"({result.no_digit} answered 'no digit found', {result.unreadable} refused); "
+        f"misread: {_misreads(result)}. See them with `python -m bench uploads --condition "
+        f"{condition} --count {count} --seed {SEED} --no-mnist --save-dir DIR`"
+    )
+
+
+def test_mnist_test_digits_survive_the_preprocessing(mnist, digit_model) -> None:  # type: ignore[no-untyped-def]
+    arrays = (
+        (digit.astype(np.float32), int(label), index)
+        for index, (digit, label) in enumerate(zip(mnist.x_test, mnist.y_test, strict=True))
+    )
+    result = evaluate(MNIST_LINE, arrays, digit_model, max_pixels=Settings().max_image_pixels)
+    assert result.images == 10_000
+    assert result.accuracy >= MNIST_ACCURACY_BAR, (
+        f"{result.accuracy:.2%} of MNIST's test set read correctly through to_mnist_tensor; "
+        f"misread: {_misreads(result)}"
+    )
