@@ -26,7 +26,7 @@ import warnings
 
 import cv2
 import numpy as np
-from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from service.image_errors import ImageError, ImageTooLarge, NoDigitFound, UnreadableImage
 from service.ink import find_digit
@@ -148,7 +148,7 @@ def _greyscale(image: Image.Image) -> np.ndarray:
         image = image.convert("RGBA" if has_alpha else "RGB")
     if not has_alpha:
         return _reduce(np.asarray(image.convert("L")))
-    return _drawing(image.convert("LA"))
+    return _drawing(image if image.mode in ("LA", "RGBA") else image.convert("RGBA"))
 
 
 def _drawing(image: Image.Image) -> np.ndarray:
@@ -157,11 +157,11 @@ def _drawing(image: Image.Image) -> np.ndarray:
     the most common upload."""
     lowest_alpha, _ = image.getchannel("A").getextrema()
     if lowest_alpha == 255:  # opaque after all: a photo saved with an alpha channel
-        return _reduce(np.asarray(image.getchannel("L")))
+        return _reduce(np.asarray(image.convert("L")))
     box = image.getbbox()  # of the alpha channel: what was drawn
     if box is None:
         return np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
-    drawn = image.crop(box)
+    drawn = image.crop(box).convert("LA")
     factor = -(-max(drawn.size) // DRAWING_SIZE)
     if factor > 1:
         drawn = drawn.reduce(factor)
@@ -179,11 +179,11 @@ def _flatten_transparency(grey: np.ndarray, alpha: np.ndarray) -> np.ndarray:
         return np.zeros_like(grey)
     if opaque.all():
         return grey
-    weight = cv2.multiply(alpha, 1.0 / 255.0, dtype=cv2.CV_32F)
-    if float(grey[opaque].mean()) >= 128:
-        return cv2.multiply(grey, weight, dtype=cv2.CV_8U)  # light strokes onto black
+    weight = alpha.astype(np.uint16)
+    if float(grey[opaque].mean()) >= 128:  # light strokes onto black
+        return ((grey * weight + 127) // 255).astype(np.uint8)
     # Dark strokes onto white: 255 - (255 - grey) * alpha.
-    flattened: np.ndarray = 255 - cv2.multiply(255 - grey, weight, dtype=cv2.CV_8U)
+    flattened: np.ndarray = (255 - ((255 - grey) * weight + 127) // 255).astype(np.uint8)
     return flattened
 
 
@@ -201,26 +201,21 @@ def _reduce(pixels: np.ndarray) -> np.ndarray:
 
 def _stroke_width(mask: np.ndarray) -> float:
     """2 x area / boundary pixels: the width of a stroke (exact from width 2 up)."""
-    area = int(mask.sum())
+    area = cv2.countNonZero(mask)
     if area == 0:
         return 0.0
-    padded = np.pad(mask, 1)
-    inner = (
-        padded[1:-1, 1:-1]
-        & padded[:-2, 1:-1]
-        & padded[2:, 1:-1]
-        & padded[1:-1, :-2]
-        & padded[1:-1, 2:]
-    )
-    boundary = int((mask & ~inner).sum())
+    inner = cv2.erode(mask, _CROSS, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    boundary = area - cv2.countNonZero(inner)
     return 2.0 * area / max(boundary, 1)
+
+
+_CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
 
 
 def _normalise_stroke(crop: np.ndarray, scale: float) -> np.ndarray:
     """Dilates thin strokes (a fine pen on a large canvas) and erodes fat ones (a marker on a
     small digit) towards MNIST's width once scaled by `scale`."""
-    mask = crop > 0.5
-    width = _stroke_width(mask)
+    width = _stroke_width((crop > 0.5).astype(np.uint8))
     if width == 0.0:
         return crop
     target = TARGET_STROKE / scale
@@ -233,11 +228,10 @@ def _normalise_stroke(crop: np.ndarray, scale: float) -> np.ndarray:
         return crop
     if radius == 0:
         return crop
-    size = 2 * abs(radius) + 1
-    pad = abs(radius) + 1
-    padded = Image.fromarray(np.pad(crop, pad).astype(np.float32), mode="F")
-    morph = ImageFilter.MaxFilter(size) if radius > 0 else ImageFilter.MinFilter(size)
-    return np.asarray(padded.filter(morph), dtype=np.float32)
+    kernel = np.ones((2 * abs(radius) + 1,) * 2, np.uint8)
+    padded = np.pad(crop, abs(radius) + 1)
+    morphed: np.ndarray = (cv2.dilate if radius > 0 else cv2.erode)(padded, kernel)
+    return morphed
 
 
 def _fit_and_centre(crop: np.ndarray) -> np.ndarray:
@@ -257,19 +251,20 @@ def _shrink(crop: np.ndarray, longest: int, *, grow: bool = False) -> np.ndarray
     scale = longest / max(height, width)
     if scale < 1 or (grow and scale != 1):
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        resample = Image.Resampling.BOX if scale < 1 else Image.Resampling.BILINEAR
-        crop = np.asarray(Image.fromarray(crop, mode="F").resize(size, resample), dtype=np.float32)
+        resample = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        crop = cv2.resize(crop, size, interpolation=resample)
     peak = float(crop.max())
     if peak <= 0:
         raise NoDigitFound("no digit found: the strokes vanish when scaled to 20x20 pixels")
-    return np.clip(crop / peak, 0.0, 1.0)
+    shrunk: np.ndarray = np.clip(crop * (1.0 / peak), 0.0, 1.0)
+    return shrunk
 
 
 def _place_by_centre_of_mass(patch: np.ndarray) -> np.ndarray:
     height, width = patch.shape
-    mass = patch.sum(dtype=np.float64)
-    centre_row = float((patch.sum(axis=1) * np.arange(height)).sum() / mass)
-    centre_col = float((patch.sum(axis=0) * np.arange(width)).sum() / mass)
+    mass = float(patch.sum(dtype=np.float64))
+    centre_row = float(patch.sum(axis=1) @ np.arange(height)) / mass
+    centre_col = float(patch.sum(axis=0) @ np.arange(width)) / mass
     top = _clamp(math.floor(CENTRE - centre_row + 0.5), 0, IMAGE_SIZE - height)
     left = _clamp(math.floor(CENTRE - centre_col + 0.5), 0, IMAGE_SIZE - width)
     canvas = np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)

@@ -40,15 +40,22 @@ LINE_ANGLE = 4.0
 def find_digit(grey: np.ndarray) -> np.ndarray:
     """The digit's ink in `grey` (uint8, either polarity), bright on black in 0..1, cropped to
     the digit. Raises NoDigitFound when no ink stands out from the background."""
-    if not _ink_is_dark(grey):
-        grey = 255 - grey
+    counts = np.bincount(grey.ravel(), minlength=256)
+    if not _ink_is_dark(counts):
+        grey = cv2.bitwise_not(grey)
+        counts = counts[::-1]
     # A drawing made on a computer (a canvas, an MNIST array) has one exact background value
     # over most of its pixels; no photo or scan has. Its paper needs no estimating.
-    clean = int(np.bincount(grey.ravel(), minlength=256).max()) >= grey.size // 2
+    background = int(counts.argmax())
+    clean = int(counts[background]) >= grey.size // 2
     small = max(grey.shape) <= SMALL_PICTURE
-    if not (clean or small) and min(grey.shape) >= 16:
-        grey = cv2.GaussianBlur(grey, (3, 3), 0)
-    ink = _relative_ink(grey, even=clean or small)
+    if clean or small:
+        level = float(background if clean else np.searchsorted(np.cumsum(counts), grey.size / 2))
+        ink = _darkness(grey, np.float32(max(level, 1.0)), level)
+    else:
+        if min(grey.shape) >= 16:
+            grey = cv2.GaussianBlur(grey, (3, 3), 0)
+        ink = _relative_ink(grey)
     threshold, floor = _thresholds(ink)
     mask = (ink >= threshold).astype(np.uint8)
     if not (clean or small):
@@ -57,31 +64,23 @@ def find_digit(grey: np.ndarray) -> np.ndarray:
     return _crop(ink, keep, floor)
 
 
-def _ink_is_dark(grey: np.ndarray) -> bool:
+def _ink_is_dark(counts: np.ndarray) -> bool:
     """Whether the picture is dark ink on light paper (rather than chalk on a board, an
     MNIST-style array or a dark-mode canvas). The background is the larger crowd of pixels at
     one end of the picture's range; ink is the fewer at the other end. The median alone is
     fooled by a shadow over half the sheet or a dim photo."""
-    counts = np.bincount(grey.ravel(), minlength=256)
     cumulative = np.cumsum(counts)
-    low = int(np.searchsorted(cumulative, 0.01 * grey.size))
-    high = int(np.searchsorted(cumulative, 0.99 * grey.size))
+    total = int(cumulative[-1])
+    low = int(np.searchsorted(cumulative, 0.01 * total))
+    high = int(np.searchsorted(cumulative, 0.99 * total))
     band = max(1, round(0.15 * (high - low)))
     near_dark = int(cumulative[min(255, low + band)])
-    near_light = grey.size - int(cumulative[max(0, high - band - 1)])
+    near_light = total - int(cumulative[max(0, high - band - 1)])
     return near_light >= near_dark
 
 
-def _median(grey: np.ndarray) -> float:
-    counts = np.bincount(grey.ravel(), minlength=256)
-    return float(np.searchsorted(np.cumsum(counts), grey.size / 2))
-
-
-def _relative_ink(grey: np.ndarray, *, even: bool) -> np.ndarray:
-    """How much darker than its paper each pixel is, relative to the paper (0..1)."""
-    if even:
-        level = max(float(np.bincount(grey.ravel(), minlength=256).argmax()), 1.0)
-        return _darkness(grey, np.full(grey.shape, level, dtype=np.float32), level)
+def _relative_ink(grey: np.ndarray) -> np.ndarray:
+    """How much darker than its local paper each pixel is, relative to the paper (0..1)."""
     side = max(3, round(min(grey.shape) * CLOSING_FRACTION) | 1)
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (side, side))
     # Extending the picture past its edges keeps a dark band along an edge (the table beside
@@ -106,9 +105,9 @@ def _relative_ink(grey: np.ndarray, *, even: bool) -> np.ndarray:
     return _darkness(grey, np.minimum(paper, darkest).astype(np.float32), level)
 
 
-def _darkness(grey: np.ndarray, paper: np.ndarray, level: float) -> np.ndarray:
-    # Relative to the paper, so ink in a shadow counts as much as ink in the light; but not
-    # below half the sheet's brightness, or a dark table's texture would read as ink.
+def _darkness(grey: np.ndarray, paper: np.ndarray | np.float32, level: float) -> np.ndarray:
+    """Ink relative to the paper, so ink in a shadow counts as much as ink in the light; but
+    not below half the sheet's brightness, or a dark table's texture would read as ink."""
     darker = paper - grey.astype(np.float32)
     ink: np.ndarray = np.clip(darker / np.maximum(paper, 0.5 * max(level, 1.0)), 0.0, 1.0)
     return ink
@@ -117,7 +116,7 @@ def _darkness(grey: np.ndarray, paper: np.ndarray, level: float) -> np.ndarray:
 def _thresholds(ink: np.ndarray) -> tuple[float, float]:
     """The ink threshold (Otsu, but never inside the paper's noise) and the noise floor below
     which ink is dropped from the final picture."""
-    levels = np.clip(ink * 255.0, 0, 255).astype(np.uint8)
+    levels = cv2.convertScaleAbs(ink, alpha=255.0)
     counts = np.bincount(levels.ravel(), minlength=256)
     cumulative = np.cumsum(counts)
     median = float(np.searchsorted(cumulative, levels.size / 2))
@@ -218,6 +217,11 @@ def _digit_pieces(mask: np.ndarray) -> np.ndarray:
     if count <= 1:
         raise NoDigitFound("no digit found: the image is blank")
     height, width = mask.shape
+    if count == 2:
+        _, _, wide, high, _ = stats[1]
+        if max(wide, high) < max(2, 0.02 * max(height, width)):
+            raise NoDigitFound("no digit found: only a dot or speck stands out from the background")
+        return mask
     left, top, wide, high, area = (stats[1:, i].astype(np.int64) for i in range(5))
     touches_edge = (left == 0) | (top == 0) | (left + wide == width) | (top + high == height)
     score = area * np.where(touches_edge, 0.25, 1.0)
@@ -259,8 +263,9 @@ def _crop(ink: np.ndarray, keep: np.ndarray, floor: float) -> np.ndarray:
     left, right = max(cols[0] - 2, 0), cols[-1] + 3
     region = cv2.dilate(keep[top:bottom, left:right], np.ones((3, 3), np.uint8), iterations=2)
     crop = ink[top:bottom, left:right] * region
-    core = crop[keep[top:bottom, left:right] > 0]
-    peak = float(np.percentile(core, 90)) if core.size else float(crop.max())
+    core = cv2.convertScaleAbs(crop, alpha=255.0)[keep[top:bottom, left:right] > 0]
+    counts = np.cumsum(np.bincount(core, minlength=256))
+    peak = float(np.searchsorted(counts, 0.9 * counts[-1])) / 255.0
     scaled = np.clip((crop - floor) / max(peak - floor, 1e-3), 0.0, 1.0)
     rows = np.flatnonzero(scaled.any(axis=1))
     cols = np.flatnonzero(scaled.any(axis=0))
