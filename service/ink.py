@@ -25,10 +25,19 @@ SMALL_PICTURE = 64
 """Pictures at most this many pixels a side are already a cropped digit (an MNIST array, an
 icon-sized canvas): their background is taken as even, and no paper lines are looked for."""
 CLOSING_FRACTION = 0.35
-"""The paper-estimating window is this fraction of the picture's shorter side: wider than any
-pen stroke of a digit that fits the picture, narrow enough to follow a shadow."""
-MIN_CONTRAST = 0.08
+"""The wide paper-estimating window is this fraction of the picture's shorter side: wider than
+any pen stroke of a digit that fits the picture."""
+NARROW_FRACTION = 0.1
+"""The narrow paper-estimating window: wider than a pen stroke of a digit that fills a third of
+the picture, narrow enough to follow a shadow's edge."""
+FAT_STROKE_SHARE = 0.7
+"""A region dark against the wide window's paper is a fat stroke (not a shadow) when it is at
+least this share of the thin strokes' typical darkness."""
+MIN_CONTRAST = 0.1
 """Ink must be at least this much darker than its paper (relative, 0..1) to count."""
+MIN_STROKE_CONTRAST = 0.15
+"""The digit's strokes must typically be at least this much darker than their paper: the
+faintest pencil is about a quarter darker; blotches and grain in the paper itself are less."""
 NOISE_SIGMAS = 6.0
 """The ink threshold is at least this many noise deviations above the paper's median."""
 PAPER_HALF_SIZE = 240
@@ -36,7 +45,7 @@ PAPER_HALF_SIZE = 240
 size: the paper varies slowly, and the closing is the costliest step."""
 EVEN_PAPER = 12
 """Paper whose local brightness varies by at most this many grey levels is taken as evenly lit."""
-LINE_SPAN = 0.6
+LINE_SPAN = 0.75
 """A straight mark this long (a fraction of the picture's width or height) is a paper line."""
 LINE_ANGLE = 4.0
 """Paper lines are within this many degrees of horizontal or vertical."""
@@ -81,6 +90,10 @@ def _ink_is_dark(counts: np.ndarray) -> bool:
     band = max(1, round(0.15 * (high - low)))
     near_dark = int(cumulative[min(255, low + band)])
     near_light = total - int(cumulative[max(0, high - band - 1)])
+    if np.searchsorted(cumulative, total / 2) >= 128:
+        # Mostly bright: paper, unless the dark end clearly holds the background. (A page of
+        # paper texture alone has no ink to tell the ends apart.)
+        return near_dark <= 4 * near_light
     return near_light >= near_dark
 
 
@@ -90,7 +103,39 @@ def _relative_ink(grey: np.ndarray) -> np.ndarray:
     # The paper varies slowly: estimate it on a half-size copy, for a quarter of the work.
     half = min(height, width) >= PAPER_HALF_SIZE
     coarse = cv2.resize(grey, (width // 2, height // 2), interpolation=cv2.INTER_AREA) if half else grey
-    side = max(3, round(min(coarse.shape) * CLOSING_FRACTION) | 1)
+    # Two estimates. A narrow window follows shadows and light closely but hollows out a fat
+    # stroke; a wide one fills the fattest stroke but also fills a shadow narrower than
+    # itself. Where the wide one finds a dark region as dark as the pen's strokes are, it is a
+    # stroke; elsewhere (a shadow, a smudge: greyer than the pen) the narrow one is right.
+    narrow, narrow_side = _closing(coarse, NARROW_FRACTION, (height, width))
+    wide, wide_side = _closing(coarse, CLOSING_FRACTION, (height, width))
+    low, level, high = np.percentile(wide, (0, 90, 100))
+    if high - low <= EVEN_PAPER:
+        return _darkness(grey, wide, level)
+    fine = _darkness(grey, narrow, level)
+    threshold, _ = _thresholds(fine)
+    strokes = fine[fine >= threshold]
+    stroke_level = float(np.median(strokes)) if strokes.size else 255.0
+    broad = _darkness(grey, wide, level)
+    paper = np.where(broad >= FAT_STROKE_SHARE * stroke_level, wide, narrow)
+    # A closing fills the rim and corners of a shadow as if they were ink. Ink is darker
+    # than all the paper around it, a shadow's rim is not: so measure each pixel against the
+    # darkest paper near it, with this first estimate's ink (and its soft edge) left out.
+    ink = _darkness(grey, paper, level)
+    first, _ = _thresholds(ink)
+    candidates = cv2.dilate((ink >= first).view(np.uint8), np.ones((5, 5), np.uint8))
+    paper_only = cv2.max(grey, candidates * np.uint8(255))
+    reach = (wide_side if half else wide_side // 2) | 1
+    pad = reach // 2 + 1
+    padded = cv2.copyMakeBorder(paper_only, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    darkest = cv2.erode(padded, np.ones((reach, reach), np.uint8))[pad:-pad, pad:-pad]
+    return _darkness(grey, np.minimum(paper, darkest), level)
+
+
+def _closing(coarse: np.ndarray, fraction: float, size: tuple[int, int]) -> tuple[np.ndarray, int]:
+    """The paper under `coarse` by a closing whose square window is `fraction` of its shorter
+    side, at full size `size` (rows, columns); and the window's side."""
+    side = max(3, round(min(coarse.shape) * fraction) | 1)
     window = cv2.getStructuringElement(cv2.MORPH_RECT, (side, side))
     # Extending the picture past its edges keeps a dark band along an edge (the table beside
     # the sheet, a shadow) as wide as the window, so the closing keeps it as background
@@ -98,23 +143,9 @@ def _relative_ink(grey: np.ndarray) -> np.ndarray:
     pad = side // 2 + 1
     padded = cv2.copyMakeBorder(coarse, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
     paper = cv2.morphologyEx(padded, cv2.MORPH_CLOSE, window)[pad:-pad, pad:-pad]
-    if half:
-        paper = cv2.resize(paper, (width, height), interpolation=cv2.INTER_LINEAR)
-    low, level, high = np.percentile(paper, (0, 90, 100))
-    ink = _darkness(grey, paper, level)
-    if high - low <= EVEN_PAPER:
-        return ink
-    # The closing fills the rim and corners of a shadow as if they were ink. Ink is darker
-    # than all the paper around it, a shadow's rim is not: so measure each pixel against the
-    # darkest paper near it, with this first estimate's ink (and its soft edge) left out.
-    first, _ = _thresholds(ink)
-    candidates = cv2.dilate((ink >= first).view(np.uint8), np.ones((5, 5), np.uint8))
-    paper_only = cv2.max(grey, candidates * np.uint8(255))
-    reach = (side if half else side // 2) | 1
-    pad = reach // 2 + 1
-    padded = cv2.copyMakeBorder(paper_only, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-    darkest = cv2.erode(padded, np.ones((reach, reach), np.uint8))[pad:-pad, pad:-pad]
-    return _darkness(grey, np.minimum(paper, darkest), level)
+    if paper.shape != size:
+        paper = cv2.resize(paper, size[::-1], interpolation=cv2.INTER_LINEAR)
+    return paper, side
 
 
 def _darkness(grey: np.ndarray, paper: np.ndarray | np.uint8, level: float) -> np.ndarray:
@@ -203,7 +234,9 @@ def _without_paper_lines(mask: np.ndarray) -> np.ndarray:
         )
         erased |= lines & ~across & 1
     cleaned = mask & ~erased & 1
-    return cleaned if cleaned.any() else mask
+    if not cleaned.any():
+        raise NoDigitFound("no digit found: only the paper's ruled or squared lines stand out")
+    return cleaned
 
 
 def _line_thickness(
@@ -286,6 +319,10 @@ def _crop(ink: np.ndarray, keep: np.ndarray, floor: int) -> np.ndarray:
     crop = ink[top:bottom, left:right] * region
     counts = np.cumsum(np.bincount(crop[kept > 0], minlength=256))
     peak = int(np.searchsorted(counts, 0.9 * counts[-1]))
+    if peak < MIN_STROKE_CONTRAST * 255:
+        raise NoDigitFound(
+            "no digit found: nothing stands out from the paper more than its own texture does"
+        )
     scaled = np.clip((crop.astype(np.float32) - floor) * (1.0 / max(peak - floor, 1)), 0.0, 1.0)
     rows = np.flatnonzero(scaled.any(axis=1))
     cols = np.flatnonzero(scaled.any(axis=0))
