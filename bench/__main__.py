@@ -1,4 +1,4 @@
-"""`python -m bench serve|memory|sweep|train|soak|uploads`; `python -m bench COMMAND --help`.
+"""`python -m bench serve|memory|sweep|train|soak|uploads|figure`; `python -m bench COMMAND --help`.
 
 * `serve`: our service against the bare FastAPI ceiling, the naive `model.predict` baseline and
   the in-process compute ceiling; prints the table, ratios and targets.
@@ -8,6 +8,7 @@
 * `soak`: mixed traffic, a training job and version swaps for minutes (issue 8's soak).
 * `uploads`: accuracy and preprocessing time on realistic uploads (photos, scans, canvases),
   per condition of `bench.uploads_corpus`, and on MNIST's test set through the preprocessing.
+* `figure`: docs/preprocessing.png, the README's figure of each preprocessing step.
 
 `--write-results` puts the figures into bench/RESULTS.md, each command in its own section.
 """
@@ -322,6 +323,23 @@ def _uploads(argv: list[str]) -> int:
     return uploads_main(argv, results_file=RESULTS_FILE, repo=REPO)
 
 
+def _figure(argv: list[str]) -> int:
+    from bench.preprocessing_figure import render_figure
+    from bench.uploads_corpus import mnist_test_digits
+
+    parser = argparse.ArgumentParser(prog="python -m bench figure", description=_figure.__doc__)
+    parser.add_argument("--test-index", type=int, default=15, help="MNIST test digit (15: a 5)")
+    parser.add_argument("--output", type=Path, default=REPO / "docs" / "preprocessing.png")
+    options = parser.parse_args(argv)
+    digits, _ = mnist_test_digits()
+    render_figure(digits[options.test_index], options.output)
+    print(f"written to {options.output}")
+    return 0
+
+
+_figure.__doc__ = "The README's figure: each preprocessing step on a photo-like upload."
+
+
 COMMANDS = {
     "serve": _serve,
     "memory": _memory,
@@ -329,6 +347,7 @@ COMMANDS = {
     "train": _train,
     "soak": _soak,
     "uploads": _uploads,
+    "figure": _figure,
 }
 
 

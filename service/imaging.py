@@ -110,12 +110,17 @@ def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
     return image
 
 
-def to_mnist_tensor(image: Image.Image | np.ndarray) -> np.ndarray:
+def to_mnist_tensor(
+    image: Image.Image | np.ndarray, steps: dict[str, np.ndarray] | None = None
+) -> np.ndarray:
     """Returns the MNIST-style 28x28 float32 array (white ink on black, 0..1) for a decoded
     picture or a 2-D pixel array (0..1 or 0..255, either polarity). Raises NoDigitFound when
-    nothing stands out from the background."""
+    nothing stands out from the background. `steps`, when given, receives the intermediate
+    pictures (`service.ink.find_digit` names them; `grey` is the working-size greyscale)."""
     grey = _pixels_from_array(image) if isinstance(image, np.ndarray) else _greyscale(image)
-    return _fit_and_centre(find_digit(grey))
+    if steps is not None:
+        steps["grey"] = grey
+    return _fit_and_centre(find_digit(grey, steps))
 
 
 def _pixels_from_array(pixels: np.ndarray) -> np.ndarray:

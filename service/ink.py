@@ -51,9 +51,10 @@ LINE_ANGLE = 4.0
 """Paper lines are within this many degrees of horizontal or vertical."""
 
 
-def find_digit(grey: np.ndarray) -> np.ndarray:
+def find_digit(grey: np.ndarray, steps: dict[str, np.ndarray] | None = None) -> np.ndarray:
     """The digit's ink in `grey` (uint8, either polarity), bright on black in 0..1, cropped to
-    the digit. Raises NoDigitFound when no ink stands out from the background."""
+    the digit. Raises NoDigitFound when no ink stands out from the background. `steps`, when
+    given, receives the intermediate pictures (for the README's figure and for debugging)."""
     counts = np.bincount(grey.ravel(), minlength=256)
     if not _ink_is_dark(counts):
         grey = cv2.bitwise_not(grey)
@@ -72,9 +73,13 @@ def find_digit(grey: np.ndarray) -> np.ndarray:
         ink = _relative_ink(grey)
     threshold, floor = _thresholds(ink)
     mask = (ink >= threshold).view(np.uint8)
+    if steps is not None:
+        steps.update(upright=grey, ink=ink, threshold=mask.copy())
     if not (clean or small):
-        mask = _without_paper_lines(mask)
+        mask = _without_paper_lines(mask, ink, threshold)
     keep = _digit_pieces(mask)
+    if steps is not None:
+        steps.update(without_lines=mask, digit=keep)
     return _crop(ink, keep, floor)
 
 
@@ -102,13 +107,15 @@ def _relative_ink(grey: np.ndarray) -> np.ndarray:
     height, width = grey.shape
     # The paper varies slowly: estimate it on a half-size copy, for a quarter of the work.
     half = min(height, width) >= PAPER_HALF_SIZE
-    coarse = cv2.resize(grey, (width // 2, height // 2), interpolation=cv2.INTER_AREA) if half else grey
+    coarse = (
+        cv2.resize(grey, (width // 2, height // 2), interpolation=cv2.INTER_AREA) if half else grey
+    )
     # Two estimates. A narrow window follows shadows and light closely but hollows out a fat
     # stroke; a wide one fills the fattest stroke but also fills a shadow narrower than
     # itself. Where the wide one finds a dark region as dark as the pen's strokes are, it is a
     # stroke; elsewhere (a shadow, a smudge: greyer than the pen) the narrow one is right.
-    narrow, narrow_side = _closing(coarse, NARROW_FRACTION, (height, width))
-    wide, wide_side = _closing(coarse, CLOSING_FRACTION, (height, width))
+    narrow = _closing(coarse, NARROW_FRACTION, (height, width))
+    wide = _closing(coarse, CLOSING_FRACTION, (height, width))
     low, level, high = np.percentile(wide, (0, 90, 100))
     if high - low <= EVEN_PAPER:
         return _darkness(grey, wide, level)
@@ -118,23 +125,12 @@ def _relative_ink(grey: np.ndarray) -> np.ndarray:
     stroke_level = float(np.median(strokes)) if strokes.size else 255.0
     broad = _darkness(grey, wide, level)
     paper = np.where(broad >= FAT_STROKE_SHARE * stroke_level, wide, narrow)
-    # A closing fills the rim and corners of a shadow as if they were ink. Ink is darker
-    # than all the paper around it, a shadow's rim is not: so measure each pixel against the
-    # darkest paper near it, with this first estimate's ink (and its soft edge) left out.
-    ink = _darkness(grey, paper, level)
-    first, _ = _thresholds(ink)
-    candidates = cv2.dilate((ink >= first).view(np.uint8), np.ones((5, 5), np.uint8))
-    paper_only = cv2.max(grey, candidates * np.uint8(255))
-    reach = (wide_side if half else wide_side // 2) | 1
-    pad = reach // 2 + 1
-    padded = cv2.copyMakeBorder(paper_only, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-    darkest = cv2.erode(padded, np.ones((reach, reach), np.uint8))[pad:-pad, pad:-pad]
-    return _darkness(grey, np.minimum(paper, darkest), level)
+    return _darkness(grey, paper, level)
 
 
-def _closing(coarse: np.ndarray, fraction: float, size: tuple[int, int]) -> tuple[np.ndarray, int]:
+def _closing(coarse: np.ndarray, fraction: float, size: tuple[int, int]) -> np.ndarray:
     """The paper under `coarse` by a closing whose square window is `fraction` of its shorter
-    side, at full size `size` (rows, columns); and the window's side."""
+    side, at full size `size` (rows, columns)."""
     side = max(3, round(min(coarse.shape) * fraction) | 1)
     window = cv2.getStructuringElement(cv2.MORPH_RECT, (side, side))
     # Extending the picture past its edges keeps a dark band along an edge (the table beside
@@ -145,7 +141,7 @@ def _closing(coarse: np.ndarray, fraction: float, size: tuple[int, int]) -> tupl
     paper = cv2.morphologyEx(padded, cv2.MORPH_CLOSE, window)[pad:-pad, pad:-pad]
     if paper.shape != size:
         paper = cv2.resize(paper, size[::-1], interpolation=cv2.INTER_LINEAR)
-    return paper, side
+    return paper
 
 
 def _darkness(grey: np.ndarray, paper: np.ndarray | np.uint8, level: float) -> np.ndarray:
@@ -181,29 +177,35 @@ def _thresholds(levels: np.ndarray) -> tuple[int, int]:
     return threshold, floor
 
 
-def _without_paper_lines(mask: np.ndarray) -> np.ndarray:
+def _without_paper_lines(mask: np.ndarray, ink: np.ndarray, threshold: int) -> np.ndarray:
     """The mask without ruled or squared paper lines and margins: long, thin, straight marks
-    near horizontal or vertical. Ink that crosses a line is kept across it."""
+    near horizontal or vertical. Lines are looked for in the ink at half the threshold, where
+    a printed line lighter than the pen is still whole; only the pixels of the mask no darker
+    than the line itself are taken out, and ink that crosses a line is kept across it."""
     height, width = mask.shape
+    faint = (ink >= max(MIN_CONTRAST * 255, threshold // 2)).view(np.uint8)
     thickest = max(4, min(height, width) // 40)
     # Cheap test first (the line search costs milliseconds): is there a long run of ink that
     # is thin across, horizontally or vertically? A pen stroke of a digit is neither so long
     # nor, on a canvas, so thin.
-    rows = cv2.reduce(mask, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()
-    cols = cv2.reduce(mask, 0, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()
+    rows = cv2.reduce(faint, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()
+    cols = cv2.reduce(faint, 0, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()
     if rows.max(initial=0) * 3 < width and cols.max(initial=0) * 3 < height:
         return mask  # no row or column holds a third of the picture's width in ink
     found = False
-    for across, along in (((thickest + 1, 1), (1, width // 3)), ((1, thickest + 1), (height // 3, 1))):
-        thick = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones(across, np.uint8))
-        thin = cv2.dilate(mask & ~thick & 1, np.ones((3, 3), np.uint8))  # allows a slight tilt
+    for across, along in (
+        ((thickest + 1, 1), (1, width // 3)),
+        ((1, thickest + 1), (height // 3, 1)),
+    ):
+        thick = cv2.morphologyEx(faint, cv2.MORPH_OPEN, np.ones(across, np.uint8))
+        thin = cv2.dilate(faint & ~thick & 1, np.ones((3, 3), np.uint8))  # allows a slight tilt
         if cv2.morphologyEx(thin, cv2.MORPH_OPEN, np.ones(along, np.uint8)).any():
             found = True
             break
     if not found:
         return mask
     segments = cv2.HoughLinesP(
-        mask,
+        faint,
         rho=1,
         theta=np.pi / 360,
         threshold=int(0.4 * min(height, width)),
@@ -219,13 +221,15 @@ def _without_paper_lines(mask: np.ndarray) -> np.ndarray:
             angle = np.degrees(np.arctan2(abs(y2 - y1), abs(x2 - x1)))
             if (angle if horizontal else 90.0 - angle) > LINE_ANGLE:
                 continue
-            thickness = _line_thickness(mask, (x1, y1, x2, y2), horizontal)
+            thickness = _line_thickness(faint, (x1, y1, x2, y2), horizontal)
             if thickness > thickest:
                 continue  # a broad straight mark is a stroke, not a printed line
             cv2.line(lines, (int(x1), int(y1)), (int(x2), int(y2)), 1, thickness + 2)
         if not lines.any():
             continue
-        lines &= mask
+        # A pen stroke crossing a printed line is darker than the line: it stays.
+        line_level = float(np.median(ink[(lines & faint) > 0]))
+        lines &= mask & (ink <= 1.25 * line_level + 8).view(np.uint8)
         # Bridge strokes across the erased band: ink on both sides of it is kept.
         reach = 2 * thickest + 3
         shape = (1, reach) if horizontal else (reach, 1)
@@ -239,12 +243,9 @@ def _without_paper_lines(mask: np.ndarray) -> np.ndarray:
     return cleaned
 
 
-def _line_thickness(
-    mask: np.ndarray, segment: tuple[int, int, int, int], horizontal: bool
-) -> int:
+def _line_thickness(mask: np.ndarray, segment: tuple[int, int, int, int], horizontal: bool) -> int:
     """The median run of ink across the segment, sampled along it."""
     x1, y1, x2, y2 = segment
-    height, width = mask.shape
     runs = []
     for t in np.linspace(0.05, 0.95, 24):
         x, y = round(x1 + t * (x2 - x1)), round(y1 + t * (y2 - y1))

@@ -41,8 +41,14 @@ def pen(digit: np.ndarray, height: int) -> np.ndarray:
     return np.clip((values - 0.35) * 4.0, 0.0, 1.0)
 
 
-def page(ink: np.ndarray, size: tuple[int, int], at: tuple[int, int], *, noise: float = 3.0,
-         seed: int = 0) -> np.ndarray:
+def page(
+    ink: np.ndarray,
+    size: tuple[int, int],
+    at: tuple[int, int],
+    *,
+    noise: float = 3.0,
+    seed: int = 0,
+) -> np.ndarray:
     """Grey paper of `size` (rows, cols) with the ink written at `at` (top, left)."""
     rng = np.random.default_rng(seed)
     sheet = np.full(size, PAPER, dtype=np.float32)
@@ -55,7 +61,9 @@ def page(ink: np.ndarray, size: tuple[int, int], at: tuple[int, int], *, noise: 
 @pytest.fixture(scope="module")
 def digits(mnist) -> dict[int, np.ndarray]:
     """One MNIST test digit of each class, the first of its class in the test set."""
-    return {label: mnist.x_test[int(np.flatnonzero(mnist.y_test == label)[0])] for label in range(10)}
+    return {
+        label: mnist.x_test[int(np.flatnonzero(mnist.y_test == label)[0])] for label in range(10)
+    }
 
 
 def reference(digit: np.ndarray) -> np.ndarray:
