@@ -109,6 +109,9 @@ class ModelSlot:
     error: str | None = None
     versions: dict[int, VersionRecord] = field(default_factory=dict)
     pinned: int | None = None
+    unpinned: int | None = None
+    """What the policy serves once the API's pin is removed (the settings' pin, else the newest
+    promoted version that loads), whether or not a pin is in force now."""
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -254,8 +257,18 @@ class ModelRegistry:
                 if await self._load_and_swap(slot, record):
                     break
             self._update_states(slot)
+            slot.unpinned = self._unpinned_choice(slot, settings_pin)
             for record in slot.versions.values():
                 self._previous_fingerprints[(name, record.version)] = record.fingerprint
+
+    def _unpinned_choice(self, slot: ModelSlot, settings_pin: int | None) -> int | None:
+        for version in versions.serving_candidates(
+            self.models_dir, slot.name, settings_pin, api_pin=False
+        ):
+            record = slot.versions.get(version)
+            if record is not None and record.failed_fingerprint != record.fingerprint:
+                return version
+        return None
 
     def _scan(self, slot: ModelSlot) -> None:
         on_disk = versions.list_versions(self.models_dir, slot.name)

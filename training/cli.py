@@ -20,7 +20,12 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
-from training.hyperparameters import HYPERPARAMETERS, MODEL_NAMES, PromotePolicy
+from training.hyperparameters import (
+    DEFAULT_PROMOTE_POLICY,
+    HYPERPARAMETERS,
+    MODEL_NAMES,
+    PromotePolicy,
+)
 
 
 def _option(name: str) -> str:
@@ -70,9 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument(
             "--promote",
             choices=[p.value for p in PromotePolicy],
-            default=PromotePolicy.always.value,
-            help="serve the new version: always (default here), never, or auto (only if its "
-            "test metric is at least as good as the served version's)",
+            default=DEFAULT_PROMOTE_POLICY.value,
+            help="serve the new version: auto (only if its test metric is at least as good as "
+            "the served version's), always, or never (keep it on disk); "
+            f"default: {DEFAULT_PROMOTE_POLICY.value}, as for POST /jobs",
         )
         group = sub.add_argument_group("hyperparameters")
         for field_name, field in schema.model_fields.items():

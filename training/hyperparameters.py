@@ -95,6 +95,11 @@ class PromotePolicy(StrEnum):
     never = "never"
 
 
+DEFAULT_PROMOTE_POLICY = PromotePolicy.auto
+"""The policy of a training run that names none, from the command line and the API alike: a
+quick experiment must not replace a better served model."""
+
+
 Units = Annotated[int, Field(ge=1, le=2048)]
 
 

@@ -7,14 +7,19 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from training.hyperparameters import DigitHyperparameters, MpgHyperparameters, PromotePolicy
+from training.hyperparameters import (
+    DEFAULT_PROMOTE_POLICY,
+    DigitHyperparameters,
+    MpgHyperparameters,
+    PromotePolicy,
+)
 
 
 class _JobRequestBase(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     promote: PromotePolicy = Field(
-        PromotePolicy.auto,
+        DEFAULT_PROMOTE_POLICY,
         description="auto: serve the new version only if its test metric is at least as good "
         "as the served one's; always; never (keep it on disk)",
     )
