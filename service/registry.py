@@ -109,6 +109,8 @@ class ModelSlot:
     error: str | None = None
     versions: dict[int, VersionRecord] = field(default_factory=dict)
     pinned: int | None = None
+    pinned_by: str | None = None
+    """Where the pin in force comes from: "api" (pin.json) or "settings"."""
     unpinned: int | None = None
     """What the policy serves once the API's pin is removed (the settings' pin, else the newest
     promoted version that loads), whether or not a pin is in force now."""
@@ -239,7 +241,9 @@ class ModelRegistry:
         async with slot.lock:
             self._scan(slot)
             settings_pin = self.settings.pinned_versions.get(name)
-            slot.pinned = versions.read_pin(self.models_dir, name) or settings_pin
+            api_pin = versions.read_pin(self.models_dir, name)
+            slot.pinned = api_pin or settings_pin
+            slot.pinned_by = "api" if api_pin else "settings" if settings_pin else None
             candidates = versions.serving_candidates(self.models_dir, name, settings_pin)
             current = slot.serving.version if slot.serving else None
             for version in candidates:

@@ -60,6 +60,7 @@ def model_info(slot: ModelSlot) -> ModelInfo:
         state=slot.state.value,
         served_version=slot.serving.version if slot.serving else None,
         pinned_version=slot.pinned,
+        pinned_by=slot.pinned_by,
         unpinned_version=slot.unpinned,
         error=slot.error,
         signature=signature_info(SIGNATURES[slot.name]),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -42,6 +42,11 @@ class ModelInfo(BaseModel):
     state: str = Field(description="loading, available, failed or unavailable")
     served_version: int | None
     pinned_version: int | None = Field(None, description="The pin in force (API or settings)")
+    pinned_by: Literal["api", "settings"] | None = Field(
+        None,
+        description="api: pinned with PUT .../served-version (DELETE removes it); settings: "
+        "PERCEPTRON_PINNED_VERSIONS (only a restart with other settings removes it)",
+    )
     unpinned_version: int | None = Field(
         None,
         description="The version served once the API's pin is removed: the settings' pin, else "

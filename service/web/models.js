@@ -76,13 +76,15 @@ export function initModels() {
               (model.pinned_version ? ", pinned." : ", the newest promoted version.");
         // Say what Unpin would do before anyone presses it: the newest *promoted* version, which
         // is not always the newest one on disk.
-        const afterUnpin = model.pinned_version
-          ? model.unpinned_version === null
-            ? "Unpin would serve nothing: no version is promoted."
-            : model.unpinned_version === model.pinned_version
-              ? `Unpin would keep serving version ${model.unpinned_version} (pinned in the settings).`
-              : `Unpin would serve version ${model.unpinned_version}, the newest promoted version.`
-          : null;
+        let afterUnpin = null;
+        if (model.pinned_by === "settings") {
+          afterUnpin = `Pinned by the service's settings (PERCEPTRON_PINNED_VERSIONS): Unpin cannot change it.`;
+        } else if (model.pinned_by === "api") {
+          afterUnpin =
+            model.unpinned_version === null
+              ? "Unpin would serve nothing: no version is promoted."
+              : `Unpin would serve version ${model.unpinned_version}, the newest promoted version.`;
+        }
         return el(
           "article",
           { class: "model-card", "data-model": model.name, "data-served": model.served_version ?? "" },
@@ -97,7 +99,7 @@ export function initModels() {
             { class: "served" },
             served,
             " ",
-            model.pinned_version
+            model.pinned_by === "api"
               ? el("button", { type: "button", class: "small", onclick: () => change(model.name, "DELETE") }, "Unpin")
               : null,
           ),

@@ -20,6 +20,7 @@ def test_versions_are_listed_with_their_metrics(page: Page) -> None:
         row = card.locator(f"tr[data-version='{served}']")
         expect(row).to_contain_text("served")
         expect(row.locator("td.metrics")).to_contain_text(metric)
+        expect(row.locator("td.promotion")).to_have_text("promoted promote=always")
 
 
 def test_pinning_needs_the_admin_token_and_then_works(page: Page) -> None:
@@ -39,6 +40,9 @@ def test_pinning_needs_the_admin_token_and_then_works(page: Page) -> None:
     pin.click()
     expect(page.locator("#models-error")).to_be_hidden()
     expect(card).to_contain_text(f"Serving version {served}, pinned.")
+    expect(card.locator(".after-unpin")).to_have_text(
+        f"Unpin would serve version {served}, the newest promoted version."
+    )
     card.get_by_role("button", name="Unpin").click()
     expect(card).to_contain_text(f"Serving version {served}, the newest promoted version.")
     expect(card).to_have_attribute("data-served", served or "")

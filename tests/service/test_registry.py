@@ -129,10 +129,12 @@ def test_each_version_says_whether_it_is_promoted_and_what_unpin_would_serve(
 
     pinned = client.put("/models/mpg/served-version", json={"version": 2}).json()
     assert pinned["served_version"] == 2 and pinned["pinned_version"] == 2
+    assert pinned["pinned_by"] == "api"
     # the newest version on disk is 2, but it was held back: unpinning serves 1
     assert pinned["unpinned_version"] == 1
     unpinned = client.delete("/models/mpg/served-version").json()
     assert unpinned["served_version"] == 1 and unpinned["pinned_version"] is None
+    assert unpinned["pinned_by"] is None
 
 
 def test_a_settings_pin_serves_an_older_version(
@@ -143,6 +145,7 @@ def test_a_settings_pin_serves_an_older_version(
     assert served(pinned, "mpg") == 1
     body = pinned.get("/models/mpg").json()
     assert body["pinned_version"] == 1
+    assert body["pinned_by"] == "settings"
     assert body["unpinned_version"] == 1  # removing an API pin does not lift the settings' pin
 
 
