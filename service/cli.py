@@ -1,8 +1,10 @@
-"""`python -m service api|worker|run`: the entry points `make run` and the container use.
+"""`python -m service api|worker|run|train`: the entry points `make run` and the container use
+(installed as `.venv/bin/perceptron` by `make run` and `make test`).
 
 * `api`: the HTTP service (uvicorn, one process; models load in the app's lifespan);
 * `worker`: a training worker consuming the job queue;
-* `run`: both, the worker as a child process, for a single machine (what `make run` starts).
+* `run`: both, the worker as a child process, for a single machine (what `make run` starts);
+* `train digit|mpg [options]`: `python -m training`, the same options.
 """
 
 from __future__ import annotations
@@ -85,8 +87,17 @@ def run_both(settings: Settings) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m service", description=__doc__)
-    parser.add_argument("command", choices=("api", "worker", "run"))
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["train"]:
+        from training.cli import main as train
+
+        return train(argv[1:])
+    parser = argparse.ArgumentParser(
+        prog="python -m service",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("command", choices=("api", "worker", "run", "train"))
     options = parser.parse_args(argv)
     settings = Settings()
     configure_logging(settings.log_level, json_lines=settings.log_json)

@@ -98,7 +98,7 @@ def test_entry_points_exist_and_match_the_makefile() -> None:
         subcommand = python_module_commands(command)
         assert len(subcommand) == 1 and subcommand[0] in available, command
         # `make api` / `make worker` run the same command in the development venv.
-        recipe = f"\n{subcommand[0]}: install\n\t$(BIN)/python -m service {subcommand[0]}\n"
+        recipe = f"\n{subcommand[0]}: develop\n\t$(BIN)/python -m service {subcommand[0]}\n"
         assert recipe in makefile, f"Makefile target {subcommand[0]} runs something else"
     assert image_env()["PATH"].startswith("/opt/venv/bin:"), "`python` must be the venv's"
 
