@@ -96,8 +96,12 @@ class ConsoleProgress:
     def __init__(self) -> None:
         self.started_at = time.monotonic()
 
-    def started(self, *, device: str, total_epochs: int) -> None:
-        print(f"training on {device}: {total_epochs} epochs", flush=True)
+    def started(self, *, device: str, total_epochs: int, stages: int = 1) -> None:
+        if stages > 1:
+            per_stage = total_epochs // stages
+            print(f"training on {device}: {stages} networks x {per_stage} epochs", flush=True)
+        else:
+            print(f"training on {device}: {total_epochs} epochs", flush=True)
 
     def epoch_ended(self, record: dict[str, Any], *, progress: float, eta_s: float | None) -> None:
         skip = {"stage", "epoch", "epochs"}

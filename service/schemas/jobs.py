@@ -57,7 +57,10 @@ class JobProgress(BaseModel):
     steps: int | None = None
     fraction: float | None = Field(None, description="0..1 over the whole run")
     eta_s: float | None = Field(None, description="Estimated seconds left")
-    total_epochs: int | None = None
+    total_epochs: int | None = Field(None, description="Epochs of every stage together, at most")
+    stages: int | None = Field(
+        None, description="Stages of the run: the networks of an mpg ensemble, one for a digit"
+    )
 
 
 class JobLinks(BaseModel):

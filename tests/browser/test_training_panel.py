@@ -40,7 +40,13 @@ def test_a_tiny_job_is_followed_to_the_end_and_its_version_can_be_served(page: P
     box = page.locator("#job-box")
     expect(box).to_have_attribute("data-status", "succeeded", timeout=JOB_TIMEOUT_MS)
     assert page.eval_on_selector("#job-progress", "bar => bar.value") == 1
-    expect(page.locator("#job-progress-text")).to_contain_text(f"100% · epoch {EPOCHS}/{EPOCHS}")
+    expect(page.locator("#job-progress-text")).to_contain_text(
+        f"100% · member 1/1 · epoch {EPOCHS}/{EPOCHS}"
+    )
+    # the curve beside the loss is the error in mpg, the unit of the test MAE
+    expect(page.locator("#job-metric-chart")).to_have_attribute(
+        "aria-label", re.compile(r"^MAE \(mpg\) over 20 epochs")
+    )
     for chart in ("#job-loss-chart", "#job-metric-chart"):
         lines = page.locator(f"{chart} polyline[data-points]")
         assert lines.count() == 2  # training and validation
