@@ -77,8 +77,9 @@ COPY --chown=perceptron:perceptron models/ models/
 
 USER 10001:10001
 EXPOSE 8000
-# Ready means every model serves (GET /readyz answers 200; 503 raises HTTPError, exit 1).
-# The start period covers importing TensorFlow, loading and warming up the models.
+# Healthy means the role this container runs works, whichever the command picked: the API
+# answers GET /readyz with 200 (every model serves), a worker reaches its job queue, `run` both
+# (service/healthcheck.py). The start period covers importing TensorFlow and loading the models.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=90s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/readyz' % os.environ.get('PERCEPTRON_PORT', '8000'), timeout=4)"]
+    CMD ["python", "-m", "service", "healthcheck"]
 CMD ["python", "-m", "service", "api"]

@@ -134,13 +134,18 @@ def main(argv: list[str] | None = None) -> int:
         for error in exc.errors():
             where = _option(str(error["loc"][0])) if error["loc"] else "options"
             parser.error(f"{where}: {error['msg']}")
-    # Heavy imports only once the command line is known to be valid.
-    from service.settings import Settings
+    from service.settings import Settings, describe_settings_error
+
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        print(f"error: {describe_settings_error(exc)}", file=sys.stderr)
+        return 2
+    # Heavy imports (TensorFlow) only once the command line and settings are known to be valid.
     from training.data import DataError
     from training.pipeline import DataPaths, run_training
     from training.progress import TrainingDiverged
 
-    settings = Settings()
     paths = DataPaths(
         data_dir=options.data_dir or settings.data_dir,
         cache_dir=options.cache_dir or settings.cache_dir,
