@@ -10,6 +10,10 @@ export function initModels() {
   const tokenInput = $("#admin-token");
 
   tokenInput.value = adminToken();
+  // A token given in the dialog the service's refusal opened shows here too.
+  window.addEventListener("admin-token-changed", () => {
+    if (tokenInput.value.trim() !== adminToken()) tokenInput.value = adminToken();
+  });
   tokenInput.addEventListener("input", () => setAdminToken(tokenInput.value.trim()));
   $("#admin-token-forget").addEventListener("click", () => {
     tokenInput.value = "";
