@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import subprocess
+import sysconfig
 from pathlib import Path
 
 from tests.containers.container_files import (
@@ -210,3 +212,21 @@ def _docker_compose_python() -> str:
     shebang = compose.read_text(encoding="utf-8", errors="replace").splitlines()[0]
     assert shebang.startswith("#!"), f"{compose} is not a Python script"
     return shebang[2:].strip().split()[0]
+
+
+def test_what_the_builder_deletes_from_the_venv_exists_in_it() -> None:
+    """The paths the builder removes to shrink the image are real paths of the installed
+    packages (a renamed package would make the `rm` a silent no-op)."""
+    removals = [
+        command.strip()
+        for i in dockerfile()
+        if i.keyword == "RUN"
+        for command in i.arguments.split("&&")
+        if command.strip().startswith("rm -rf /opt/venv/")
+    ]
+    assert len(removals) == 1
+    site_packages = Path(sysconfig.get_paths()["purelib"])
+    for path in shlex.split(removals[0])[2:]:
+        relative = Path(path).relative_to("/opt/venv/lib/python3.11/site-packages")
+        assert relative.parts[0] in {"tensorflow", "clang"}, path
+        assert (site_packages / relative).is_dir(), path
