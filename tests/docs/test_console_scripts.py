@@ -65,4 +65,4 @@ def test_make_develop_installs_the_console_scripts_offline(tmp_path: Path) -> No
         env=env,
         check=False,
     )
-    assert "{api,worker,run,train}" in service_help.stdout
+    assert "{api,worker,run,train,healthcheck}" in service_help.stdout
