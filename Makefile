@@ -19,6 +19,7 @@ help:
 	@echo "make test-fast  the suite without slow, browser and data tests"
 	@echo "make train-digit ARGS=...  python -m training digit (also train-mpg)"
 	@echo "make lint       ruff and mypy"
+	@echo "make docs-check the README's shell examples, run or checked (no Docker needed)"
 	@echo "make container-check  hadolint, compose validation and the container-vs-code tests"
 	@echo "make audit      pip-audit of every requirements/*.lock (needs the vulnerability feed online)"
 	@echo "make lock       re-resolve requirements/*.lock from pyproject.toml (needs uv)"
@@ -81,6 +82,11 @@ browser-deps:
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
 	    chromium docker-compose wrk >/dev/null; }
+
+# The README's shell examples: curl against a live service on the bundled models, the training
+# command lines parsed, make targets and compose profiles checked (tests/docs; also in make test).
+docs-check: install-dev
+	$(BIN)/python -m pytest tests/docs
 
 # The container files, checked without a Docker engine (tests/containers; also part of `make test`).
 container-check: install-dev browser-deps
