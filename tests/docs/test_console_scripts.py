@@ -20,7 +20,9 @@ def _venv_over_the_locked_dependencies(root: Path) -> Path:
         [sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120
     )
     site_packages = next(venv.glob("lib/python3*/site-packages"))
-    (site_packages / "locked.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    ours = [p for p in sys.path if p.endswith("site-packages")]
+    ours = ours or [sysconfig.get_paths()["purelib"]]
+    (site_packages / "locked.pth").write_text("\n".join(ours) + "\n")
     for lock in (REPO / "requirements").glob("*.lock"):
         (venv / f".installed-{lock.stem}").touch()  # the lock is installed: make skips it
     return venv
