@@ -10,14 +10,16 @@ PIP := $(BIN)/python -m pip
 export DATA_DIR ?= $(if $(wildcard ../shared/data/mnist.npz),$(abspath ../shared/data),)
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-dev run api worker test test-fast lint typecheck lock browser-deps \
-        container-check audit train-digit train-mpg bench clean
+.PHONY: help install install-dev develop run api worker test test-fast lint typecheck lock \
+        browser-deps container-check audit train-digit train-mpg bench docs-check clean
 
 help:
 	@echo "make run        set up .venv and start the API and one training worker on :8000"
 	@echo "make test       set up .venv with dev tools and run the whole test suite"
 	@echo "make test-fast  the suite without slow, browser and data tests"
+	@echo "make train-digit ARGS=...  python -m training digit (also train-mpg)"
 	@echo "make lint       ruff and mypy"
+	@echo "make docs-check the README's shell examples, run or checked (no Docker needed)"
 	@echo "make container-check  hadolint, compose validation and the container-vs-code tests"
 	@echo "make audit      pip-audit of every requirements/*.lock (needs the vulnerability feed online)"
 	@echo "make lock       re-resolve requirements/*.lock from pyproject.toml (needs uv)"
@@ -31,23 +33,37 @@ $(VENV)/.installed-%: requirements/%.lock | $(BIN)/python
 	$(PIP) install --quiet --disable-pip-version-check --no-deps --require-hashes -r $<
 	touch $@
 
-install: $(VENV)/.installed-$(basename $(notdir $(LOCK)))
+LOCK_STAMP := $(VENV)/.installed-$(basename $(notdir $(LOCK)))
+
+# `install` is the locked dependencies only: the Dockerfile runs it before copying any code.
+install: $(LOCK_STAMP)
+
+# The project itself in editable mode, for the console scripts `.venv/bin/perceptron` and
+# `.venv/bin/perceptron-train`. Offline by construction: no index and no build isolation, so
+# the build uses the setuptools the lock installed, and --no-deps keeps the lock authoritative.
+$(VENV)/.installed-project: pyproject.toml $(LOCK_STAMP)
+	$(PIP) install --quiet --disable-pip-version-check --no-deps --no-build-isolation \
+	  --no-index --editable .
+	touch $@
+
+develop: $(VENV)/.installed-project
 
 install-dev:
-	@$(MAKE) --no-print-directory install LOCK=requirements/dev.lock
+	@$(MAKE) --no-print-directory develop LOCK=requirements/dev.lock
 
-run: install
+run: develop
 	$(BIN)/python -m service run
 
-api: install
+api: develop
 	$(BIN)/python -m service api
 
-worker: install
+worker: develop
 	$(BIN)/python -m service worker
 
 test: install-dev browser-deps
 	$(BIN)/python -m pytest
 
+# No data sets, no browser, no training: tests that need the data sets are marked `data`.
 test-fast: install-dev
 	$(BIN)/python -m pytest -m "not slow and not browser and not data"
 
@@ -66,6 +82,11 @@ browser-deps:
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
 	    chromium docker-compose wrk >/dev/null; }
+
+# The README's shell examples: curl against a live service on the bundled models, the training
+# command lines parsed, make targets and compose profiles checked (tests/docs; also in make test).
+docs-check: install-dev
+	$(BIN)/python -m pytest tests/docs
 
 # The container files, checked without a Docker engine (tests/containers; also part of `make test`).
 container-check: install-dev browser-deps
@@ -90,14 +111,15 @@ lock:
 LOCK_FLAGS := --python-version 3.11 --python-platform x86_64-unknown-linux-gnu --generate-hashes \
 	--no-header --annotation-style line -q
 
-train-digit: install
-	$(BIN)/python -m training digit
+# `make train-digit ARGS="--architecture mlp --epochs 2"`: any option of `python -m training`.
+train-digit: develop
+	$(BIN)/python -m training digit $(ARGS)
 
-train-mpg: install
-	$(BIN)/python -m training mpg
+train-mpg: develop
+	$(BIN)/python -m training mpg $(ARGS)
 
 bench: install-dev
 	$(BIN)/python -m bench serve
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis tests/artifacts
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis tests/artifacts *.egg-info build

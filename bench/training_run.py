@@ -24,7 +24,7 @@ class EpochTimer:
         self.started_at = 0.0
         self.epochs: list[dict[str, Any]] = []
 
-    def started(self, *, device: str, total_epochs: int) -> None:
+    def started(self, *, device: str, total_epochs: int, stages: int = 1) -> None:
         self.device = device
         self.started_at = time.monotonic()
 

@@ -1,8 +1,11 @@
-"""`python -m service api|worker|run`: the entry points `make run` and the container use.
+"""`python -m service api|worker|run|train`: the entry points `make run` and the container use
+(installed as `.venv/bin/perceptron` by `make run` and `make test`).
 
 * `api`: the HTTP service (uvicorn, one process; models load in the app's lifespan);
 * `worker`: a training worker consuming the job queue;
-* `run`: both, the worker as a child process, for a single machine (what `make run` starts).
+* `run`: both, the worker as a child process, for a single machine (what `make run` starts);
+* `train digit|mpg [options]`: `python -m training`, the same options;
+* `healthcheck`: the container's HEALTHCHECK for whichever of these runs in it.
 """
 
 from __future__ import annotations
@@ -15,8 +18,11 @@ import subprocess
 import sys
 from typing import Any
 
+from pydantic import ValidationError
+
+from service import healthcheck
 from service.logs import configure_logging
-from service.settings import Settings
+from service.settings import Settings, describe_settings_error
 
 log = logging.getLogger(__name__)
 
@@ -85,17 +91,36 @@ def run_both(settings: Settings) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m service", description=__doc__)
-    parser.add_argument("command", choices=("api", "worker", "run"))
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["train"]:
+        from training.cli import main as train
+
+        return train(argv[1:])
+    parser = argparse.ArgumentParser(
+        prog="python -m service",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("command", choices=("api", "worker", "run", "train", "healthcheck"))
     options = parser.parse_args(argv)
-    settings = Settings()
+    if options.command == "healthcheck":
+        return healthcheck.main()
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        # A person reads this at start-up: one line naming what to set, not a traceback.
+        sys.stderr.write(f"{parser.prog}: {describe_settings_error(exc)}\n")
+        return 2
     configure_logging(settings.log_level, json_lines=settings.log_json)
     if options.command == "api":
+        healthcheck.announce("api")
         serve_api(settings)
     elif options.command == "worker":
         from service.jobs.worker import run_worker
 
+        healthcheck.announce("worker")
         run_worker(settings)
     else:
+        healthcheck.announce("api")  # the worker child announces itself
         return run_both(settings)
     return 0

@@ -109,6 +109,11 @@ class ModelSlot:
     error: str | None = None
     versions: dict[int, VersionRecord] = field(default_factory=dict)
     pinned: int | None = None
+    pinned_by: str | None = None
+    """Where the pin in force comes from: "api" (pin.json) or "settings"."""
+    unpinned: int | None = None
+    """What the policy serves once the API's pin is removed (the settings' pin, else the newest
+    promoted version that loads), whether or not a pin is in force now."""
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -236,7 +241,9 @@ class ModelRegistry:
         async with slot.lock:
             self._scan(slot)
             settings_pin = self.settings.pinned_versions.get(name)
-            slot.pinned = versions.read_pin(self.models_dir, name) or settings_pin
+            api_pin = versions.read_pin(self.models_dir, name)
+            slot.pinned = api_pin or settings_pin
+            slot.pinned_by = "api" if api_pin else "settings" if settings_pin else None
             candidates = versions.serving_candidates(self.models_dir, name, settings_pin)
             current = slot.serving.version if slot.serving else None
             for version in candidates:
@@ -254,8 +261,18 @@ class ModelRegistry:
                 if await self._load_and_swap(slot, record):
                     break
             self._update_states(slot)
+            slot.unpinned = self._unpinned_choice(slot, settings_pin)
             for record in slot.versions.values():
                 self._previous_fingerprints[(name, record.version)] = record.fingerprint
+
+    def _unpinned_choice(self, slot: ModelSlot, settings_pin: int | None) -> int | None:
+        for version in versions.serving_candidates(
+            self.models_dir, slot.name, settings_pin, api_pin=False
+        ):
+            record = slot.versions.get(version)
+            if record is not None and record.failed_fingerprint != record.fingerprint:
+                return version
+        return None
 
     def _scan(self, slot: ModelSlot) -> None:
         on_disk = versions.list_versions(self.models_dir, slot.name)

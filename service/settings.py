@@ -11,7 +11,14 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PLACEHOLDER_TOKENS = frozenset({"", "change-me", "changeme", "replace-me", "secret", "admin"})
@@ -141,3 +148,15 @@ class Settings(BaseSettings):
     @property
     def queue_path(self) -> Path:
         return self.state_dir / "queue.sqlite3"
+
+
+def describe_settings_error(error: ValidationError) -> str:
+    """One line for a person starting the service with bad settings: each problem with the
+    environment variable to change, instead of pydantic's multi-line report."""
+    problems = []
+    for item in error.errors():
+        message = str(item["msg"]).removeprefix("Value error, ")
+        field = ".".join(str(part) for part in item["loc"])
+        name = f"PERCEPTRON_{field.upper()}" if field else ""
+        problems.append(message if not name or name in message else f"{name}: {message}")
+    return "cannot start: " + "; ".join(problems)

@@ -26,13 +26,41 @@ def _data_dir() -> Path | None:
     return Path(configured) if configured else None
 
 
+DATA_FIXTURE = "data_paths"
+"""Every test that reads the data sets does so through this fixture (directly, or through
+`mnist`, `auto_mpg`, or the tiny models trained from them)."""
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Marks `data` every test that needs the data sets, so `-m "not data"` (make test-fast)
+    runs exactly the tests that need none; runs before `-m` deselects."""
+    for item in items:
+        if DATA_FIXTURE in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.data)
+
+
 @pytest.fixture(scope="session")
 def data_paths(tmp_path_factory: pytest.TempPathFactory):
-    """Where the real data sets are: DATA_DIR, else a download into a session cache."""
+    """Where the real data sets are: DATA_DIR, else the cache, else a download into it.
+
+    With DATA_DIR unset and the data sets neither cached nor downloadable (offline), the tests
+    that need them are skipped, saying why. A DATA_DIR that is set but lacks them is an error:
+    whoever set it (make test does, from ../shared/data) expects the data tests to run."""
+    from training import data
     from training.pipeline import DataPaths
 
     cache = Path(os.environ.get("PERCEPTRON_CACHE_DIR", tmp_path_factory.mktemp("cache")))
-    return DataPaths(data_dir=_data_dir(), cache_dir=cache)
+    paths = DataPaths(data_dir=_data_dir(), cache_dir=cache)
+    download = os.environ.get("PERCEPTRON_DOWNLOAD_DATA", "true").lower() not in {"0", "false"}
+    try:
+        for data_file in (data.MNIST_FILE, data.AUTO_MPG_FILE):
+            data.locate(data_file, paths.data_dir, paths.cache_dir, download=download)
+    except data.DataError as exc:
+        if paths.data_dir is not None:
+            pytest.fail(f"DATA_DIR={paths.data_dir} is set but unusable: {exc}", pytrace=False)
+        pytest.skip(f"needs the data sets, which are not available here: {exc}")
+    return paths
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,14 @@ LITRES_PER_100KM_FACTOR = 235.214583
 """100 km / (1 US gallon in litres) scaled: litres/100 km = 235.214583 / mpg."""
 
 
+MODEL_YEAR_CENTURY = 1900
+"""The data set writes model years as years since 1900 (70 = 1970)."""
+MODEL_YEAR_SHORT: tuple[float, float] = (0, 99)
+"""Model years as the data set writes them: 76 is 1976."""
+MODEL_YEAR_FULL: tuple[float, float] = (MODEL_YEAR_CENTURY, MODEL_YEAR_CENTURY + 199)
+"""Model years in full, 1900-2099: the encoding's 0-199."""
+
+
 @dataclass(frozen=True)
 class CarFeature:
     """One model input. `minimum`/`maximum` bound physically plausible values: anything outside
@@ -29,6 +37,13 @@ class CarFeature:
     maximum: float
     integer: bool = False
     description: str = ""
+    accepted: tuple[tuple[float, float], ...] = ()
+    """What a request may give when it differs from [minimum, maximum] (the model's encoding),
+    converted to the encoding on input (model_year: `model_year_offset`). Empty: the same."""
+
+    def accepted_ranges(self) -> tuple[tuple[float, float], ...]:
+        """The inclusive ranges of values a request may give for this feature."""
+        return self.accepted or ((self.minimum, self.maximum),)
 
 
 CAR_FEATURES: tuple[CarFeature, ...] = (
@@ -53,7 +68,8 @@ CAR_FEATURES: tuple[CarFeature, ...] = (
         0,
         199,
         integer=True,
-        description="Model year as in the data set (70 = 1970); 1970-2099 are also accepted",
+        description="Model year as in the data set (76 = 1976) or in full (1976)",
+        accepted=(MODEL_YEAR_SHORT, MODEL_YEAR_FULL),
     ),
     CarFeature(
         "origin",
@@ -102,7 +118,7 @@ def origin_code(origin: str | int) -> int:
 
 def model_year_offset(year: int) -> int:
     """Returns the data set's year encoding (years since 1900) for 70-style or 1970-style years."""
-    return year - 1900 if year >= 1900 else year
+    return year - MODEL_YEAR_CENTURY if year >= MODEL_YEAR_CENTURY else year
 
 
 def litres_per_100km(mpg: float) -> float:

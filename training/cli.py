@@ -20,7 +20,12 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
-from training.hyperparameters import HYPERPARAMETERS, MODEL_NAMES, PromotePolicy
+from training.hyperparameters import (
+    DEFAULT_PROMOTE_POLICY,
+    HYPERPARAMETERS,
+    MODEL_NAMES,
+    PromotePolicy,
+)
 
 
 def _option(name: str) -> str:
@@ -70,9 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument(
             "--promote",
             choices=[p.value for p in PromotePolicy],
-            default=PromotePolicy.always.value,
-            help="serve the new version: always (default here), never, or auto (only if its "
-            "test metric is at least as good as the served version's)",
+            default=DEFAULT_PROMOTE_POLICY.value,
+            help="serve the new version: auto (only if its test metric is at least as good as "
+            "the served version's), always, or never (keep it on disk); "
+            f"default: {DEFAULT_PROMOTE_POLICY.value}, as for POST /jobs",
         )
         group = sub.add_argument_group("hyperparameters")
         for field_name, field in schema.model_fields.items():
@@ -90,8 +96,12 @@ class ConsoleProgress:
     def __init__(self) -> None:
         self.started_at = time.monotonic()
 
-    def started(self, *, device: str, total_epochs: int) -> None:
-        print(f"training on {device}: {total_epochs} epochs", flush=True)
+    def started(self, *, device: str, total_epochs: int, stages: int = 1) -> None:
+        if stages > 1:
+            per_stage = total_epochs // stages
+            print(f"training on {device}: {stages} networks x {per_stage} epochs", flush=True)
+        else:
+            print(f"training on {device}: {total_epochs} epochs", flush=True)
 
     def epoch_ended(self, record: dict[str, Any], *, progress: float, eta_s: float | None) -> None:
         skip = {"stage", "epoch", "epochs"}
@@ -124,13 +134,18 @@ def main(argv: list[str] | None = None) -> int:
         for error in exc.errors():
             where = _option(str(error["loc"][0])) if error["loc"] else "options"
             parser.error(f"{where}: {error['msg']}")
-    # Heavy imports only once the command line is known to be valid.
-    from service.settings import Settings
+    from service.settings import Settings, describe_settings_error
+
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        print(f"error: {describe_settings_error(exc)}", file=sys.stderr)
+        return 2
+    # Heavy imports (TensorFlow) only once the command line and settings are known to be valid.
     from training.data import DataError
     from training.pipeline import DataPaths, run_training
     from training.progress import TrainingDiverged
 
-    settings = Settings()
     paths = DataPaths(
         data_dir=options.data_dir or settings.data_dir,
         cache_dir=options.cache_dir or settings.cache_dir,

@@ -95,6 +95,11 @@ class PromotePolicy(StrEnum):
     never = "never"
 
 
+DEFAULT_PROMOTE_POLICY = PromotePolicy.auto
+"""The policy of a training run that names none, from the command line and the API alike: a
+quick experiment must not replace a better served model."""
+
+
 Units = Annotated[int, Field(ge=1, le=2048)]
 
 
@@ -174,10 +179,12 @@ def _document_mlp_defaults(schema: dict[str, Any]) -> None:
 
 
 class DigitHyperparameters(TrainingHyperparameters):
-    """Digit classifier. Defaults shown are the CNN's; `architecture=mlp` switches any field not
-    given to the classic MLP's defaults (2 epochs, hidden_units [512], dropout 0.2, constant
-    learning rate 0.001, no augmentation, glorot_uniform), listed as `x-mlp-default` in the
-    JSON schema."""
+    """Digit classifier. The defaults shown are the CNN's; with architecture mlp, any field left
+    out takes the classic MLP's default instead: 2 epochs, one hidden layer of 512 units,
+    dropout 0.2, a constant learning rate of 0.001, no augmentation, glorot_uniform."""
+
+    # The MLP's defaults are also published per field as `x-mlp-default` in the JSON schema
+    # (the web page's placeholders read them).
 
     model_config = ConfigDict(json_schema_extra=_document_mlp_defaults)
 

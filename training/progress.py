@@ -22,8 +22,9 @@ class TrainingDiverged(Exception):
 
 
 class ProgressObserver(Protocol):
-    def started(self, *, device: str, total_epochs: int) -> None:
-        """Called once before the first epoch; `total_epochs` counts every stage."""
+    def started(self, *, device: str, total_epochs: int, stages: int = 1) -> None:
+        """Called once before the first epoch; `total_epochs` counts every stage (an mpg
+        ensemble trains `stages` networks of `total_epochs // stages` epochs each, at most)."""
 
     def epoch_ended(self, record: dict[str, Any], *, progress: float, eta_s: float | None) -> None:
         """`record` holds stage, epoch, epochs and the epoch's logs; `progress` is 0..1."""
@@ -40,7 +41,7 @@ class ProgressObserver(Protocol):
 class SilentProgress:
     """An observer that reports nothing and never cancels."""
 
-    def started(self, *, device: str, total_epochs: int) -> None:
+    def started(self, *, device: str, total_epochs: int, stages: int = 1) -> None:
         pass
 
     def epoch_ended(self, record: dict[str, Any], *, progress: float, eta_s: float | None) -> None:

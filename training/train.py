@@ -150,7 +150,7 @@ def train_mpg(
     vectors = keras.ops.convert_to_numpy(encoder(train_features))
     n_validation = max(1, round(len(vectors) * hp.validation_split))
     total_epochs = hp.epochs * hp.ensemble_size
-    observer.started(device=device.description, total_epochs=total_epochs)
+    observer.started(device=device.description, total_epochs=total_epochs, stages=hp.ensemble_size)
     clock = RunClock(total_epochs)
     members = []
     for index in range(hp.ensemble_size):
@@ -162,7 +162,11 @@ def train_mpg(
             member.compile(
                 optimizer=components.optimizer(hp, steps_per_epoch),
                 loss=_mpg_loss(hp),
-                metrics=["mae", "mse"],
+                metrics=[
+                    "mae",
+                    "mse",
+                    mpg_model.mpg_mae_metric(mean, std, hp.target_transform),
+                ],
             )
         fit_keeping_best(
             member,

@@ -68,6 +68,15 @@ def is_promoted(metadata: dict[str, Any] | None) -> bool:
     return not (isinstance(promotion, dict) and promotion.get("promoted") is False)
 
 
+def promotion_reason(metadata: dict[str, Any] | None) -> str:
+    """Why a version is or is not a candidate for serving, in words for people."""
+    promotion = (metadata or {}).get("promotion")
+    if not isinstance(promotion, dict):
+        return "no promotion record (a version added by hand): counts as promoted"
+    reason = promotion.get("reason")
+    return str(reason) if reason else f"promote={promotion.get('policy', 'unknown')}"
+
+
 def read_pin(models_dir: Path, name: str) -> int | None:
     try:
         data = json.loads((model_dir(models_dir, name) / PIN_FILE).read_text(encoding="utf-8"))
@@ -90,10 +99,13 @@ def write_pin(models_dir: Path, name: str, version: int | None) -> None:
     temp.replace(target)
 
 
-def serving_candidates(models_dir: Path, name: str, settings_pin: int | None = None) -> list[int]:
+def serving_candidates(
+    models_dir: Path, name: str, settings_pin: int | None = None, *, api_pin: bool = True
+) -> list[int]:
     """Versions in the order the serving policy prefers them: the pin (API, then settings) alone
-    when there is one, else promoted versions newest first."""
-    pin = read_pin(models_dir, name)
+    when there is one, else promoted versions newest first. `api_pin=False` answers what the
+    policy selects once the API's pin is removed (what "unpin" serves)."""
+    pin = read_pin(models_dir, name) if api_pin else None
     if pin is None:
         pin = settings_pin
     if pin is not None:

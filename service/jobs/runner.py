@@ -29,15 +29,17 @@ class JobObserver:
         self.job_id = job_id
         self.device: str | None = None
         self.total_epochs = 0
+        self.stages = 1
         self.progress: dict[str, Any] = {}
         self._epochs: list[dict[str, Any]] = []
         self._last_flush = 0.0
         self._cancelled = False
 
-    def started(self, *, device: str, total_epochs: int) -> None:
+    def started(self, *, device: str, total_epochs: int, stages: int = 1) -> None:
         self.device = device
         self.total_epochs = total_epochs
-        self.progress = {"fraction": 0.0, "total_epochs": total_epochs}
+        self.stages = stages
+        self.progress = {"fraction": 0.0, "total_epochs": total_epochs, "stages": stages}
         self.flush(force=True)
 
     def epoch_ended(self, record: dict[str, Any], *, progress: float, eta_s: float | None) -> None:
@@ -48,6 +50,7 @@ class JobObserver:
             "fraction": round(progress, 4),
             "eta_s": None if eta_s is None else round(eta_s, 1),
             "total_epochs": self.total_epochs,
+            "stages": self.stages,
         }
         self._epochs.append({"record": record, "progress": self.progress})
         self.flush()

@@ -17,6 +17,7 @@ from service.schemas.models import (
     TensorInfo,
     VersionInfo,
 )
+from training import versions as model_versions
 from training.signatures import SIGNATURES, Signature
 
 router = APIRouter(prefix="/models", tags=["models"])
@@ -46,6 +47,8 @@ def model_info(slot: ModelSlot) -> ModelInfo:
                 created_at=meta.get("created_at"),
                 metrics=meta.get("metrics"),
                 hyperparameters=meta.get("hyperparameters"),
+                promoted=model_versions.is_promoted(record.metadata),
+                promotion_reason=model_versions.promotion_reason(record.metadata),
                 promotion=meta.get("promotion"),
                 parameters=meta.get("parameters"),
                 training_seconds=meta.get("training_seconds"),
@@ -57,6 +60,8 @@ def model_info(slot: ModelSlot) -> ModelInfo:
         state=slot.state.value,
         served_version=slot.serving.version if slot.serving else None,
         pinned_version=slot.pinned,
+        pinned_by=slot.pinned_by,
+        unpinned_version=slot.unpinned,
         error=slot.error,
         signature=signature_info(SIGNATURES[slot.name]),
         versions=versions,

@@ -73,6 +73,7 @@ async def car_features(registry: RegistryDep) -> CarFeaturesInfo:
             unit=f.unit,
             minimum=f.minimum,
             maximum=f.maximum,
+            accepted_ranges=[list(r) for r in f.accepted_ranges()],
             integer=f.integer,
             description=f.description,
             training_range=ranges.get(f.name),

@@ -7,14 +7,19 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from training.hyperparameters import DigitHyperparameters, MpgHyperparameters, PromotePolicy
+from training.hyperparameters import (
+    DEFAULT_PROMOTE_POLICY,
+    DigitHyperparameters,
+    MpgHyperparameters,
+    PromotePolicy,
+)
 
 
 class _JobRequestBase(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     promote: PromotePolicy = Field(
-        PromotePolicy.auto,
+        DEFAULT_PROMOTE_POLICY,
         description="auto: serve the new version only if its test metric is at least as good "
         "as the served one's; always; never (keep it on disk)",
     )
@@ -52,7 +57,10 @@ class JobProgress(BaseModel):
     steps: int | None = None
     fraction: float | None = Field(None, description="0..1 over the whole run")
     eta_s: float | None = Field(None, description="Estimated seconds left")
-    total_epochs: int | None = None
+    total_epochs: int | None = Field(None, description="Epochs of every stage together, at most")
+    stages: int | None = Field(
+        None, description="Stages of the run: the networks of an mpg ensemble, one for a digit"
+    )
 
 
 class JobLinks(BaseModel):

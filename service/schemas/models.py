@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -25,7 +25,13 @@ class VersionInfo(BaseModel):
     created_at: str | None = None
     metrics: dict[str, Any] | None = Field(None, description="Test-set metrics from metadata.json")
     hyperparameters: dict[str, Any] | None = None
-    promotion: dict[str, Any] | None = None
+    promoted: bool = Field(
+        description="Whether the serving policy may choose this version when nothing is pinned"
+    )
+    promotion_reason: str = Field(description="Why it is promoted or not, in words")
+    promotion: dict[str, Any] | None = Field(
+        None, description="The promotion record from metadata.json (policy, metric, comparison)"
+    )
     parameters: int | None = None
     training_seconds: float | None = None
     device: str | None = None
@@ -36,6 +42,16 @@ class ModelInfo(BaseModel):
     state: str = Field(description="loading, available, failed or unavailable")
     served_version: int | None
     pinned_version: int | None = Field(None, description="The pin in force (API or settings)")
+    pinned_by: Literal["api", "settings"] | None = Field(
+        None,
+        description="api: pinned with PUT .../served-version (DELETE removes it); settings: "
+        "PERCEPTRON_PINNED_VERSIONS (only a restart with other settings removes it)",
+    )
+    unpinned_version: int | None = Field(
+        None,
+        description="The version served once the API's pin is removed: the settings' pin, else "
+        "the newest promoted version that loads",
+    )
     error: str | None = None
     signature: SignatureInfo
     versions: list[VersionInfo] = Field(description="Every version on disk, newest first")

@@ -18,6 +18,9 @@ from pydantic.config import JsonDict
 from training.cars import (
     CAR_FEATURES,
     EXAMPLE_CAR,
+    FEATURES_BY_NAME,
+    MODEL_YEAR_FULL,
+    MODEL_YEAR_SHORT,
     ORIGINS,
     CarFeature,
     model_year_offset,
@@ -45,14 +48,23 @@ def _origin(value: Any) -> int:
     return origin_code(value)
 
 
+_MODEL_YEAR_RANGES = FEATURES_BY_NAME["model_year"].accepted_ranges()
+
+
+def _span(low: float, high: float) -> str:
+    return f"{low:g}-{high:g}"
+
+
 def _model_year(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError("model_year must be a whole number such as 76 or 1976")
-    if 1900 <= value <= 2099:
+    if any(low <= value <= high for low, high in _MODEL_YEAR_RANGES):
         return model_year_offset(value)
-    if 0 <= value <= 99:
-        return value
-    raise ValueError("model_year must be 0-99 (years since 1900, as in the data set) or 1900-2099")
+    short, full = MODEL_YEAR_SHORT, MODEL_YEAR_FULL
+    raise ValueError(
+        f"model_year must be {_span(*short)} (years since 1900, as in the data set) "
+        f"or {_span(*full)}"
+    )
 
 
 _ORIGIN_SCHEMA = {
@@ -68,8 +80,8 @@ _ORIGIN_SCHEMA = {
 }
 _MODEL_YEAR_SCHEMA = {
     "anyOf": [
-        {"type": "integer", "minimum": 0, "maximum": 99},
-        {"type": "integer", "minimum": 1900, "maximum": 2099},
+        {"type": "integer", "minimum": int(low), "maximum": int(high)}
+        for low, high in _MODEL_YEAR_RANGES
     ],
     "description": "Model year: 70-82 style (years since 1900) or 1970-1982 style",
     "examples": [76],
@@ -147,8 +159,12 @@ class CarFeatureInfo(BaseModel):
     maximum: float
     integer: bool
     description: str
+    accepted_ranges: list[list[float]] = Field(
+        description="The values /mpg accepts, as inclusive [low, high] ranges: [minimum, "
+        "maximum], or several spellings (model_year: 76 or 1976)"
+    )
     training_range: list[float] | None = Field(
-        None, description="Range seen in training by the served version"
+        None, description="Range seen in training by the served version, in the model's encoding"
     )
 
 

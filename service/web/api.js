@@ -33,13 +33,54 @@ export function setAdminToken(token) {
   } catch {
     /* storage disabled: nothing to remember */
   }
+  window.dispatchEvent(new CustomEvent("admin-token-changed"));
 }
+
+// Asks the person for the admin token: (reason) => Promise<string | null>; set by the page.
+let tokenPrompt = null;
+let pendingPrompt = null; // requests refused together share one question
+
+export function setTokenPrompt(prompt) {
+  tokenPrompt = prompt;
+}
+
+function askForToken(reason) {
+  if (!tokenPrompt) return Promise.resolve(null);
+  pendingPrompt ??= tokenPrompt(reason).finally(() => {
+    pendingPrompt = null;
+  });
+  return pendingPrompt;
+}
+
+/** True when a token would change the answer: one is missing, or the one sent is wrong. (A 403
+ * without a token means the service has none and refuses remote admin: a token cannot help.) */
+function tokenCouldHelp(status, sentToken) {
+  return status === 401 || (status === 403 && sentToken);
+}
+
+const MAX_TOKEN_QUESTIONS = 3;
 
 /**
  * Sends a request and answers the parsed JSON body. `json` is sent as application/json,
  * `body` as is (FormData, Blob). Rejects with ApiError on a network failure or a non-2xx answer.
+ * When the service wants the admin token, the person is asked for it once; it is kept for the
+ * rest of the session (this tab) and the request is sent again.
  */
-export async function request(method, path, { json, body, signal } = {}) {
+export async function request(method, path, options = {}) {
+  for (let questions = 0; ; questions++) {
+    try {
+      return await send(method, path, options);
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      if (!tokenCouldHelp(error.status, error.sentToken) || questions >= MAX_TOKEN_QUESTIONS) throw error;
+      const token = await askForToken(error.message);
+      if (!token) throw error;
+      setAdminToken(token);
+    }
+  }
+}
+
+async function send(method, path, { json, body, signal } = {}) {
   const headers = { Accept: "application/json" };
   if (json !== undefined) {
     headers["Content-Type"] = "application/json";
@@ -66,11 +107,13 @@ export async function request(method, path, { json, body, signal } = {}) {
     const message =
       (data && typeof data.error === "string" && data.error) ||
       `${response.status} ${response.statusText || "error"}`;
-    throw new ApiError(message, {
+    const error = new ApiError(message, {
       status: response.status,
       code: data?.code ?? null,
       requestId: data?.request_id ?? response.headers.get("X-Request-ID"),
     });
+    error.sentToken = Boolean(token);
+    throw error;
   }
   return data;
 }

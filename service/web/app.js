@@ -4,6 +4,7 @@
 import { initDigit } from "./digit.js";
 import { initModels } from "./models.js";
 import { initMpg } from "./mpg.js";
+import { initTokenDialog } from "./token-dialog.js";
 import { initTraining } from "./training.js";
 import { events } from "./ui.js";
 
@@ -49,6 +50,7 @@ function initTabs() {
   fromHash();
 }
 
+initTokenDialog();
 initDigit();
 initModels();
 const loading = [initMpg(), initTraining()];

@@ -121,7 +121,12 @@ export function renderLineChart(svg, { title, series, stages = [] }) {
     );
   }
   svg.append(
-    svgEl("text", { x: margin.left + plotWidth, y: height - 2, "text-anchor": "end", class: "tick" }, "epoch"),
+    svgEl(
+      "text",
+      { x: margin.left + plotWidth, y: height - 2, "text-anchor": "end", class: "tick" },
+      // Members of an ensemble train one after another; dashed lines mark where each starts.
+      stages.length > 1 ? `epoch (${stages.length} members, one after another)` : "epoch",
+    ),
     svgEl("line", { x1: margin.left, x2: margin.left, y1: margin.top, y2: margin.top + plotHeight, class: "axis" }),
     svgEl("line", {
       x1: margin.left,
@@ -168,5 +173,6 @@ export function renderLineChart(svg, { title, series, stages = [] }) {
       return last === undefined ? null : `${s.name} ${tickLabel(last)}`;
     })
     .filter(Boolean);
-  svg.setAttribute("aria-label", `${title} over ${count} epochs; latest ${latest.join(", ")}`);
+  const span = stages.length > 1 ? `${stages.length} members, ${count} epochs in all` : `${count} epochs`;
+  svg.setAttribute("aria-label", `${title} over ${span}; latest ${latest.join(", ")}`);
 }

@@ -7,16 +7,20 @@ import { $, describeMetrics, events, formatDuration, showError } from "./ui.js";
 
 export const FINAL = new Set(["succeeded", "failed", "cancelled"]);
 
+const METRIC_TITLES = { mpg_mae: "MAE (mpg)", accuracy: "accuracy" };
+
 export function promotionText(promotion) {
   if (!promotion) return "";
   return promotion.promoted ? `served (${promotion.reason})` : `not served (${promotion.reason})`;
 }
 
-/** The metric plotted beside the loss: accuracy for digits, else the first logged metric that
- * is not the loss itself under another name (mpg's default loss is its mae). */
+/** The metric plotted beside the loss: accuracy for digits, mpg's error in miles per gallon
+ * (the unit of its test MAE: its loss and `mae` are in standardised units), else the first
+ * logged metric that is not the loss itself under another name. */
 function metricKey(history) {
   const keys = [...new Set(history.flatMap((record) => Object.keys(record)))];
   if (keys.includes("accuracy")) return "accuracy";
+  if (keys.includes("mpg_mae")) return "mpg_mae";
   const skip = new Set(["stage", "epoch", "epochs", "loss", "learning_rate"]);
   const candidates = keys.filter((key) => !skip.has(key) && !key.startsWith("val_"));
   const sameAsLoss = (key) =>
@@ -110,10 +114,10 @@ export class JobMonitor {
       const fraction = typeof progress.fraction === "number" ? progress.fraction : 0;
       bar.value = fraction;
       text.push(`${Math.round(fraction * 100)}%`);
-      if (progress.epoch) {
-        const stage = progress.stage && progress.stage !== "train" ? ` (${progress.stage})` : "";
-        text.push(`epoch ${progress.epoch}/${progress.epochs}${stage}`);
-      }
+      // An mpg ensemble trains its members one after another: "member 2/5 · epoch 340/1000",
+      // not an epoch count of all of them together.
+      if (progress.stage && progress.stage !== "train") text.push(progress.stage);
+      if (progress.epoch) text.push(`epoch ${progress.epoch}/${progress.epochs}`);
       if (!final && progress.eta_s) text.push(`about ${formatDuration(progress.eta_s)} left`);
     }
     $("#job-progress-text").textContent = text.join(" · ");
@@ -158,7 +162,7 @@ export class JobMonitor {
     });
     const metric = metricKey(history);
     renderLineChart($("#job-metric-chart"), {
-      title: metric ? metric.replace(/_/g, " ") : "Metric",
+      title: METRIC_TITLES[metric] ?? (metric ? metric.replace(/_/g, " ") : "Metric"),
       stages,
       series: metric
         ? [

@@ -10,6 +10,10 @@ export function initModels() {
   const tokenInput = $("#admin-token");
 
   tokenInput.value = adminToken();
+  // A token given in the dialog the service's refusal opened shows here too.
+  window.addEventListener("admin-token-changed", () => {
+    if (tokenInput.value.trim() !== adminToken()) tokenInput.value = adminToken();
+  });
   tokenInput.addEventListener("input", () => setAdminToken(tokenInput.value.trim()));
   $("#admin-token-forget").addEventListener("click", () => {
     tokenInput.value = "";
@@ -74,6 +78,17 @@ export function initModels() {
             ? "No version is served."
             : `Serving version ${model.served_version}` +
               (model.pinned_version ? ", pinned." : ", the newest promoted version.");
+        // Say what Unpin would do before anyone presses it: the newest *promoted* version, which
+        // is not always the newest one on disk.
+        let afterUnpin = null;
+        if (model.pinned_by === "settings") {
+          afterUnpin = `Pinned by the service's settings (PERCEPTRON_PINNED_VERSIONS): Unpin cannot change it.`;
+        } else if (model.pinned_by === "api") {
+          afterUnpin =
+            model.unpinned_version === null
+              ? "Unpin would serve nothing: no version is promoted."
+              : `Unpin would serve version ${model.unpinned_version}, the newest promoted version.`;
+        }
         return el(
           "article",
           { class: "model-card", "data-model": model.name, "data-served": model.served_version ?? "" },
@@ -88,10 +103,11 @@ export function initModels() {
             { class: "served" },
             served,
             " ",
-            model.pinned_version
+            model.pinned_by === "api"
               ? el("button", { type: "button", class: "small", onclick: () => change(model.name, "DELETE") }, "Unpin")
               : null,
           ),
+          afterUnpin ? el("p", { class: "after-unpin muted" }, afterUnpin) : null,
           model.error ? el("p", { class: "error" }, model.error) : null,
           el(
             "div",
@@ -103,7 +119,7 @@ export function initModels() {
               el(
                 "thead",
                 {},
-                el("tr", {}, ["Version", "State", "Created", "Test metrics", "Parameters", "Trained in", ""].map((h) => el("th", { scope: "col" }, h))),
+                el("tr", {}, ["Version", "State", "Promoted", "Created", "Test metrics", "Parameters", "Trained in", ""].map((h) => el("th", { scope: "col" }, h))),
               ),
               el(
                 "tbody",
@@ -117,6 +133,12 @@ export function initModels() {
                     },
                     el("th", { scope: "row", "data-label": "Version" }, `v${version.version}`, version.version === model.served_version ? el("span", { class: "badge serving" }, "served") : null),
                     el("td", { "data-label": "State" }, version.state, version.error ? el("small", { class: "error-text" }, ` ${version.error}`) : null),
+                    el(
+                      "td",
+                      { class: "promotion", "data-label": "Promoted" },
+                      el("span", { class: `badge ${version.promoted ? "promoted" : "not-promoted"}` }, version.promoted ? "promoted" : "not promoted"),
+                      el("small", { class: "muted" }, ` ${version.promotion_reason}`),
+                    ),
                     el("td", { "data-label": "Created" }, formatTime(version.created_at)),
                     el("td", { class: "metrics", "data-label": "Test metrics" }, describeMetrics(version.metrics, keyMetric)),
                     el("td", { class: "num", "data-label": "Parameters" }, formatNumber(version.parameters ?? NaN)),

@@ -8,12 +8,37 @@ function titleCase(text) {
   return text.replace(/\b([a-z])/g, (letter) => letter.toUpperCase());
 }
 
+// The data set writes car names in lower case ("plymouth fury iii", "datsun 510 (sw)"). Plain
+// title case mangles the abbreviations, so these stay upper case.
+const UPPER_CASE_WORDS = new Set(["amc", "bmw", "vw", "gl", "glc", "gls", "gt", "gtl", "dl", "d/l", "lj", "se", "sx", "sw", "ltd", "ii", "iii", "iv"]);
+
+/** "datsun 510 (sw)" → "Datsun 510 (SW)", "mazda rx2 coupe" → "Mazda RX2 Coupe". */
+export function carName(name) {
+  return name
+    .split(" ")
+    .map((word) => {
+      const core = word.replace(/^\(|\)$/g, "");
+      if (UPPER_CASE_WORDS.has(core)) return word.toUpperCase();
+      // Model codes mixing letters and digits ("rx2", "280-zx") are upper case, except a
+      // single trailing letter after a number ("320i"), as BMW writes it.
+      if (/\d/.test(core)) return /^\d+[a-z]$/.test(core) ? word : word.toUpperCase();
+      return titleCase(word);
+    })
+    .join(" ");
+}
+
 function originLabel(origin) {
   return origin.length <= 3 ? origin.toUpperCase() : titleCase(origin);
 }
 
 function fullYear(modelYear) {
   return modelYear < 100 ? 1900 + modelYear : modelYear;
+}
+
+function describeRanges(feature) {
+  // Whole numbers such as years read without a thousands separator: 1976, not 1,976.
+  const show = feature.integer ? String : formatNumber;
+  return feature.accepted_ranges.map(([low, high]) => `${show(low)}–${show(high)}`).join(" or ");
 }
 
 export async function initMpg() {
@@ -41,27 +66,34 @@ export async function initMpg() {
         info.origins.map((origin) => el("option", { value: origin }, originLabel(origin))),
       );
     } else {
+      // The limits are the API's own (accepted_ranges); a feature with several spellings
+      // (model year 76 or 1976) gets the outer bounds here and the gaps checked in `validate`.
+      const ranges = feature.accepted_ranges;
       input = el("input", {
         id,
         name: feature.name,
         type: "number",
         inputmode: feature.integer ? "numeric" : "decimal",
-        min: feature.minimum,
-        max: feature.maximum,
+        min: Math.min(...ranges.map(([low]) => low)),
+        max: Math.max(...ranges.map(([, high]) => high)),
         step: feature.integer ? 1 : "any",
         required: true,
         "aria-describedby": hintId,
       });
+      input.addEventListener("input", () => validate(input, feature));
     }
     const hint = [];
     if (feature.name !== "origin") {
-      hint.push(`accepted ${formatNumber(feature.minimum)}–${formatNumber(feature.maximum)}`);
+      hint.push(`accepted ${describeRanges(feature)}`);
       if (feature.training_range) {
         const [low, high] = feature.training_range;
-        hint.push(`trained on ${formatNumber(low)}–${formatNumber(high)}`);
+        const trained = `${formatNumber(low)}–${formatNumber(high)}`;
+        hint.push(
+          `trained on ${feature.name === "model_year" ? `${trained} (${fullYear(low)}–${fullYear(high)})` : trained}`,
+        );
       }
     }
-    const unit = feature.name === "origin" ? "" : feature.unit;
+    const unit = feature.name === "origin" || feature.name === "model_year" ? "" : feature.unit;
     fields.append(
       el(
         "div",
@@ -79,15 +111,36 @@ export async function initMpg() {
       el(
         "option",
         { value: index },
-        `${titleCase(car.name)} (${fullYear(car.model_year)}, ${originLabel(String(car.origin))})`,
+        `${carName(car.name)} (${fullYear(car.model_year)}, ${originLabel(String(car.origin))})`,
       ),
     ),
   );
 
+  function validate(input, feature) {
+    const value = Number(input.value);
+    const inRange = feature.accepted_ranges.some(([low, high]) => low <= value && value <= high);
+    input.setCustomValidity(
+      input.value === "" || inRange ? "" : `Enter ${describeRanges(feature)}.`,
+    );
+  }
+
   function fill(car) {
-    for (const [name, { input }] of inputs) {
-      if (car[name] !== undefined) input.value = car[name];
+    for (const [name, { input, feature }] of inputs) {
+      if (car[name] === undefined) continue;
+      input.value = car[name];
+      if (name !== "origin") validate(input, feature);
     }
+  }
+
+  /** The picked car, and whether the form still describes it exactly. */
+  function pickedCar() {
+    if (pick.value === "") return { car: null, edited: false };
+    const car = info.examples[Number(pick.value)];
+    const form = readCar();
+    const edited = [...inputs.keys()].some((name) =>
+      name === "origin" ? String(car.origin) !== form.origin : Number(car[name]) !== form[name],
+    );
+    return { car, edited };
   }
 
   function readCar() {
@@ -115,14 +168,21 @@ export async function initMpg() {
   }
 
   function show(answer) {
-    $("#mpg-answer").hidden = false;
+    const panel = $("#mpg-answer");
+    panel.hidden = false;
+    panel.classList.remove("stale");
+    $("#mpg-stale").hidden = true;
     $("#mpg-value").textContent = answer.mpg.toFixed(1);
     $("#mpg-litres").textContent = answer.litres_per_100km.toFixed(1);
     $("#mpg-model").textContent = `model ${answer.model} v${answer.model_version}`;
-    const car = pick.value === "" ? null : info.examples[Number(pick.value)];
+    const { car, edited } = pickedCar();
     const recorded = $("#mpg-recorded");
     recorded.hidden = !(car && typeof car.mpg === "number");
-    if (car) recorded.textContent = `Recorded in the data set: ${car.mpg} mpg.`;
+    if (car) {
+      recorded.textContent = edited
+        ? `Edited from the ${carName(car.name)}, which recorded ${car.mpg} mpg in the data set.`
+        : `Recorded in the data set: ${car.mpg} mpg.`;
+    }
     const warnings = $("#mpg-warnings");
     warnings.replaceChildren(...answer.warnings.map((text) => el("li", {}, text)));
     $("#mpg-warnings-box").hidden = answer.warnings.length === 0;
@@ -137,10 +197,16 @@ export async function initMpg() {
     fill(info.examples[Number(pick.value)]);
     predict();
   });
-  // Once edited, the form no longer describes the picked car.
-  fields.addEventListener("input", () => {
-    pick.value = "";
-  });
+  // An answer describes the form as it was: once a field changes, say so until the next
+  // prediction. The picked car stays selected: it is where the edited car started from.
+  function markStale() {
+    const panel = $("#mpg-answer");
+    if (panel.hidden || panel.classList.contains("stale")) return;
+    panel.classList.add("stale");
+    $("#mpg-stale").hidden = false;
+  }
+  fields.addEventListener("input", markStale);
+  fields.addEventListener("change", markStale);
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     predict();

@@ -67,14 +67,16 @@ export function jobVocabulary(openapi) {
   return { models, promote };
 }
 
-function rangeText(spec) {
-  const low = spec.minimum ?? spec.exclusiveMinimum;
-  const high = spec.maximum ?? spec.exclusiveMaximum;
-  if (low === undefined && high === undefined) return "";
-  const open = spec.exclusiveMinimum !== undefined ? "above " : "";
-  if (high === undefined) return `${open || "at least "}${low}`;
-  if (low === undefined) return `at most ${high}`;
-  return `${open}${low}–${high}`;
+/** "1–100", "more than 0, at most 10", "at least 1", "less than 1". */
+export function rangeText(spec) {
+  const lowText =
+    spec.exclusiveMinimum !== undefined ? `more than ${spec.exclusiveMinimum}`
+    : spec.minimum !== undefined ? `at least ${spec.minimum}` : null;
+  const highText =
+    spec.exclusiveMaximum !== undefined ? `less than ${spec.exclusiveMaximum}`
+    : spec.maximum !== undefined ? `at most ${spec.maximum}` : null;
+  if (spec.minimum !== undefined && spec.maximum !== undefined) return `${spec.minimum}–${spec.maximum}`;
+  return [lowText, highText].filter(Boolean).join(", ");
 }
 
 /** Renders the fields of `model` into `container`; returns a reader of the filled-in values. */
@@ -84,11 +86,11 @@ export function renderFields(container, vocabulary, model) {
   const controls = [];
 
   function placeholderFor(name, spec) {
-    // The digit schema's defaults are the CNN's; its description says which the MLP changes.
+    // The digit schema's defaults are the CNN's; `x-mlp-default` holds the MLP's where they differ.
     const architecture = $("#hp-architecture", container)?.value;
-    if (architecture === "mlp" && name !== "architecture") return "MLP default";
-    if (spec.default === undefined || spec.default === null) return spec.nullable ? "all" : "default";
-    return `default ${Array.isArray(spec.default) ? spec.default.join(", ") : spec.default}`;
+    const value = architecture === "mlp" && "x-mlp-default" in spec ? spec["x-mlp-default"] : spec.default;
+    if (value === undefined || value === null) return spec.nullable ? "all" : "default";
+    return `default ${Array.isArray(value) ? value.join(", ") : value}`;
   }
 
   for (const [name, label] of FIELDS) {
@@ -129,8 +131,17 @@ export function renderFields(container, vocabulary, model) {
     const hint = [spec.description, spec.type === "array" ? "comma-separated" : rangeText(spec)]
       .filter(Boolean)
       .join("; ");
+    // A select as wide as its longest choice ("default glorot_uniform") takes two columns
+    // rather than cutting the text off.
+    const longest = spec.enum ? Math.max(...spec.enum.map((v) => String(v).length), String(spec.default ?? "").length + 8) : 0;
     container.append(
-      el("div", { class: "field" }, el("label", { for: id }, label), control, el("small", { id: hintId, class: "hint" }, hint)),
+      el(
+        "div",
+        { class: longest > 16 ? "field wide-choice" : "field" },
+        el("label", { for: id }, label),
+        control,
+        el("small", { id: hintId, class: "hint" }, hint),
+      ),
     );
     controls.push({ name, spec, control });
   }

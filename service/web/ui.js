@@ -28,7 +28,9 @@ export function showError(target, error, hint = "") {
   }
   let message = typeof error === "string" ? error : error.message || String(error);
   if (error?.needsToken) {
-    message += " Enter the admin token in the Models panel.";
+    message += error.sentToken === false && error.status === 403
+      ? " Start the service with PERCEPTRON_ADMIN_TOKEN set to administer it from here."
+      : " Enter the admin token in the Models panel.";
   }
   if (hint) message += ` ${hint}`;
   target.textContent = message;

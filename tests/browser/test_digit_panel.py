@@ -3,13 +3,16 @@ test image uploaded as a file, read by the real digit model."""
 
 from __future__ import annotations
 
+import io
+import re
 from pathlib import Path
 
+import httpx
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import open_panel, screenshot
+from tests.browser.conftest import LiveService, open_panel, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -87,3 +90,91 @@ def test_an_uploaded_mnist_test_image_is_recognised(page: Page, mnist, tmp_path:
     expect_answer(page, label)
     expect(page.locator("#digit-summary")).to_contain_text(path.name)
     screenshot(page, "digit-upload")
+
+
+def test_clear_removes_the_answer_with_the_drawing(page: Page) -> None:
+    open_panel(page, "digit")
+    draw(page, ONE)
+    expect_answer(page, 1)
+    page.click("#digit-clear")
+    expect(page.locator("#digit-answer")).to_be_hidden()
+    expect(page.locator("#digit-summary")).to_have_text("")
+    # a drawing recognised after Clear shows only its own answer
+    draw(page, SEVEN)
+    expect_answer(page, 7)
+
+
+def written_seven(bar: int) -> bytes:
+    """A 1-like down-stroke with a top bar `bar` pixels long: from a clear 1 (no bar) through
+    digits that could be either to a clear 7 (a long bar), on a 280x280 white page."""
+    image = Image.new("RGB", (280, 280), "white")
+    pen = ImageDraw.Draw(image)
+    pen.line([(170, 50), (150, 240)], fill="black", width=20)
+    if bar:
+        pen.line([(170 - bar, 52), (170, 50)], fill="black", width=20)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_an_uploaded_picture_is_shown_beside_what_the_model_saw(page: Page, tmp_path: Path) -> None:
+    path = tmp_path / "seven.png"
+    path.write_bytes(written_seven(bar=110))
+    open_panel(page, "digit")
+    page.set_input_files("#digit-upload", path)
+    expect_answer(page, 7)
+    uploaded = page.locator("#digit-uploaded")
+    expect(page.locator("#digit-uploaded-figure")).to_be_visible()
+    expect(uploaded).to_have_attribute("alt", "Your picture, seven.png")
+    page.wait_for_function("() => document.querySelector('#digit-uploaded').complete")
+    assert uploaded.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [280, 280]
+    expect(page.locator("#digit-answer")).to_have_attribute("data-uncertain", "false")
+    expect(page.locator("#digit-uncertain")).to_be_hidden()
+    screenshot(page, "digit-uploaded")
+
+    draw(page, ONE)  # a drawing is its own picture: the upload is no longer shown
+    expect_answer(page, 1)
+    expect(page.locator("#digit-uploaded-figure")).to_be_hidden()
+
+
+def test_the_camera_is_offered_for_photos(page: Page) -> None:
+    open_panel(page, "digit")
+    for selector in ("#digit-upload", "#digit-camera"):
+        expect(page.locator(selector)).to_have_attribute("accept", "image/*")
+    expect(page.locator("#digit-camera")).to_have_attribute("capture", "environment")
+
+
+def test_the_camera_button_shows_on_a_phone(phone_page: Page) -> None:
+    open_panel(phone_page, "digit")
+    expect(phone_page.locator(".camera-button")).to_be_visible()
+
+
+def test_a_low_probability_is_shown_as_a_guess(
+    page: Page, live_service: LiveService, tmp_path: Path
+) -> None:
+    """Between a 1 and a 7 there is a bar length the real model is unsure about; the page must
+    present that answer as a guess with its runner-up, not as a confident digit."""
+    unsure = None
+    with httpx.Client(base_url=live_service.url, timeout=30) as http:
+        for bar in range(20, 100, 2):
+            files = {"file": ("seven.png", written_seven(bar), "image/png")}
+            answer = http.post("/digit", files=files).json()
+            if answer["probability"] < 0.9:
+                unsure = (bar, answer)
+                break
+    assert unsure is not None, "no bar length between a 1 and a 7 left the model unsure"
+    bar, answer = unsure
+    path = tmp_path / f"unsure-{bar}.png"
+    path.write_bytes(written_seven(bar))
+
+    open_panel(page, "digit")
+    page.set_input_files("#digit-upload", path)
+    result = page.locator("#digit-answer")
+    expect(result).to_have_attribute("data-uncertain", "true")
+    expect(result).to_have_attribute("data-digit", str(answer["digit"]))
+    expect(page.locator("#digit-value")).to_have_text(f"{answer['digit']}?")
+    note = page.locator("#digit-uncertain")
+    expect(note).to_be_visible()
+    expect(note).to_contain_text(re.compile(rf"Not sure: perhaps {answer['digit']} \(\d+\.\d%\)"))
+    expect(page.locator("#digit-summary")).to_contain_text("The model is not sure")
+    screenshot(page, "digit-unsure")

@@ -35,16 +35,23 @@ def start_job(page: Page, model: str, fields: dict[str, str], promote: str = "ne
 def test_a_tiny_job_is_followed_to_the_end_and_its_version_can_be_served(page: Page) -> None:
     open_panel(page, "training")
     enter_admin_token(page)
-    job = start_job(page, "mpg", {"epochs": str(EPOCHS), "ensemble_size": "1"})
+    job = start_job(page, "mpg", {"epochs": str(EPOCHS), "ensemble_size": "2"})
 
     box = page.locator("#job-box")
     expect(box).to_have_attribute("data-status", "succeeded", timeout=JOB_TIMEOUT_MS)
     assert page.eval_on_selector("#job-progress", "bar => bar.value") == 1
-    expect(page.locator("#job-progress-text")).to_contain_text(f"100% · epoch {EPOCHS}/{EPOCHS}")
+    # members and epochs, never the epochs of both members added up
+    expect(page.locator("#job-progress-text")).to_contain_text(
+        f"100% · member 2/2 · epoch {EPOCHS}/{EPOCHS}"
+    )
+    # the curve beside the loss is the error in mpg, the unit of the test MAE
+    expect(page.locator("#job-metric-chart")).to_have_attribute(
+        "aria-label", re.compile(rf"^MAE \(mpg\) over 2 members, {2 * EPOCHS} epochs in all")
+    )
     for chart in ("#job-loss-chart", "#job-metric-chart"):
         lines = page.locator(f"{chart} polyline[data-points]")
         assert lines.count() == 2  # training and validation
-        assert lines.first.get_attribute("data-points") == str(EPOCHS)
+        assert lines.first.get_attribute("data-points") == str(2 * EPOCHS)
     outcome = page.locator("#job-outcome").text_content() or ""
     version_match = re.search(r"Version (\d+) exported", outcome)
     assert version_match, outcome

@@ -3,9 +3,8 @@ the commands and health checks they run exist, the volumes sit where the setting
 
 from __future__ import annotations
 
-import ast
-import importlib
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from service import healthcheck
 from service.settings import PLACEHOLDER_TOKENS, Settings
 from service.settings_doc import accepted_env_names
 from tests.containers.container_files import (
@@ -67,8 +67,6 @@ def test_ports_agree() -> None:
     assert image_env()["PERCEPTRON_HOST"] == "0.0.0.0", "127.0.0.1 is unreachable from outside"
     published = [interpolate(p) for p in compose()["services"]["api"]["ports"]]
     assert [p.rsplit(":", 1)[1] for p in published] == [port]
-    healthcheck = next(i.arguments for i in final_stage() if i.keyword == "HEALTHCHECK")
-    assert f"'PERCEPTRON_PORT', '{port}'" in healthcheck
 
 
 def _cli_commands() -> set[str]:
@@ -98,7 +96,7 @@ def test_entry_points_exist_and_match_the_makefile() -> None:
         subcommand = python_module_commands(command)
         assert len(subcommand) == 1 and subcommand[0] in available, command
         # `make api` / `make worker` run the same command in the development venv.
-        recipe = f"\n{subcommand[0]}: install\n\t$(BIN)/python -m service {subcommand[0]}\n"
+        recipe = f"\n{subcommand[0]}: develop\n\t$(BIN)/python -m service {subcommand[0]}\n"
         assert recipe in makefile, f"Makefile target {subcommand[0]} runs something else"
     assert image_env()["PATH"].startswith("/opt/venv/bin:"), "`python` must be the venv's"
 
@@ -107,7 +105,7 @@ def test_make_install_builds_the_venv_the_image_copies() -> None:
     """Dry-runs the Dockerfile's own `make install` line against the Makefile."""
     install = next(
         i.arguments for i in dockerfile() if i.keyword == "RUN" and i.arguments.startswith("make ")
-    )
+    ).split("&&")[0]
     arguments = dict(word.split("=", 1) for word in shlex.split(install) if "=" in word)
     venv = arguments["VENV"]
     copied = next(i.arguments for i in final_stage() if "--from=builder" in i.arguments)
@@ -126,13 +124,42 @@ def test_make_install_builds_the_venv_the_image_copies() -> None:
         assert f"--no-deps --require-hashes -r requirements/{variant}.lock" in result.stdout
 
 
-def test_healthcheck_path_is_a_route() -> None:
+def _healthcheck_argv() -> list[str]:
+    healthcheck = next(i.arguments for i in final_stage() if i.keyword == "HEALTHCHECK")
+    argv: list[str] = json.loads(healthcheck.partition("CMD ")[2])
+    return argv
+
+
+def test_healthcheck_is_the_role_aware_entry_point_and_probes_a_route() -> None:
     from service.app import create_app
 
+    argv = _healthcheck_argv()
+    assert argv == ["python", "-m", "service", "healthcheck"]
+    assert "healthcheck" in _cli_commands()
     paths = create_app(Settings(_env_file=None)).openapi()["paths"]  # type: ignore[call-arg]
-    healthcheck = next(i.arguments for i in final_stage() if i.keyword == "HEALTHCHECK")
-    probed = re.findall(r"http://127\.0\.0\.1:%s(/[a-z/]*)", healthcheck)
-    assert probed == ["/readyz"] and "get" in paths["/readyz"]
+    assert "get" in paths[healthcheck.READINESS_PATH]
+
+
+def _run_healthcheck(tmp_path: Path, roles: list[str], **env: str) -> subprocess.CompletedProcess:  # type: ignore[type-arg]
+    """The image's HEALTHCHECK command as Docker runs it, in a container whose processes of
+    `roles` have started (they are this test process, which is alive)."""
+    for role in roles:
+        (tmp_path / f"perceptron-{role}.pid").write_text(str(os.getpid()))
+    environment = {
+        "TMPDIR": str(tmp_path),
+        "PYTHONPATH": str(REPO),
+        "PERCEPTRON_STATE_DIR": str(tmp_path / "state"),
+        **env,
+    }
+    argv = _healthcheck_argv()
+    return subprocess.run(
+        [sys.executable, *argv[1:]],
+        cwd=tmp_path,  # outside the repository: a developer's .env cannot change the outcome
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @pytest.fixture
@@ -156,33 +183,36 @@ def readiness_server() -> Iterator[tuple[int, dict[str, int]]]:
     server.server_close()
 
 
-def test_image_healthcheck_fails_while_not_ready(
-    readiness_server: tuple[int, dict[str, int]],
+def test_an_api_container_is_healthy_once_ready(
+    readiness_server: tuple[int, dict[str, int]], tmp_path: Path
 ) -> None:
     port, answer = readiness_server
-    healthcheck = next(i.arguments for i in final_stage() if i.keyword == "HEALTHCHECK")
-    argv = json.loads(healthcheck.partition("CMD ")[2])
-    env = {"PERCEPTRON_PORT": str(port)}
     for status, expected in ((200, 0), (503, 1)):
         answer["status"] = status
-        run = subprocess.run([sys.executable, *argv[1:]], env=env, capture_output=True, timeout=30)
-        assert run.returncode == expected, (status, run.stderr)
+        run = _run_healthcheck(tmp_path, ["api"], PERCEPTRON_PORT=str(port))
+        assert run.returncode == expected, (status, run.stdout, run.stderr)
+    assert "/readyz answered 503" in run.stdout
 
 
-def test_worker_healthcheck_imports_exist_and_it_passes(tmp_path: Path) -> None:
-    argv = compose()["services"]["worker"]["healthcheck"]["test"]
-    assert argv[:3] == ["CMD", "python", "-c"]
-    for node in ast.walk(ast.parse(argv[3])):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            module = importlib.import_module(node.module)
-            assert all(hasattr(module, alias.name) for alias in node.names), node.module
-    # Against the SQLite queue (no PERCEPTRON_REDIS_URL): the same build_queue call succeeds.
-    # Run outside the repository so a developer's .env cannot change the outcome.
-    env = {"PERCEPTRON_STATE_DIR": str(tmp_path / "state"), "PYTHONPATH": str(REPO)}
-    run = subprocess.run(
-        [sys.executable, *argv[2:]], cwd=tmp_path, env=env, capture_output=True, timeout=60
+def test_a_worker_container_is_healthy_while_its_queue_answers(tmp_path: Path) -> None:
+    """A worker started as the Dockerfile header shows (`docker run ... python -m service
+    worker`) serves no HTTP: its health is its queue's, not the API's /readyz."""
+    run = _run_healthcheck(tmp_path, ["worker"])  # the SQLite queue under the state folder
+    assert run.returncode == 0, (run.stdout, run.stderr)
+    assert run.stdout.strip() == "healthy: worker"
+    unreachable = _run_healthcheck(
+        tmp_path, ["worker"], PERCEPTRON_REDIS_URL="redis://127.0.0.1:9/0"
     )
-    assert run.returncode == 0, run.stderr.decode()
+    assert unreachable.returncode == 1
+    assert "worker: the job queue does not answer" in unreachable.stdout
+
+
+def test_a_container_whose_process_has_not_started_is_unhealthy(tmp_path: Path) -> None:
+    run = _run_healthcheck(tmp_path, [])
+    assert run.returncode == 1
+    assert run.stdout.startswith("unhealthy: no perceptron api or worker has started")
+    (tmp_path / "perceptron-worker.pid").write_text("999999999")  # a process that is gone
+    assert _run_healthcheck(tmp_path, []).returncode == 1
 
 
 def test_volumes_mount_where_the_settings_point() -> None:

@@ -3,8 +3,10 @@ the non-root user, the health check, and what enters the build context."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
+import shlex
 import subprocess
 from pathlib import Path
 
@@ -94,7 +96,7 @@ def test_healthcheck_probes_readiness_without_curl() -> None:
     assert len(checks) == 1
     options, _, command = checks[0].partition("CMD ")
     argv = json.loads(command)
-    assert argv[:2] == ["python", "-c"] and "/readyz" in argv[2]
+    assert argv == ["python", "-m", "service", "healthcheck"]  # Python's urllib, no curl
     assert "--start-period=" in options, "TensorFlow and the models need time to load"
 
 
@@ -109,7 +111,7 @@ def test_variants_are_lock_files() -> None:
 
 def test_dockerignore_allows_exactly_what_the_dockerfile_copies() -> None:
     allowed = {
-        line[1:].strip().rstrip("/")
+        line[1:].strip().split("/")[0]
         for line in DOCKERIGNORE.read_text(encoding="utf-8").splitlines()
         if line.startswith("!")
     }
@@ -124,21 +126,7 @@ def test_dockerignore_allows_exactly_what_the_dockerfile_copies() -> None:
 def test_build_context_keeps_out_local_state() -> None:
     """Evaluates .dockerignore with docker-py's implementation (docker-compose's own library,
     so it is present wherever the compose tests run)."""
-    compose_python = _docker_compose_python()
-    script = (
-        "import json, sys\n"
-        "from docker.utils.build import exclude_paths\n"
-        "patterns = [l.strip() for l in open(sys.argv[1]) if l.strip() and l[0] != '#']\n"
-        "print(json.dumps(sorted(exclude_paths(sys.argv[2], patterns))))\n"
-    )
-    result = subprocess.run(
-        [compose_python, "-c", script, str(DOCKERIGNORE), str(REPO)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    context = json.loads(result.stdout)
+    context = _build_context(REPO)
     assert {"Makefile", "requirements/cpu.lock", "service/app.py", "training/pipeline.py"} <= set(
         context
     )
@@ -153,6 +141,41 @@ def test_build_context_keeps_out_local_state() -> None:
     assert not leaked
 
 
+def _bundled_versions() -> set[str]:
+    """`<name>/<version>` of every model version committed to git."""
+    tracked = subprocess.run(
+        ["git", "ls-files", "models"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.split()
+    return {"/".join(path.split("/")[1:3]) for path in tracked if path.count("/") >= 3}
+
+
+def test_only_the_bundled_model_versions_reach_the_image(tmp_path: Path) -> None:
+    """Versions trained locally and a local pin.json must not be baked into the image (and its
+    models volume): the build context holds the committed versions only."""
+    bundled = _bundled_versions()
+    assert {"digit/1", "mpg/1"} <= bundled
+    for version in bundled:
+        (tmp_path / "models" / version / "variables").mkdir(parents=True)
+        (tmp_path / "models" / version / "saved_model.pb").write_bytes(b"")
+        (tmp_path / "models" / version / "variables" / "variables.index").write_bytes(b"")
+    local = {"digit/7", "mpg/12", "digit/10"}
+    for version in local:
+        (tmp_path / "models" / version).mkdir(parents=True)
+        (tmp_path / "models" / version / "saved_model.pb").write_bytes(b"")
+    for name in ("digit", "mpg"):
+        (tmp_path / "models" / name / "pin.json").write_text('{"version": 7}')
+    context = _build_context(tmp_path)
+    reached = {"/".join(p.split("/")[1:3]) for p in context if p.count("/") >= 2}
+    assert reached == bundled
+    assert f"models/{min(bundled)}/variables/variables.index" in context
+    assert not any(p.endswith("pin.json") for p in context)
+
+
 def test_instruction_reader_joins_continuations_and_skips_comments() -> None:
     text = "FROM a AS b\nENV A=1 \\\n    # a comment inside\n    B=2\nFROM c\nUSER 1\n"
     parsed = dockerfile_instructions(text)
@@ -164,8 +187,48 @@ def test_instruction_reader_joins_continuations_and_skips_comments() -> None:
     ]
 
 
+def _build_context(root: Path) -> list[str]:
+    """The files of `root` that the repository's .dockerignore lets into a build context,
+    as docker-py (docker-compose's own library) computes them."""
+    script = (
+        "import json, sys\n"
+        "from docker.utils.build import exclude_paths\n"
+        "patterns = [l.strip() for l in open(sys.argv[1]) if l.strip() and l[0] != '#']\n"
+        "print(json.dumps(sorted(exclude_paths(sys.argv[2], patterns))))\n"
+    )
+    result = subprocess.run(
+        [_docker_compose_python(), "-c", script, str(DOCKERIGNORE), str(root)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    context: list[str] = json.loads(result.stdout)
+    return context
+
+
 def _docker_compose_python() -> str:
     compose = Path(tool("docker-compose", "run `make browser-deps` (Debian's docker-compose)"))
     shebang = compose.read_text(encoding="utf-8", errors="replace").splitlines()[0]
     assert shebang.startswith("#!"), f"{compose} is not a Python script"
     return shebang[2:].strip().split()[0]
+
+
+def test_what_the_builder_deletes_from_the_venv_exists_in_it() -> None:
+    """The paths the builder removes to shrink the image are real paths of the installed
+    packages (a renamed package would make the `rm` a silent no-op)."""
+    removals = [
+        command.strip()
+        for i in dockerfile()
+        if i.keyword == "RUN"
+        for command in i.arguments.split("&&")
+        if command.strip().startswith("rm -rf /opt/venv/")
+    ]
+    assert len(removals) == 1
+    for path in shlex.split(removals[0])[2:]:
+        relative = Path(path).relative_to("/opt/venv/lib/python3.11/site-packages")
+        assert relative.parts[0] in {"tensorflow", "clang"}, path
+        spec = importlib.util.find_spec(relative.parts[0])
+        assert spec is not None and spec.submodule_search_locations, path
+        package = Path(next(iter(spec.submodule_search_locations)))
+        assert (package.parent / relative).is_dir(), path

@@ -77,6 +77,24 @@ def test_the_features_description(client) -> None:
     assert len(body["examples"]) >= 20 and all("name" in car for car in body["examples"])
 
 
+def test_accepted_ranges_are_the_schemas(client) -> None:
+    """The web form takes its limits from /mpg/features: they must be what /mpg validates."""
+    features = {f["name"]: f for f in client.get("/mpg/features").json()["features"]}
+    body = client.get("/openapi.json").json()["paths"]["/mpg"]["post"]["requestBody"]
+    car_schema = body["content"]["application/json"]["schema"]["oneOf"][0]
+    for name, feature in features.items():
+        schema = car_schema["properties"][name]
+        options = [o for o in schema.get("anyOf", [schema]) if o.get("type") != "string"]
+        assert [[o["minimum"], o["maximum"]] for o in options] == feature["accepted_ranges"], name
+    assert features["model_year"]["accepted_ranges"] == [[0, 99], [1900, 2099]]
+    for year, status in ((76, 200), (1976, 200), (99, 200), (1900, 200), (2099, 200)):
+        assert client.post("/mpg", json={**GOOD_CAR, "model_year": year}).status_code == status
+    for year in (-1, 100, 199, 1899, 2100):
+        response = client.post("/mpg", json={**GOOD_CAR, "model_year": year})
+        assert response.status_code == 422, year
+        assert "0-99 (years since 1900, as in the data set) or 1900-2099" in response.text
+
+
 @pytest.mark.data
 def test_example_cars_are_real_rows_of_the_data_set(auto_mpg) -> None:
     rows = {

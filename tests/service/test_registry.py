@@ -115,13 +115,38 @@ def test_a_version_held_back_by_its_trainer_is_not_served(client, models_dir) ->
     assert served(client, "mpg") == 1
 
 
+def test_each_version_says_whether_it_is_promoted_and_what_unpin_would_serve(
+    client, models_dir
+) -> None:
+    reason = "test mae 2.1000 is worse than version 1's 1.9000"
+    add_version(models_dir, "mpg", 2, promotion={"promoted": False, "reason": reason})
+    wait_for(lambda: version_state(client, "mpg", 2)["state"] == "on_disk", timeout=5)
+    body = client.get("/models/mpg").json()
+    by_version = {v["version"]: v for v in body["versions"]}
+    assert by_version[2]["promoted"] is False and by_version[2]["promotion_reason"] == reason
+    assert by_version[1]["promoted"] is True and by_version[1]["promotion_reason"]
+    assert body["pinned_version"] is None and body["unpinned_version"] == 1
+
+    pinned = client.put("/models/mpg/served-version", json={"version": 2}).json()
+    assert pinned["served_version"] == 2 and pinned["pinned_version"] == 2
+    assert pinned["pinned_by"] == "api"
+    # the newest version on disk is 2, but it was held back: unpinning serves 1
+    assert pinned["unpinned_version"] == 1
+    unpinned = client.delete("/models/mpg/served-version").json()
+    assert unpinned["served_version"] == 1 and unpinned["pinned_version"] is None
+    assert unpinned["pinned_by"] is None
+
+
 def test_a_settings_pin_serves_an_older_version(
     client_factory, settings_factory, models_dir
 ) -> None:
     add_version(models_dir, "mpg", 2)
     pinned = client_factory(settings_factory(models_dir=models_dir, pinned_versions={"mpg": 1}))
     assert served(pinned, "mpg") == 1
-    assert pinned.get("/models/mpg").json()["pinned_version"] == 1
+    body = pinned.get("/models/mpg").json()
+    assert body["pinned_version"] == 1
+    assert body["pinned_by"] == "settings"
+    assert body["unpinned_version"] == 1  # removing an API pin does not lift the settings' pin
 
 
 def test_pinning_through_the_api(client, models_dir) -> None:

@@ -64,6 +64,17 @@ def test_help_shows_choices_and_defaults() -> None:
     assert re.search(r"--epochs EPOCHS\s+default: 15\n", result.stdout)  # the default CNN's
 
 
+@pytest.mark.parametrize("name", ["digit", "mpg"])
+def test_the_promote_default_is_the_apis(name: str) -> None:
+    """A quick run from the command line must not replace a better served model: the command
+    line promotes as POST /jobs does unless told otherwise."""
+    from service.schemas.jobs import DigitJobRequest
+
+    options = cli.build_parser().parse_args([name])
+    assert options.promote == DigitJobRequest.model_fields["promote"].default.value == "auto"
+    assert cli.build_parser().parse_args([name, "--promote", "always"]).promote == "always"
+
+
 def test_an_invalid_value_exits_2_naming_the_option() -> None:
     result = _python_m_training("mpg", "--epochs", "0", timeout=60)
     assert result.returncode == 2
@@ -152,7 +163,10 @@ def test_a_tiny_real_run_prints_a_summary_and_writes_version_1_then_2(
         assert "[member 1/1] epoch 5/5" in out
         assert "eta" in out
         assert f"mpg version {version}: test MAE " in out
-        assert "  served: promote=always" in out
+        if version == 1:  # the default policy is auto: the first version has no rival
+            assert "  served: no version is served yet" in out
+        else:
+            assert re.search(r"  (served|not served): test mae \S+ is .* version 1's", out), out
         assert f"  written to {models / 'mpg' / str(version)}" in out
         assert versions.list_versions(models, "mpg") == list(range(1, version + 1))
     metadata = versions.read_metadata(models / "mpg" / "2")

@@ -45,8 +45,8 @@ class Recorder:
         ):
             raise TrainingCancelled(f"cancelled in {where}")
 
-    def started(self, *, device: str, total_epochs: int) -> None:
-        self.calls.append(("started", (device, total_epochs)))
+    def started(self, *, device: str, total_epochs: int, stages: int = 1) -> None:
+        self.calls.append(("started", (device, total_epochs, stages)))
 
     def epoch_ended(self, record: dict[str, Any], *, progress: float, eta_s: float | None) -> None:
         self.calls.append(("epoch_ended", (record, progress, eta_s)))
@@ -104,8 +104,8 @@ def test_run_training_exports_a_loadable_version(
 def test_progress_is_reported_across_the_whole_run(tmp_path: Path, data_paths: DataPaths) -> None:
     observer = Recorder()
     exported = _run("mpg", tmp_path, data_paths, observer, ensemble_size=2, validation_split=0.2)
-    [(device, total_epochs)] = observer.named("started")
-    assert (device, total_epochs) == (exported.metadata["device"], 4)
+    [(device, total_epochs, stages)] = observer.named("started")
+    assert (device, total_epochs, stages) == (exported.metadata["device"], 4, 2)
     epochs = observer.named("epoch_ended")
     assert [(r["stage"], r["epoch"]) for r, _, _ in epochs] == [
         ("member 1/2", 1), ("member 1/2", 2), ("member 2/2", 1), ("member 2/2", 2),
@@ -120,6 +120,22 @@ def test_progress_is_reported_across_the_whole_run(tmp_path: Path, data_paths: D
     assert len(batches) == 4 * 8
     assert [call for call, _ in observer.calls][-1] == "finished"
     assert exported.metadata["history"] == [record for record, _, _ in epochs]
+
+
+def test_mpg_epochs_report_their_error_in_mpg(tmp_path: Path, data_paths: DataPaths) -> None:
+    """The loss and `mae` of an mpg network are in standardised units; `mpg_mae` is the same
+    error in miles per gallon, the unit of the test MAE."""
+    exported = _run("mpg", tmp_path, data_paths, Recorder(), epochs=3, target_transform="mpg")
+    history = exported.metadata["history"]
+    assert all({"mpg_mae", "val_mpg_mae"} <= set(record) for record in history)
+    # With a plain mpg target, the error in mpg is the standardised error times the target's
+    # standard deviation over the training rows (several mpg).
+    for record in history:
+        ratio = record["mpg_mae"] / record["mae"]
+        assert 5 < ratio < 10, record
+        assert record["val_mpg_mae"] / record["val_mae"] == pytest.approx(ratio, rel=0.05)
+    metric = exported.metadata["metrics"]["mae"]
+    assert 0.3 * metric < history[-1]["val_mpg_mae"] < 3 * metric
 
 
 @pytest.mark.parametrize("name", ["digit", "mpg"])

@@ -1,0 +1,53 @@
+"""What a person sees when the service cannot start: one line naming what to set."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+
+def _start(tmp_path: Path, *argv: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PERCEPTRON_")}
+    environment.update(PYTHONPATH=str(REPO), PERCEPTRON_STATE_DIR=str(tmp_path / "var"), **env)
+    return subprocess.run(
+        [sys.executable, "-m", *argv],
+        cwd=tmp_path,  # no .env from the checkout
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    "argv", [("service", "api"), ("service", "worker"), ("service", "run"), ("training", "mpg")]
+)
+@pytest.mark.parametrize("token", [None, "change-me", "short"])
+def test_production_without_a_real_token_says_so_in_one_line(
+    tmp_path: Path, argv: tuple[str, ...], token: str | None
+) -> None:
+    env = {"PERCEPTRON_ENVIRONMENT": "production"}
+    if token is not None:
+        env["PERCEPTRON_ADMIN_TOKEN"] = token
+    result = _start(tmp_path, *argv, **env)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "cannot start: PERCEPTRON_ADMIN_TOKEN must be set to a random secret" in lines[0]
+
+
+def test_a_bad_value_names_its_variable(tmp_path: Path) -> None:
+    result = _start(tmp_path, "service", "api", PERCEPTRON_PORT="99999")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "python -m service: cannot start: PERCEPTRON_PORT: "
+        "Input should be less than or equal to 65535"
+    )
