@@ -1,4 +1,5 @@
-"""`python -m bench serve|memory|sweep|train|soak|uploads|figure`; `python -m bench COMMAND --help`.
+"""`python -m bench serve|memory|sweep|train|soak|uploads|preprocess|figure`; `python -m bench
+COMMAND --help`.
 
 * `serve`: our service against the bare FastAPI ceiling, the naive `model.predict` baseline and
   the in-process compute ceiling; prints the table, ratios and targets.
@@ -8,6 +9,8 @@
 * `soak`: mixed traffic, a training job and version swaps for minutes (issue 8's soak).
 * `uploads`: accuracy and preprocessing time on realistic uploads (photos, scans, canvases),
   per condition of `bench.uploads_corpus`, and on MNIST's test set through the preprocessing.
+* `preprocess`: decode + preprocess time per upload against the previous preprocessing and the
+  bare decode, measured in the same run; `--libraries` compares OpenCV with SciPy/Pillow.
 * `figure`: docs/preprocessing.png, the README's figure of each preprocessing step.
 
 `--write-results` puts the figures into bench/RESULTS.md, each command in its own section.
@@ -323,6 +326,12 @@ def _uploads(argv: list[str]) -> int:
     return uploads_main(argv, results_file=RESULTS_FILE, repo=REPO)
 
 
+def _preprocess(argv: list[str]) -> int:
+    from bench.preprocess_speed import main as preprocess_main
+
+    return preprocess_main(argv, results_file=RESULTS_FILE, repo=REPO)
+
+
 def _figure(argv: list[str]) -> int:
     from bench.preprocessing_figure import render_figure
     from bench.uploads_corpus import mnist_test_digits
@@ -347,6 +356,7 @@ COMMANDS = {
     "train": _train,
     "soak": _soak,
     "uploads": _uploads,
+    "preprocess": _preprocess,
     "figure": _figure,
 }
 

@@ -64,6 +64,7 @@ DRAWING_SIZE = 2 * STROKE_WORKING_SIZE
 integer factor, so thin strokes stay sharp): enough for the stroke width to be measured."""
 """Stroke width is measured and corrected with the digit this many pixels high."""
 
+
 def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
     """Decodes an upload into a Pillow image, refusing anything but the allowed formats and
     anything over `max_pixels` before its pixels are decoded."""

@@ -116,16 +116,26 @@ def _relative_ink(grey: np.ndarray) -> np.ndarray:
     # stroke; elsewhere (a shadow, a smudge: greyer than the pen) the narrow one is right.
     narrow = _closing(coarse, NARROW_FRACTION, (height, width))
     wide = _closing(coarse, CLOSING_FRACTION, (height, width))
-    low, level, high = np.percentile(wide, (0, 90, 100))
-    if high - low <= EVEN_PAPER:
-        return _darkness(grey, wide, level)
-    fine = _darkness(grey, narrow, level)
-    threshold, _ = _thresholds(fine)
-    strokes = fine[fine >= threshold]
-    stroke_level = float(np.median(strokes)) if strokes.size else 255.0
+    low, level, high = _percentiles(np.bincount(wide.ravel(), minlength=256), (0.0, 0.9, 1.0))
     broad = _darkness(grey, wide, level)
-    paper = np.where(broad >= FAT_STROKE_SHARE * stroke_level, wide, narrow)
-    return _darkness(grey, paper, level)
+    if high - low <= EVEN_PAPER:
+        return broad
+    fine = _darkness(grey, narrow, level)
+    counts = np.bincount(fine.ravel(), minlength=256)
+    threshold, _ = _thresholds(fine, counts)
+    strokes = counts[threshold:]
+    stroke_level = _percentiles(strokes, (0.5,))[0] + threshold if strokes.any() else 255
+    ink: np.ndarray = np.where(broad >= FAT_STROKE_SHARE * stroke_level, broad, fine)
+    return ink
+
+
+def _percentiles(counts: np.ndarray, shares: tuple[float, ...]) -> list[int]:
+    """The levels at `shares` (0..1) of a histogram's mass."""
+    cumulative = np.cumsum(counts)
+    return [
+        min(len(counts) - 1, int(np.searchsorted(cumulative, share * cumulative[-1])))
+        for share in shares
+    ]
 
 
 def _closing(coarse: np.ndarray, fraction: float, size: tuple[int, int]) -> np.ndarray:
@@ -157,24 +167,42 @@ def _darkness(grey: np.ndarray, paper: np.ndarray | np.uint8, level: float) -> n
     return cv2.convertScaleAbs(ink)
 
 
-def _thresholds(levels: np.ndarray) -> tuple[int, int]:
+def _thresholds(levels: np.ndarray, counts: np.ndarray | None = None) -> tuple[int, int]:
     """The ink threshold (Otsu, but never inside the paper's noise) and the noise floor below
-    which ink is dropped from the final picture, both in 0..255."""
-    counts = np.bincount(levels.ravel(), minlength=256)
+    which ink is dropped from the final picture, both in 0..255. `counts` is the levels'
+    histogram, when already made."""
+    if counts is None:
+        counts = np.bincount(levels.ravel(), minlength=256)
     cumulative = np.cumsum(counts)
     median = float(np.searchsorted(cumulative, levels.size / 2))
     spread = np.abs(np.arange(256) - median)
     order = np.argsort(spread, kind="stable")
     mad = float(spread[order][np.searchsorted(np.cumsum(counts[order]), levels.size / 2)])
     noise = median + NOISE_SIGMAS * 1.4826 * max(mad, 1.0)
-    otsu, _ = cv2.threshold(levels, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
-    if levels.max() < MIN_CONTRAST * 255 or counts[int(min(255, noise)) :].sum() == 0:
+    otsu = _otsu(counts)
+    if (
+        cumulative[-1] == cumulative[int(MIN_CONTRAST * 255)]
+        or counts[int(min(255, noise)) :].sum() == 0
+    ):
         raise NoDigitFound(
             "no digit found: the image is blank or its strokes do not stand out from the background"
         )
     threshold = math.ceil(max(float(otsu) + 1, noise, MIN_CONTRAST * 255))
     floor = int(min(threshold * 0.5, median + 3.0 * 1.4826 * max(mad, 1.0)))
     return threshold, floor
+
+
+def _otsu(counts: np.ndarray) -> int:
+    """Otsu's threshold of a 256-level histogram: the level that best splits it in two."""
+    levels = np.arange(256, dtype=np.float64)
+    weight = np.cumsum(counts, dtype=np.float64)
+    mass = np.cumsum(counts * levels)
+    total, total_mass = weight[-1], mass[-1]
+    below, above = weight, total - weight
+    with np.errstate(divide="ignore", invalid="ignore"):
+        between = (total_mass * below - mass * total) ** 2 / (below * above)
+    between[~np.isfinite(between)] = -1.0
+    return int(np.argmax(between))
 
 
 def _without_paper_lines(mask: np.ndarray, ink: np.ndarray, threshold: int) -> np.ndarray:
