@@ -61,7 +61,8 @@ if mode == "decode":
     def work(data):
         image = Image.open(io.BytesIO(data))
         if image.format == "JPEG":
-            image.draft("L", (image.width * 307 // max(image.size), image.height * 307 // max(image.size)))
+            side = max(image.size)
+            image.draft("L", (image.width * 307 // side, image.height * 307 // side))
         image.load()
 else:
     from service.imaging import decode_image, to_mnist_tensor
@@ -206,7 +207,8 @@ def render_markdown(
     for row in result["rows"]:
         lines.append(
             f"| {row['image']} | {row['files']} | {row['decode']:.2f} | {row['before']:.2f} | "
-            f"{row['now']:.2f} | {row['now'] / row['before']:.2f} | {row['now'] - row['decode']:.2f} |"
+            f"{row['now']:.2f} | {row['now'] / row['before']:.2f} | "
+            f"{row['now'] - row['decode']:.2f} |"
         )
     lines += ["", f"`before` is `service.imaging` at {result['before']}."]
     if libraries:
