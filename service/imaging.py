@@ -29,7 +29,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from service.image_errors import ImageError, ImageTooLarge, NoDigitFound, UnreadableImage
-from service.ink import find_digit
+from service.ink import find_digit, stroke_width
 from training.signatures import IMAGE_SIZE
 
 __all__ = [
@@ -205,23 +205,10 @@ def _reduce(pixels: np.ndarray) -> np.ndarray:
     return reduced
 
 
-def _stroke_width(mask: np.ndarray) -> float:
-    """2 x area / boundary pixels: the width of a stroke (exact from width 2 up)."""
-    area = cv2.countNonZero(mask)
-    if area == 0:
-        return 0.0
-    inner = cv2.erode(mask, _CROSS, borderType=cv2.BORDER_CONSTANT, borderValue=0)
-    boundary = area - cv2.countNonZero(inner)
-    return 2.0 * area / max(boundary, 1)
-
-
-_CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
-
-
 def _normalise_stroke(crop: np.ndarray, scale: float) -> np.ndarray:
     """Dilates thin strokes (a fine pen on a large canvas) and erodes fat ones (a marker on a
     small digit) towards MNIST's width once scaled by `scale`."""
-    width = _stroke_width((crop > 0.5).astype(np.uint8))
+    width = stroke_width((crop > 0.5).astype(np.uint8))
     if width == 0.0:
         return crop
     target = TARGET_STROKE / scale
