@@ -17,6 +17,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
+from service.decoding import DecodeGate, auto_decode_slots
 from service.errors import install_error_handlers
 from service.jobs.queue import build_queue
 from service.jobs.store import JobStore
@@ -85,6 +86,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.registry = registry
+    app.state.decode_gate = DecodeGate(
+        settings.decode_slots or auto_decode_slots(settings.max_image_pixels),
+        settings.decode_queue_limit,
+    )
 
     install_error_handlers(app)
     for router in (digit.router, mpg.router, models.router, jobs.router, health.router):

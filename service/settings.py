@@ -64,8 +64,17 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
     """Largest request body accepted; larger ones get 413 without being read."""
-    max_image_pixels: int = Field(25_000_000, ge=784)
-    """Largest image (width x height) decoded; guards against decompression bombs."""
+    max_image_pixels: int = Field(25_000_000, ge=784, le=178_000_000)
+    """Largest image (width x height) decoded; guards against decompression bombs (at most
+    Pillow's own refusal threshold, about 179 M pixels)."""
+    max_request_pixels: int = Field(50_000_000, ge=784)
+    """Most pixels of all the images of one /digit request together, read from their headers
+    before any is decoded (413 past it): bounds a request's decoding time."""
+    decode_slots: int = Field(0, ge=0, le=256)
+    """Requests decoding images at the same time; 0 sizes it from the cores and a quarter of
+    the memory (each slot holds about 18 bytes per pixel of max_image_pixels at its peak)."""
+    decode_queue_limit: int = Field(32, ge=0, le=10_000)
+    """Requests waiting for a decode slot beyond which /digit answers 503 with Retry-After."""
     max_batch_images: int = Field(256, ge=1, le=4096)
     """Most images in one /digit request."""
     max_batch_cars: int = Field(1000, ge=1, le=100_000)
