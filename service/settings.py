@@ -62,6 +62,26 @@ class Settings(BaseSettings):
     pinned_versions: dict[str, int] = Field(default_factory=dict)
     """Versions to serve instead of the newest, as JSON: {"digit": 3}. The API's pin wins."""
 
+    max_connections: int = Field(1000, ge=1, le=1_000_000)
+    """Open connections (event streams included) beyond which the one idle longest is closed
+    to admit a new one; when none is idle the new one gets 503. Keep it under the process's
+    descriptor limit (`ulimit -n`)."""
+    max_header_bytes: int = Field(32 * 1024, ge=1024, le=1024 * 1024)
+    """Largest request line and headers together; larger ones get 431 and the connection is
+    closed (nothing more is buffered)."""
+    max_header_count: int = Field(100, ge=8, le=10_000)
+    """Most headers in one request; more get 431."""
+    header_timeout_s: float = Field(10.0, gt=0, le=300)
+    """A request's line and headers must arrive within this long (from the connection's
+    opening, or from the request's first byte on a kept-alive one), else 408 and the
+    connection is closed; a connection that sends nothing is closed after it too."""
+    body_timeout_s: float = Field(20.0, gt=0, le=3600)
+    """A request's body must arrive within this long after its headers, else the connection
+    is closed (a body shorter than its Content-Length would otherwise wait for ever)."""
+    keep_alive_timeout_s: float = Field(15.0, gt=0, le=20)
+    """An idle kept-alive connection is closed after this long (at most 20 s; a proxy in front
+    must close its own idle upstream connections sooner)."""
+
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
     """Largest request body accepted; larger ones get 413 without being read."""
     max_image_pixels: int = Field(25_000_000, ge=784, le=178_000_000)
