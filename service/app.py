@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from service.decoding import DecodeGate, auto_decode_slots
 from service.errors import install_error_handlers
+from service.jobs.broadcast import JobEventHub
 from service.jobs.queue import build_queue
 from service.jobs.store import JobStore
 from service.metrics import ServiceMetrics
@@ -64,6 +65,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         store = JobStore(settings.job_database_url)
         app.state.job_store = store
         app.state.job_queue = build_queue(settings)
+        hub = JobEventHub(
+            store,
+            max_streams=settings.max_event_streams,
+            max_streams_per_client=settings.max_event_streams_per_client,
+        )
+        app.state.event_hub = hub
         await registry.start()
         monitor = asyncio.create_task(_watch_for_lost_jobs(store, settings), name="job-monitor")
         try:
@@ -72,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             monitor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await monitor
+            await hub.close()
             await registry.stop()
             store.close()
 

@@ -125,6 +125,14 @@ class Settings(BaseSettings):
     """Redis URL for the job queue (several workers, several machines); default SQLite."""
     queue_max_pending: int = Field(20, ge=1, le=10_000)
     """Queued jobs beyond which POST /jobs answers 429."""
+    max_event_streams: int = Field(256, ge=1, le=100_000)
+    """Open /jobs/{id}/events streams beyond which new ones get 429 with Retry-After."""
+    max_event_streams_per_client: int = Field(8, ge=1, le=10_000)
+    """Open event streams per client address beyond which new ones get 429 (behind a proxy
+    every client shares the proxy's address: raise it there)."""
+    event_stream_timeout_s: float = Field(900.0, gt=0, le=86_400)
+    """An event stream is ended after this long (an EventSource reconnects with
+    Last-Event-ID and loses nothing), so no stream is held for ever."""
     job_heartbeat_s: float = Field(5.0, gt=0, le=600)
     """How often a running job reports that its worker is alive."""
     job_lost_after_s: float = Field(60.0, gt=0, le=86_400)

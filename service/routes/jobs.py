@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from service.deps import AdminAccess, SettingsDep
 from service.errors import Conflict, ModelUnavailable, NotFound, TooManyRequests, error_responses
+from service.jobs.broadcast import JobEventHub, is_final
 from service.jobs.queue import JobQueue
 from service.jobs.store import FINAL_STATUSES, DatabaseBusy, JobStatus, JobStore
 from service.schemas.jobs import (
@@ -28,7 +29,6 @@ from training.hyperparameters import MODEL_NAMES
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
-EVENT_POLL_S = 0.5
 KEEPALIVE_S = 15.0
 RECONNECT_MS = 2000
 JobId = Annotated[str, Path(description="Job id", min_length=1, max_length=64)]
@@ -44,7 +44,13 @@ async def get_queue(request: Request) -> JobQueue:
     return queue
 
 
+async def get_event_hub(request: Request) -> JobEventHub:
+    hub: JobEventHub = request.app.state.event_hub
+    return hub
+
+
 StoreDep = Annotated[JobStore, Depends(get_store)]
+EventHubDep = Annotated[JobEventHub, Depends(get_event_hub)]
 QueueDep = Annotated[JobQueue, Depends(get_queue)]
 
 
@@ -169,54 +175,77 @@ def cancel_job(job: ExistingJob, store: StoreDep) -> Job:
     responses={
         200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}},
         204: {"description": "The job is finished and the client has seen every event"},
-        **error_responses(404, 503),
+        **error_responses(404, 429, 503),
     },
 )
 async def job_events(
     request: Request,
     job: ExistingJob,
     store: StoreDep,
+    hub: EventHubDep,
+    settings: SettingsDep,
     last_event_id: Annotated[int | None, Header(ge=0, le=2**62)] = None,
 ) -> Response:
     """A `job` event with the job as it is, then a `status` event on every status change and
     an `epoch` event per epoch (its loss, metrics, progress and ETA), from the start or after
     `Last-Event-ID`. The stream ends after the final status; reconnecting after that gets 204,
-    which tells an EventSource to stop."""
+    which tells an EventSource to stop. Streams are capped per client and in total (429), and
+    end after `event_stream_timeout_s` (reconnect with Last-Event-ID)."""
     job_id = job["id"]
     after = last_event_id or 0
     if JobStatus(job["status"]) in FINAL_STATUSES and last_event_id is not None:
         pending = await run_in_threadpool(store.events_after, job_id, after, 1)
         if not pending:
             return Response(status_code=204)
+    client = request.client.host if request.client else "unknown"
+    hub.check_capacity(client)
     first = None if last_event_id is not None else _summary(job).model_dump(mode="json")
-    return EventSourceResponse(_stream(request, store, job_id, after, first))
+    stream = _stream(hub, store, job_id, client, after, first, settings.event_stream_timeout_s)
+    return EventSourceResponse(stream)
 
 
 async def _stream(
-    request: Request, store: JobStore, job_id: str, after: int, first: dict[str, Any] | None
+    hub: JobEventHub,
+    store: JobStore,
+    job_id: str,
+    client: str,
+    after: int,
+    first: dict[str, Any] | None,
+    timeout_s: float,
 ) -> AsyncIterator[bytes]:
-    if first is not None:
-        yield _sse("job", first, retry=RECONNECT_MS)
-    idle_since = time.monotonic()
-    while True:
-        try:
-            events = await run_in_threadpool(store.events_after, job_id, after)
-        except DatabaseBusy:
-            events = []
-        for event in events:
+    try:
+        subscription = hub.subscribe(job_id, client, after)
+    except TooManyRequests:  # the cap filled since the check: end now, the client retries
+        return
+    try:
+        if first is not None:
+            yield _sse("job", first, retry=RECONNECT_MS)
+        # Catch up with one read of our own; the broadcaster's events that repeat it are
+        # skipped by id below.
+        backlog = await run_in_threadpool(store.events_after, job_id, after, 10_000)
+        for event in backlog:
             after = event.id
             yield _sse(event.type, event.data, event_id=event.id)
-            if event.type == "status" and event.data.get("status") in FINAL_STATUSES:
+            if is_final(event):
                 return
-        if events:
-            idle_since = time.monotonic()
-            continue
-        if await request.is_disconnected():
-            return
-        if time.monotonic() - idle_since > KEEPALIVE_S:
-            yield b": keep-alive\n\n"
-            idle_since = time.monotonic()
-        await asyncio.sleep(EVENT_POLL_S)
+        deadline = time.monotonic() + timeout_s
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                async with asyncio.timeout(min(KEEPALIVE_S, remaining)):
+                    received = await subscription.queue.get()
+            except TimeoutError:
+                yield b": keep-alive\n\n"
+                continue
+            if received is None:
+                return
+            if received.id <= after:
+                continue
+            after = received.id
+            yield _sse(received.type, received.data, event_id=received.id)
+            if is_final(received):
+                return
+    finally:
+        hub.unsubscribe(subscription)
 
 
 def _sse(kind: str, data: Any, *, event_id: int | None = None, retry: int | None = None) -> bytes:
