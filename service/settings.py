@@ -133,6 +133,14 @@ class Settings(BaseSettings):
     event_stream_timeout_s: float = Field(900.0, gt=0, le=86_400)
     """An event stream is ended after this long (an EventSource reconnects with
     Last-Event-ID and loses nothing), so no stream is held for ever."""
+    max_job_cost_s: float = Field(21_600.0, gt=0)
+    """Estimated run time (on 2 reference CPU cores; training/cost.py) beyond which POST /jobs
+    refuses a job with 422; the bundled CNN's recipe is estimated at about an hour."""
+    job_timeout_s: float = Field(43_200.0, gt=0)
+    """Wall-clock time after which a running job is stopped and failed; nothing is exported."""
+    keep_unpromoted_versions: int = Field(5, ge=0, le=10_000)
+    """Versions held back from promotion kept per model (the newest); older ones are deleted
+    after each job. Served and pinned versions are never deleted."""
     job_heartbeat_s: float = Field(5.0, gt=0, le=600)
     """How often a running job reports that its worker is alive."""
     job_lost_after_s: float = Field(60.0, gt=0, le=86_400)

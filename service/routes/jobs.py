@@ -13,7 +13,14 @@ from fastapi.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
 from service.deps import AdminAccess, SettingsDep
-from service.errors import Conflict, ModelUnavailable, NotFound, TooManyRequests, error_responses
+from service.errors import (
+    Conflict,
+    InvalidInput,
+    ModelUnavailable,
+    NotFound,
+    TooManyRequests,
+    error_responses,
+)
 from service.jobs.broadcast import JobEventHub, is_final
 from service.jobs.queue import JobQueue
 from service.jobs.store import FINAL_STATUSES, DatabaseBusy, JobStatus, JobStore
@@ -25,6 +32,7 @@ from service.schemas.jobs import (
     JobRequest,
     JobSummary,
 )
+from training.cost import estimate_cost
 from training.hyperparameters import MODEL_NAMES
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
@@ -68,6 +76,14 @@ def _detail(job: dict[str, Any], store: JobStore) -> Job:
     return Job(**job, links=_links(job["id"]), history=store.history(job["id"]))
 
 
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:,.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:,.0f} min"
+    return f"{seconds / 3600:,.1f} h"
+
+
 def _busy(exc: DatabaseBusy) -> ModelUnavailable:
     return ModelUnavailable(f"{exc}; retry shortly", headers={"Retry-After": "1"})
 
@@ -101,7 +117,16 @@ def create_job(
 ) -> Job:
     """Queues a training job for `model` with `hyperparameters` (exactly the options of
     `python -m training <model>`). A worker process trains it, exports a new version and
-    promotes it according to `promote`. Follow it at `/jobs/{id}/events`."""
+    promotes it according to `promote`. Follow it at `/jobs/{id}/events`. A job whose
+    estimated run time exceeds `max_job_cost_s` is refused with 422."""
+    cost = estimate_cost(body.model, body.hyperparameters)
+    if cost.seconds > settings.max_job_cost_s:
+        raise InvalidInput(
+            f"this job is estimated to run {_duration(cost.seconds)} ({cost.steps:,} steps of "
+            f"{cost.macs_per_sample:,} multiply-adds per sample) on the reference machine; "
+            f"the limit is {_duration(settings.max_job_cost_s)} (PERCEPTRON_MAX_JOB_COST_S): "
+            "use fewer epochs, a larger batch or a smaller model"
+        )
     try:
         if store.count_queued() >= settings.queue_max_pending:
             raise TooManyRequests(
