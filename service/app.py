@@ -23,7 +23,11 @@ from service.jobs.broadcast import JobEventHub
 from service.jobs.queue import build_queue
 from service.jobs.store import JobStore
 from service.metrics import ServiceMetrics
-from service.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from service.middleware import (
+    BodySizeLimitMiddleware,
+    ContentEncodingMiddleware,
+    RequestContextMiddleware,
+)
 from service.registry import ModelRegistry
 from service.routes import digit, health, inference_v2, jobs, models, mpg, tfserving
 from service.settings import Settings
@@ -115,6 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["X-Request-ID", "Location"],
         )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ContentEncodingMiddleware)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app
 

@@ -187,9 +187,15 @@ def cancel_job(job: ExistingJob, store: StoreDep) -> Job:
         raise Conflict(f"job {job['id']} already {job['status']}; nothing to cancel")
     try:
         updated = store.request_cancel(job["id"])
+        if updated is None:
+            current = store.get(job["id"]) or job
     except DatabaseBusy as exc:
         raise _busy(exc) from None
-    assert updated is not None
+    if updated is None:
+        state = (
+            current["status"] if JobStatus(current["status"]) in FINAL_STATUSES else "asked to stop"
+        )
+        raise Conflict(f"job {job['id']} already {state}; nothing to cancel")
     return _detail(updated, store)
 
 
