@@ -1,4 +1,4 @@
-"""`python -m bench serve|memory|sweep|train|soak`; `python -m bench COMMAND --help` for options.
+"""`python -m bench serve|memory|sweep|train|soak|abuse`; `python -m bench COMMAND --help`.
 
 * `serve`: our service against the bare FastAPI ceiling, the naive `model.predict` baseline and
   the in-process compute ceiling; prints the table, ratios and targets.
@@ -6,6 +6,7 @@
 * `sweep`: our service under each candidate setting (batching, TensorFlow threads, logging...).
 * `train`: seconds per epoch and time to the accuracy bar of the digit models on this machine.
 * `soak`: mixed traffic, a training job and version swaps for minutes (issue 8's soak).
+* `abuse`: issue 16's attacks against a live server: /healthz stalls, memory, descriptors.
 
 `--write-results` puts the figures into bench/RESULTS.md, each command in its own section.
 """
@@ -314,7 +315,46 @@ def _soak(argv: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"serve": _serve, "memory": _memory, "sweep": _sweep, "train": _train, "soak": _soak}
+def _abuse(argv: list[str]) -> int:
+    from bench.abuse import ATTACKS, render_markdown, run_abuse
+    from bench.report import replace_section
+
+    parser = argparse.ArgumentParser(
+        prog="python -m bench abuse",
+        description="Issue 16's attacks against a live `python -m service api` on loopback.",
+    )
+    parser.add_argument("--models-dir", type=Path, default=REPO / "models", help="default: models/")
+    parser.add_argument(
+        "--only", type=_csv, default=tuple(ATTACKS), help="attacks: " + ",".join(ATTACKS)
+    )
+    parser.add_argument("--out", type=Path, default=OUT, help="raw outputs (default bench/out)")
+    parser.add_argument("--write-results", action="store_true", help="update bench/RESULTS.md")
+    options = parser.parse_args(argv)
+    unknown = set(options.only) - set(ATTACKS)
+    if unknown:
+        raise SystemExit(f"unknown attacks {sorted(unknown)}; known: {list(ATTACKS)}")
+    report = run_abuse(
+        options.models_dir,
+        options.out / f"abuse-{time.strftime('%Y%m%d-%H%M%S')}",
+        list(options.only),
+        _command_line(["abuse", *argv]),
+    )
+    text = render_markdown(report)
+    print(text)
+    if options.write_results:
+        replace_section(RESULTS_FILE, "abuse", text)
+        print(f"\nwritten to {RESULTS_FILE}")
+    return 0
+
+
+COMMANDS = {
+    "serve": _serve,
+    "memory": _memory,
+    "sweep": _sweep,
+    "train": _train,
+    "soak": _soak,
+    "abuse": _abuse,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

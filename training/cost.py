@@ -1,7 +1,7 @@
 """What a training job will cost, estimated before it is queued: the multiply-adds of its
-model per sample (read from the built model's layers), times the samples it trains on, its
-epochs and ensemble members, plus a fixed overhead per optimiser step (what makes batch 1
-slow whatever the model).
+model per sample (from the digit model's layer plan, or the MPG network's widths), times the
+samples it trains on, its epochs and ensemble members, plus a fixed overhead per optimiser
+step (what makes batch 1 slow whatever the model).
 
 The estimate is expressed in seconds on the reference machine (2 CPU cores), from rates
 measured there: the bundled CNN's epoch (140-320 s; estimated 250 s) and the classic MLP's
@@ -15,8 +15,10 @@ from dataclasses import dataclass
 
 from training.cars import FEATURE_NAMES, ORIGINS
 from training.data import AUTO_MPG_ROWS
+from training.digit_model import convolutions
 from training.hyperparameters import DigitHyperparameters, MpgHyperparameters
 from training.hyperparameters import TrainingHyperparameters as Hyperparameters
+from training.signatures import IMAGE_SIZE, NUM_CLASSES
 
 MNIST_TRAIN_ROWS = 60_000
 MPG_TRAIN_SHARE = 0.8
@@ -71,20 +73,11 @@ def _dense_macs(width: int, units: list[int]) -> int:
 
 
 def _digit_macs(hp: DigitHyperparameters) -> int:
-    """Multiply-adds of one forward pass, read from the model the hyperparameters build."""
-    from training.digit_model import build_digit_model
-
-    model = build_digit_model(hp)
+    """Multiply-adds of one forward pass, from the layer plan the model is built from (no
+    model is built: a huge one would take its memory just to be priced)."""
     total = 0
-    for layer in model.layers:
-        kind = type(layer).__name__
-        weights = layer.get_weights() if kind in ("Dense", "Conv2D") else []
-        if not weights:
-            continue
-        kernel = weights[0]
-        if kind == "Dense":
-            total += int(kernel.size)
-        else:
-            _, height, width, _ = layer.output.shape
-            total += int(kernel.size) * int(height) * int(width)
-    return total
+    channels, side = 1, IMAGE_SIZE
+    for conv in convolutions(hp):
+        total += conv.kernel * conv.kernel * channels * conv.filters * conv.output_size**2
+        channels, side = conv.filters, conv.output_size
+    return total + _dense_macs(side * side * channels, [*hp.hidden_units, NUM_CLASSES])
