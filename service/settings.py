@@ -75,7 +75,7 @@ class Settings(BaseSettings):
     """A request's line and headers must arrive within this long (from the connection's
     opening, or from the request's first byte on a kept-alive one), else 408 and the
     connection is closed; a connection that sends nothing is closed after it too."""
-    body_timeout_s: float = Field(20.0, gt=0, le=3600)
+    body_timeout_s: float = Field(15.0, gt=0, le=3600)
     """A request's body must arrive within this long after its headers, else the connection
     is closed (a body shorter than its Content-Length would otherwise wait for ever)."""
     keep_alive_timeout_s: float = Field(15.0, gt=0, le=20)

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
 from fastapi.sse import EventSourceResponse
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from service.deps import AdminAccess, SettingsDep
@@ -21,7 +22,7 @@ from service.errors import (
     TooManyRequests,
     error_responses,
 )
-from service.jobs.broadcast import JobEventHub, is_final
+from service.jobs.broadcast import JobEventHub, Subscription, is_final
 from service.jobs.queue import JobQueue
 from service.jobs.store import FINAL_STATUSES, DatabaseBusy, JobStatus, JobStore
 from service.schemas.jobs import (
@@ -211,7 +212,7 @@ def cancel_job(job: ExistingJob, store: StoreDep) -> Job:
 )
 async def job_events(
     request: Request,
-    job: ExistingJob,
+    job_id: JobId,
     store: StoreDep,
     hub: EventHubDep,
     settings: SettingsDep,
@@ -222,32 +223,31 @@ async def job_events(
     `Last-Event-ID`. The stream ends after the final status; reconnecting after that gets 204,
     which tells an EventSource to stop. Streams are capped per client and in total (429), and
     end after `event_stream_timeout_s` (reconnect with Last-Event-ID)."""
-    job_id = job["id"]
+    client = request.client.host if request.client else "unknown"
+    hub.check_capacity(client)  # before any database work: a flood of streams costs little
+    job = await run_in_threadpool(existing_job, job_id, store)
     after = last_event_id or 0
     if JobStatus(job["status"]) in FINAL_STATUSES and last_event_id is not None:
         pending = await run_in_threadpool(store.events_after, job_id, after, 1)
         if not pending:
             return Response(status_code=204)
-    client = request.client.host if request.client else "unknown"
-    hub.check_capacity(client)
     first = None if last_event_id is not None else _summary(job).model_dump(mode="json")
-    stream = _stream(hub, store, job_id, client, after, first, settings.event_stream_timeout_s)
-    return EventSourceResponse(stream)
+    subscription = hub.subscribe(job_id, client, after)
+    stream = _stream(hub, subscription, store, after, first, settings.event_stream_timeout_s)
+    # The generator unsubscribes when it ends; the background task covers a response that
+    # never started streaming (unsubscribing twice is harmless).
+    return EventSourceResponse(stream, background=BackgroundTask(hub.unsubscribe, subscription))
 
 
 async def _stream(
     hub: JobEventHub,
+    subscription: Subscription,
     store: JobStore,
-    job_id: str,
-    client: str,
     after: int,
     first: dict[str, Any] | None,
     timeout_s: float,
 ) -> AsyncIterator[bytes]:
-    try:
-        subscription = hub.subscribe(job_id, client, after)
-    except TooManyRequests:  # the cap filled since the check: end now, the client retries
-        return
+    job_id = subscription.job_id
     try:
         if first is not None:
             yield _sse("job", first, retry=RECONNECT_MS)
