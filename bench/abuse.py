@@ -40,7 +40,8 @@ class Outcome:
     description: str
     statuses: Counter[str] = field(default_factory=Counter)
     healthz_max_s: float = 0.0
-    healthz_failures: int = 0
+    healthz_failures: Counter[str] = field(default_factory=Counter)
+    """Probe answers other than 200, by status ('closed': the connection was dropped)."""
     peak_rss_over_idle_mib: float = 0.0
     peak_fds: int = 0
     close_max_s: float | None = None
@@ -49,7 +50,11 @@ class Outcome:
     """Attacking sockets still open when the attack gave up waiting."""
 
     def as_dict(self) -> dict[str, Any]:
-        return {**self.__dict__, "statuses": dict(self.statuses)}
+        return {
+            **self.__dict__,
+            "statuses": dict(self.statuses),
+            "healthz_failures": dict(self.healthz_failures),
+        }
 
 
 # -- payloads ---------------------------------------------------------------------------------
@@ -351,7 +356,7 @@ async def probe(port: int, outcome: Outcome, stop: asyncio.Event) -> None:
         status, seconds = await exchange(port, request, limit_s=10)
         outcome.healthz_max_s = max(outcome.healthz_max_s, seconds)
         if status != "200":
-            outcome.healthz_failures += 1
+            outcome.healthz_failures[status] += 1
         await asyncio.sleep(PROBE_INTERVAL_S)
 
 
@@ -420,7 +425,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     for o in report["outcomes"]:
-        answers = ", ".join(f"{k}: {v}" for k, v in sorted(o["statuses"].items()))
+        answers = _counts(o["statuses"])
         close = "" if o["close_max_s"] is None else f"{o['close_max_s']:.1f}"
         if o["open_after_s"]:
             close += f" ({o['open_after_s']} still open)"
@@ -433,7 +438,12 @@ def render_markdown(report: dict[str, Any]) -> str:
         )
         lines.append(
             f"| {o['name']}: {o['description']} | {answers} | {o['healthz_max_s']:.3f} | "
-            f"{o['healthz_failures']} | {o['peak_rss_over_idle_mib']:.0f} | {o['peak_fds']} | "
+            f"{_counts(o['healthz_failures']) or 0} | {o['peak_rss_over_idle_mib']:.0f} | "
+            f"{o['peak_fds']} | "
             f"{close} | {'yes' if met else '**no**'} |"
         )
     return "\n".join(lines)
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{key}: {value}" for key, value in sorted(counts.items()))

@@ -38,6 +38,10 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         **UVICORN_OPTIONS,
         "timeout_keep_alive": settings.keep_alive_timeout_s,
         "http": guarded_protocol(ConnectionLimits.from_settings(settings)),
+        # Room in the kernel's accept queue for a burst of connections (a flood of idle
+        # sockets) beside real clients: past it their SYNs wait a second for a retry. Linux
+        # caps it at net.core.somaxconn (4096 by default).
+        "backlog": 4096,
     }
 
 

@@ -11,7 +11,10 @@ of any size; `limit_concurrency` answers 503 but still accepts and keeps every s
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
+import sys
+import termios
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -98,7 +101,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         idle = [
             other
             for other in self.connections
-            if other is not self and isinstance(other, GuardedHttpToolsProtocol) and other.is_idle()
+            if other is not self
+            and isinstance(other, GuardedHttpToolsProtocol)
+            and other.is_idle()
+            and not other.has_unread_data()
         ]
         if not idle:
             return False
@@ -115,6 +121,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             and not self.pipeline
             and not self.transport.is_closing()
         )
+
+    def has_unread_data(self) -> bool:
+        """Whether bytes wait in the kernel for this connection: a client whose request the
+        loop has not read yet (during a flood of accepts) is not idle."""
+        sock = self.transport.get_extra_info("socket")
+        try:
+            pending = fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0")
+        except (OSError, AttributeError, ValueError):
+            return False
+        return int.from_bytes(pending, sys.byteorder) > 0
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
