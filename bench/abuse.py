@@ -418,7 +418,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"{report['idle_rss_mib']:.0f} MiB.",
         "",
         f"Targets: /healthz < {HEALTHZ_TARGET_S} s, peak RSS within {RSS_TARGET_MIB} MiB of "
-        f"idle, attacking connections closed within {CLOSE_TARGET_S:.0f} s, no 500.",
+        f"idle, attacking connections closed within {CLOSE_TARGET_S:.0f} s, no 500, and "
+        "every /healthz probe answered.",
         "",
         "| attack | answers | /healthz max (s) | /healthz failed | peak RSS over idle (MiB) "
         "| peak fds | slowest close (s) | met |",
@@ -433,6 +434,7 @@ def render_markdown(report: dict[str, Any]) -> str:
             o["healthz_max_s"] < HEALTHZ_TARGET_S
             and o["peak_rss_over_idle_mib"] < RSS_TARGET_MIB
             and not o["statuses"].get("500")
+            and not o["healthz_failures"]
             and (o["close_max_s"] is None or o["close_max_s"] < CLOSE_TARGET_S)
             and not o["open_after_s"]
         )
