@@ -1,5 +1,5 @@
-"""`python -m bench serve|memory|sweep|train|soak|uploads|preprocess|figure`; `python -m bench
-COMMAND --help`.
+"""`python -m bench serve|memory|sweep|train|soak|uploads|preprocess|figure|abuse`;
+`python -m bench COMMAND --help`.
 
 * `serve`: our service against the bare FastAPI ceiling, the naive `model.predict` baseline and
   the in-process compute ceiling; prints the table, ratios and targets.
@@ -12,6 +12,7 @@ COMMAND --help`.
 * `preprocess`: decode + preprocess time per upload against the previous preprocessing and the
   bare decode, measured in the same run; `--libraries` compares OpenCV with SciPy/Pillow.
 * `figure`: docs/preprocessing.png, the README's figure of each preprocessing step.
+* `abuse`: issue 16's attacks against a live server: /healthz stalls, memory, descriptors.
 
 `--write-results` puts the figures into bench/RESULTS.md, each command in its own section.
 """
@@ -349,6 +350,38 @@ def _figure(argv: list[str]) -> int:
 _figure.__doc__ = "The README's figure: each preprocessing step on a photo-like upload."
 
 
+def _abuse(argv: list[str]) -> int:
+    from bench.abuse import ATTACKS, render_markdown, run_abuse
+    from bench.report import replace_section
+
+    parser = argparse.ArgumentParser(
+        prog="python -m bench abuse",
+        description="Issue 16's attacks against a live `python -m service api` on loopback.",
+    )
+    parser.add_argument("--models-dir", type=Path, default=REPO / "models", help="default: models/")
+    parser.add_argument(
+        "--only", type=_csv, default=tuple(ATTACKS), help="attacks: " + ",".join(ATTACKS)
+    )
+    parser.add_argument("--out", type=Path, default=OUT, help="raw outputs (default bench/out)")
+    parser.add_argument("--write-results", action="store_true", help="update bench/RESULTS.md")
+    options = parser.parse_args(argv)
+    unknown = set(options.only) - set(ATTACKS)
+    if unknown:
+        raise SystemExit(f"unknown attacks {sorted(unknown)}; known: {list(ATTACKS)}")
+    report = run_abuse(
+        options.models_dir,
+        options.out / f"abuse-{time.strftime('%Y%m%d-%H%M%S')}",
+        list(options.only),
+        _command_line(["abuse", *argv]),
+    )
+    text = render_markdown(report)
+    print(text)
+    if options.write_results:
+        replace_section(RESULTS_FILE, "abuse", text)
+        print(f"\nwritten to {RESULTS_FILE}")
+    return 0
+
+
 COMMANDS = {
     "serve": _serve,
     "memory": _memory,
@@ -358,6 +391,7 @@ COMMANDS = {
     "uploads": _uploads,
     "preprocess": _preprocess,
     "figure": _figure,
+    "abuse": _abuse,
 }
 
 

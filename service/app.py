@@ -17,11 +17,17 @@ from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
+from service.decoding import DecodeGate, auto_decode_slots
 from service.errors import install_error_handlers
+from service.jobs.broadcast import JobEventHub
 from service.jobs.queue import build_queue
 from service.jobs.store import JobStore
 from service.metrics import ServiceMetrics
-from service.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from service.middleware import (
+    BodySizeLimitMiddleware,
+    ContentEncodingMiddleware,
+    RequestContextMiddleware,
+)
 from service.registry import ModelRegistry
 from service.routes import digit, health, inference_v2, jobs, models, mpg, tfserving
 from service.settings import Settings
@@ -63,6 +69,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         store = JobStore(settings.job_database_url)
         app.state.job_store = store
         app.state.job_queue = build_queue(settings)
+        hub = JobEventHub(
+            store,
+            max_streams=settings.max_event_streams,
+            max_streams_per_client=settings.max_event_streams_per_client,
+        )
+        app.state.event_hub = hub
         await registry.start()
         monitor = asyncio.create_task(_watch_for_lost_jobs(store, settings), name="job-monitor")
         try:
@@ -71,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             monitor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await monitor
+            await hub.close()
             await registry.stop()
             store.close()
 
@@ -85,6 +98,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.registry = registry
+    app.state.decode_gate = DecodeGate(
+        settings.decode_slots or auto_decode_slots(settings.max_image_pixels),
+        settings.decode_queue_limit,
+    )
 
     install_error_handlers(app)
     for router in (digit.router, mpg.router, models.router, jobs.router, health.router):
@@ -102,6 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["X-Request-ID", "Location"],
         )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ContentEncodingMiddleware)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app
 

@@ -93,6 +93,7 @@ async def read_digit_sources(
 
 
 async def _from_multipart(request: Request, max_images: int) -> list[DigitSource]:
+    await _check_closing_boundary(request)
     try:
         form = await request.form(max_files=max_images, max_fields=8)
     except MultiPartException as exc:
@@ -118,6 +119,25 @@ async def _from_multipart(request: Request, max_images: int) -> list[DigitSource
         await form.close()
 
 
+async def _check_closing_boundary(request: Request) -> None:
+    """400 for a multipart body cut short: Starlette's parser drops an unfinished part
+    silently, which would read as "no image". The body is held in memory anyway (at most
+    max_body_bytes), and request.form() parses the same cached bytes."""
+    content_type = request.headers.get("content-type", "")
+    boundary = ""
+    for parameter in content_type.split(";")[1:]:
+        key, _, value = parameter.strip().partition("=")
+        if key.lower() == "boundary":
+            boundary = value.strip().strip('"')
+    if not boundary:
+        raise BadRequest("malformed multipart body: the content type names no boundary")
+    body = await request.body()
+    if f"--{boundary}--".encode("latin-1") not in body:
+        raise BadRequest(
+            "malformed multipart body: it ends without its closing boundary (truncated?)"
+        )
+
+
 def _from_json(document: Any, max_images: int) -> list[DigitSource]:
     try:
         if isinstance(document, list):
@@ -135,10 +155,27 @@ def _from_json(document: Any, max_images: int) -> list[DigitSource]:
     return [_json_source(index, image) for index, image in enumerate(images)]
 
 
+def _pixel_array(label: str, pixels: Any) -> np.ndarray:
+    """The pixels as float32; 422 for values outside 0..255 (negative, overflowing, not
+    finite): they are bad input, not an unreadable image."""
+    try:
+        values = np.asarray(pixels, dtype=np.float64)
+    except (ValueError, OverflowError):
+        raise InvalidInput(f"{label}: 'pixels' must be rows of equal length") from None
+    if values.size and not np.isfinite(values).all():
+        raise InvalidInput(f"{label}: pixel values must be finite numbers in 0..1 or 0..255")
+    if values.size and (float(values.min()) < 0 or float(values.max()) > 255):
+        raise InvalidInput(
+            f"{label}: pixel values must lie in 0..1 or 0..255 (found "
+            f"{float(values.min()):g}..{float(values.max()):g})"
+        )
+    return values.astype(np.float32)
+
+
 def _json_source(index: int, image: DigitJsonImage) -> DigitSource:
     label = f"image {index + 1}"
     if image.pixels is not None:
-        return DigitSource(label, np.asarray(image.pixels, dtype=np.float32))
+        return DigitSource(label, _pixel_array(label, image.pixels))
     text = (image.image or "").strip()
     if text.startswith("data:"):
         header, _, text = text.partition(",")

@@ -31,11 +31,24 @@ UVICORN_OPTIONS: dict[str, Any] = {
     "access_log": False,  # our own middleware logs each request, with its id and latency
     "server_header": False,
     "timeout_graceful_shutdown": 10,
-    # Longer than the idle timeout of common clients' pools and load balancers (60 s), so the
-    # server is never the side that closes an idle connection a client is about to reuse.
-    "timeout_keep_alive": 75,
+    "timeout_keep_alive": 15,
 }
-"""How uvicorn runs the API (the benchmark's bare and naive apps run under the same)."""
+"""How uvicorn runs an app (the benchmark's bare and naive apps run under the same)."""
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """UVICORN_OPTIONS plus the service's connection limits (service/connections.py)."""
+    from service.connections import ConnectionLimits, guarded_protocol
+
+    return {
+        **UVICORN_OPTIONS,
+        "timeout_keep_alive": settings.keep_alive_timeout_s,
+        "http": guarded_protocol(ConnectionLimits.from_settings(settings)),
+        # Room in the kernel's accept queue for a burst of connections (a flood of idle
+        # sockets) beside real clients: past it their SYNs wait a second for a retry. Linux
+        # caps it at net.core.somaxconn (4096 by default).
+        "backlog": 4096,
+    }
 
 
 def serve_api(settings: Settings) -> None:
@@ -47,7 +60,7 @@ def serve_api(settings: Settings) -> None:
         create_app(settings),
         host=settings.host,
         port=settings.port,
-        **UVICORN_OPTIONS,
+        **uvicorn_options(settings),
     )
 
 

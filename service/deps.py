@@ -9,6 +9,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from service.decoding import DecodeGate
 from service.metrics import ServiceMetrics
 from service.registry import ModelRegistry
 from service.security import check_admin, check_prediction_access
@@ -30,9 +31,15 @@ async def get_metrics(request: Request) -> ServiceMetrics:
     return metrics
 
 
+async def get_decode_gate(request: Request) -> DecodeGate:
+    gate: DecodeGate = request.app.state.decode_gate
+    return gate
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
 MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
+DecodeGateDep = Annotated[DecodeGate, Depends(get_decode_gate)]
 
 
 async def require_admin(request: Request, settings: SettingsDep) -> None:

@@ -6,9 +6,9 @@ import base64
 import time
 
 import numpy as np
-from starlette.concurrency import run_in_threadpool
 
 from service.bodies import DigitSource
+from service.decoding import DecodeGate, check_request_pixels, declared_pixels
 from service.errors import ServiceError
 from service.imaging import ImageError, decode_image, to_mnist_tensor, to_png
 from service.metrics import ServiceMetrics
@@ -16,8 +16,11 @@ from service.registry import ModelRegistry
 from service.schemas.digit import DigitPrediction
 
 INLINE_PREPROCESS_BYTES = 64 * 1024
-"""Uploads up to this size (in total) are preprocessed on the event loop: a thread hop costs
-more than decoding a small PNG. Larger ones (photos, big batches) go to a worker thread."""
+INLINE_PREPROCESS_PIXELS = 100_000
+"""Uploads of at most this many bytes and pixels in total (a 280x280 web canvas, a few MNIST
+images) are preprocessed on the event loop: a thread hop costs more than decoding them, and
+their decoding time is bounded by the pixel count (about 2 ms). Anything larger waits for a
+decode slot and runs on a worker thread."""
 
 PROBABILITY_DECIMALS = 6
 
@@ -25,8 +28,8 @@ PROBABILITY_DECIMALS = 6
 class DigitImageError(ServiceError):
     """An image of the request cannot be classified; the status comes from the cause."""
 
-    def __init__(self, source: DigitSource, cause: ImageError, batch: bool) -> None:
-        prefix = f"{source.label}: " if batch else ""
+    def __init__(self, source: DigitSource | None, cause: ImageError, batch: bool) -> None:
+        prefix = f"{source.label}: " if batch and source else ""
         super().__init__(f"{prefix}{cause}")
         self.status = cause.status
         self.code = {413: "image_too_large", 415: "unreadable_image", 422: "no_digit_found"}.get(
@@ -34,8 +37,28 @@ class DigitImageError(ServiceError):
         )
 
 
-def preprocess(sources: list[DigitSource], max_pixels: int) -> np.ndarray:
-    """The batch of 28x28 tensors for `sources`; raises DigitImageError for the first bad one."""
+def source_pixels(sources: list[DigitSource]) -> int:
+    """The pixels of all `sources` together, from the image headers (nothing is decoded)."""
+    return sum(
+        declared_pixels(source.data) if isinstance(source.data, bytes) else source.size
+        for source in sources
+    )
+
+
+def preprocess(
+    sources: list[DigitSource],
+    max_pixels: int,
+    max_request_pixels: int,
+    pixels: int | None = None,
+) -> np.ndarray:
+    """The batch of 28x28 tensors for `sources`; raises DigitImageError for the first bad one,
+    and ImageTooLarge before decoding anything when together they exceed
+    `max_request_pixels` (`pixels`, when the caller has already counted them)."""
+    total = source_pixels(sources) if pixels is None else pixels
+    try:
+        check_request_pixels(total, max_request_pixels)
+    except ImageError as exc:
+        raise DigitImageError(None, exc, batch=False) from None
     tensors = np.empty((len(sources), 28, 28), dtype=np.float32)
     for index, source in enumerate(sources):
         try:
@@ -54,16 +77,22 @@ async def classify(
     sources: list[DigitSource],
     registry: ModelRegistry,
     metrics: ServiceMetrics,
+    gate: DecodeGate,
     *,
     max_pixels: int,
+    max_request_pixels: int,
     include_preprocessed: bool,
     endpoint: str,
 ) -> list[DigitPrediction]:
     started = time.perf_counter()
+    pixels = None
     if sum(source.size for source in sources) <= INLINE_PREPROCESS_BYTES:
-        tensors = preprocess(sources, max_pixels)
+        # Reading the headers of a few kilobytes is cheap enough for the loop.
+        pixels = source_pixels(sources)
+    if pixels is not None and pixels <= INLINE_PREPROCESS_PIXELS:
+        tensors = preprocess(sources, max_pixels, max_request_pixels, pixels)
     else:
-        tensors = await run_in_threadpool(preprocess, sources, max_pixels)
+        tensors = await gate.run(preprocess, sources, max_pixels, max_request_pixels, pixels)
     model = registry.get("digit")
     outputs = await model.infer({"image": tensors})
     probabilities = outputs["probabilities"]

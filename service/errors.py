@@ -198,7 +198,7 @@ _RESPONSE_DESCRIPTIONS = {
     413: "Body or image too large",
     415: "Unsupported media type or undecodable image",
     422: "Invalid values",
-    429: "Job queue full",
+    429: "Job queue full, or too many event streams open",
     503: "Model not ready, or inference queue full",
 }
 

@@ -59,10 +59,10 @@ MNIST_STROKES = (1.45, 4.65)
 inside this range are left as drawn (the model has seen such widths), outside it they are
 brought to TARGET_STROKE."""
 STROKE_WORKING_SIZE = 3 * DIGIT_BOX
+"""Stroke width is measured and corrected with the digit this many pixels high."""
 DRAWING_SIZE = 2 * STROKE_WORKING_SIZE
 """What was drawn on a transparent canvas is reduced to at most this many pixels a side (by an
 integer factor, so thin strokes stay sharp): enough for the stroke width to be measured."""
-"""Stroke width is measured and corrected with the digit this many pixels high."""
 
 
 def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
@@ -73,17 +73,15 @@ def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
     try:
         # Pillow warns about damaged metadata (a corrupt TIFF directory or EXIF block) and
         # decodes on: record those, so the outcome never depends on the process's warning
-        # filters (under `-W error` they would escape as a 500). Bombs are still errors.
+        # filters (under `-W error` they would escape as a 500). Pillow's own bomb warning is
+        # ignored: the configured max_pixels decides, and says so in its message.
         with warnings.catch_warnings(record=True) as damage:
             warnings.simplefilter("always")
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image: Image.Image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
             width, height = image.size
             if width * height > max_pixels:
-                raise ImageTooLarge(
-                    f"the image is too large: {width}x{height} pixels, the limit is "
-                    f"{max_pixels:,} pixels"
-                )
+                raise _too_large(f"{width}x{height} pixels", max_pixels)
             if image.format == "JPEG":
                 # Let libjpeg decode greyscale at a reduced scale (down to 1/8): far faster
                 # for phone photos. The size asked for keeps the aspect ratio, or libjpeg
@@ -94,8 +92,11 @@ def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
             image = ImageOps.exif_transpose(image)
     except ImageError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageTooLarge(f"the image is too large to decode safely ({exc})") from exc
+    except Image.DecompressionBombError as exc:
+        # Past twice its own threshold Pillow refuses at open(), before the size is known to
+        # us; its message carries the pixel count.
+        pixels = _pixels_in_bomb_message(exc)
+        raise _too_large(f"{pixels:,} pixels" if pixels else "", max_pixels) from None
     except UnidentifiedImageError as exc:
         raise UnreadableImage(
             f"the upload is not an image in a supported format ({', '.join(ALLOWED_FORMATS)})"
@@ -109,6 +110,21 @@ def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
     if image.width < 1 or image.height < 1:
         raise UnreadableImage("the image has no pixels")
     return image
+
+
+def _too_large(size: str, max_pixels: int) -> ImageTooLarge:
+    what = f"the image is too large: {size}" if size else "the image is too large"
+    return ImageTooLarge(
+        f"{what}, the limit is {max_pixels:,} pixels per image (PERCEPTRON_MAX_IMAGE_PIXELS)"
+    )
+
+
+def _pixels_in_bomb_message(exc: Exception) -> int | None:
+    """The N of Pillow's "Image size (N pixels) exceeds limit ...", or None."""
+    text = str(exc)
+    start, end = text.find("("), text.find(" pixels)")
+    digits = text[start + 1 : end] if 0 <= start < end else ""
+    return int(digits) if digits.isdigit() else None
 
 
 def to_mnist_tensor(

@@ -10,7 +10,7 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import PayloadTooLarge, error_response
+from service.errors import PayloadTooLarge, UnsupportedMediaType, error_response
 from service.logs import REQUEST_ID_SCOPE_KEY, reset_request_id, set_request_id
 from service.metrics import ServiceMetrics
 
@@ -130,4 +130,35 @@ def _content_length(scope: Scope) -> int | None:
                 return int(value)
             except ValueError:
                 return None
+    return None
+
+
+class ContentEncodingMiddleware:
+    """Refuses request bodies sent with a Content-Encoding (gzip, deflate, br...) with 415:
+    none is decoded here, and reading compressed bytes as the plain body would give a
+    misleading error (or a decompression bomb, were it decoded)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            encoding = _header(scope, b"content-encoding")
+            if encoding is not None and encoding.strip().lower() not in ("", "identity"):
+                response = error_response(
+                    415,
+                    f"Content-Encoding {encoding.strip()!r} is not supported: send the body "
+                    "uncompressed",
+                    UnsupportedMediaType.code,
+                    headers=_CLOSE,
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return str(value.decode("latin-1"))
     return None

@@ -69,10 +69,39 @@ class Settings(BaseSettings):
     pinned_versions: dict[str, int] = Field(default_factory=dict)
     """Versions to serve instead of the newest, as JSON: {"digit": 3}. The API's pin wins."""
 
+    max_connections: int = Field(1000, ge=1, le=1_000_000)
+    """Open connections (event streams included) beyond which the one idle longest is closed
+    to admit a new one; when none is idle the new one gets 503. Keep it under the process's
+    descriptor limit (`ulimit -n`)."""
+    max_header_bytes: int = Field(32 * 1024, ge=1024, le=1024 * 1024)
+    """Largest request line and headers together; larger ones get 431 and the connection is
+    closed (nothing more is buffered)."""
+    max_header_count: int = Field(100, ge=8, le=10_000)
+    """Most headers in one request; more get 431."""
+    header_timeout_s: float = Field(10.0, gt=0, le=300)
+    """A request's line and headers must arrive within this long (from the connection's
+    opening, or from the request's first byte on a kept-alive one), else 408 and the
+    connection is closed; a connection that sends nothing is closed after it too."""
+    body_timeout_s: float = Field(15.0, gt=0, le=3600)
+    """A request's body must arrive within this long after its headers, else the connection
+    is closed (a body shorter than its Content-Length would otherwise wait for ever)."""
+    keep_alive_timeout_s: float = Field(15.0, gt=0, le=20)
+    """An idle kept-alive connection is closed after this long (at most 20 s; a proxy in front
+    must close its own idle upstream connections sooner)."""
+
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
     """Largest request body accepted; larger ones get 413 without being read."""
-    max_image_pixels: int = Field(25_000_000, ge=784)
-    """Largest image (width x height) decoded; guards against decompression bombs."""
+    max_image_pixels: int = Field(25_000_000, ge=784, le=178_000_000)
+    """Largest image (width x height) decoded; guards against decompression bombs (at most
+    Pillow's own refusal threshold, about 179 M pixels)."""
+    max_request_pixels: int = Field(50_000_000, ge=784)
+    """Most pixels of all the images of one /digit request together, read from their headers
+    before any is decoded (413 past it): bounds a request's decoding time."""
+    decode_slots: int = Field(0, ge=0, le=256)
+    """Requests decoding images at the same time; 0 sizes it from the cores and a quarter of
+    the memory (each slot holds about 18 bytes per pixel of max_image_pixels at its peak)."""
+    decode_queue_limit: int = Field(32, ge=0, le=10_000)
+    """Requests waiting for a decode slot beyond which /digit answers 503 with Retry-After."""
     max_batch_images: int = Field(256, ge=1, le=4096)
     """Most images in one /digit request."""
     max_batch_cars: int = Field(1000, ge=1, le=100_000)
@@ -103,6 +132,22 @@ class Settings(BaseSettings):
     """Redis URL for the job queue (several workers, several machines); default SQLite."""
     queue_max_pending: int = Field(20, ge=1, le=10_000)
     """Queued jobs beyond which POST /jobs answers 429."""
+    max_event_streams: int = Field(256, ge=1, le=100_000)
+    """Open /jobs/{id}/events streams beyond which new ones get 429 with Retry-After."""
+    max_event_streams_per_client: int = Field(8, ge=1, le=10_000)
+    """Open event streams per client address beyond which new ones get 429 (behind a proxy
+    every client shares the proxy's address: raise it there)."""
+    event_stream_timeout_s: float = Field(900.0, gt=0, le=86_400)
+    """An event stream is ended after this long (an EventSource reconnects with
+    Last-Event-ID and loses nothing), so no stream is held for ever."""
+    max_job_cost_s: float = Field(21_600.0, gt=0)
+    """Estimated run time (on 2 reference CPU cores; training/cost.py) beyond which POST /jobs
+    refuses a job with 422; the bundled CNN's recipe is estimated at about an hour."""
+    job_timeout_s: float = Field(43_200.0, gt=0)
+    """Wall-clock time after which a running job is stopped and failed; nothing is exported."""
+    keep_unpromoted_versions: int = Field(5, ge=0, le=10_000)
+    """Versions held back from promotion kept per model (the newest); older ones are deleted
+    after each job. Served and pinned versions are never deleted."""
     job_heartbeat_s: float = Field(5.0, gt=0, le=600)
     """How often a running job reports that its worker is alive."""
     job_lost_after_s: float = Field(60.0, gt=0, le=86_400)

@@ -28,6 +28,9 @@ BINARY_DATA_HEADER = "inference-header-content-length"
 """Set by Open Inference Protocol clients that append binary tensors after the JSON."""
 
 ModelName = Annotated[str, Path(description="The model: digit or mpg", examples=["digit", "mpg"])]
+MAX_VERSION_DIGITS = 18
+"""Versions are 64-bit integers at most; a longer string names no version (and Python refuses
+to convert more than 4,300 digits at all)."""
 VersionNumber = Annotated[
     str,
     Path(

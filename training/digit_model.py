@@ -7,6 +7,8 @@ Augmentation layers are part of the model and act only while training.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import keras
 from keras import layers, ops
 
@@ -82,24 +84,47 @@ def build_digit_model(hp: DigitHyperparameters) -> keras.Model:
     return keras.Model(images, probabilities, name=f"digit_{hp.architecture.value}")
 
 
-def _convolution_stages(x, hp: DigitHyperparameters, seeds):  # type: ignore[no-untyped-def]
-    """Each stage: two 3x3 convolutions then a strided 5x5 one that halves the image, all with
-    batch normalisation, then dropout. Small images switch to 'same' padding to keep a size."""
+@dataclass(frozen=True)
+class Convolution:
+    """One convolution of the CNN and the side of the square image it outputs."""
+
+    filters: int
+    kernel: int
+    stride: int
+    padding: str
+    output_size: int
+    last_of_stage: bool
+
+
+def convolutions(hp: DigitHyperparameters) -> list[Convolution]:
+    """The CNN's convolutions in order (none for the MLP). Each stage: two 3x3 convolutions
+    then a strided 5x5 one that halves the image. Small images switch to 'same' padding to
+    keep a size."""
+    if hp.architecture is not DigitArchitecture.cnn:
+        return []
+    plan = []
     size = IMAGE_SIZE
     for filters in hp.conv_filters:
         for kernel, stride in ((3, 1), (3, 1), (5, 2)):
             padding = "valid" if stride == 1 and size >= 10 else "same"
-            x = layers.Conv2D(
-                filters,
-                kernel,
-                strides=stride,
-                padding=padding,
-                use_bias=False,
-                kernel_initializer=components.kernel_initializer(hp, next(seeds)),
-            )(x)
-            x = layers.BatchNormalization()(x)
-            x = components.activation_layer(hp)(x)
             size = size - kernel + 1 if padding == "valid" else -(-size // stride)
-        if hp.dropout:
+            plan.append(Convolution(filters, kernel, stride, padding, size, stride == 2))
+    return plan
+
+
+def _convolution_stages(x, hp: DigitHyperparameters, seeds):  # type: ignore[no-untyped-def]
+    """The convolutions, each with batch normalisation, and dropout after each stage."""
+    for conv in convolutions(hp):
+        x = layers.Conv2D(
+            conv.filters,
+            conv.kernel,
+            strides=conv.stride,
+            padding=conv.padding,
+            use_bias=False,
+            kernel_initializer=components.kernel_initializer(hp, next(seeds)),
+        )(x)
+        x = layers.BatchNormalization()(x)
+        x = components.activation_layer(hp)(x)
+        if conv.last_of_stage and hp.dropout:
             x = layers.Dropout(hp.dropout, seed=next(seeds))(x)
     return x

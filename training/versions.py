@@ -198,3 +198,34 @@ def _remove_stale_temporaries(folder: Path) -> None:
                     shutil.rmtree(entry, ignore_errors=True)
                 else:
                     entry.unlink()
+
+
+def prune_unpromoted(
+    models_dir: Path, name: str, keep: int, settings_pin: int | None = None
+) -> list[int]:
+    """Deletes the versions held back from promotion except the newest `keep` of them, never
+    the served or a pinned one. Each is renamed to a temporary name first, so a reader sees it
+    whole or not at all. Returns the deleted versions."""
+    held_back = [
+        version
+        for version in list_versions(models_dir, name)
+        if not is_promoted(read_metadata(version_dir(models_dir, name, version)))
+    ]
+    protected = {
+        served_version(models_dir, name, settings_pin),
+        read_pin(models_dir, name),
+        settings_pin,
+    }
+    excess = held_back[: max(0, len(held_back) - keep)]
+    deleted = []
+    for version in excess:
+        if version in protected:
+            continue
+        doomed = model_dir(models_dir, name) / f"{TEMP_PREFIX}deleted-{version}-{uuid.uuid4().hex}"
+        try:
+            version_dir(models_dir, name, version).rename(doomed)
+        except OSError:
+            continue
+        shutil.rmtree(doomed, ignore_errors=True)
+        deleted.append(version)
+    return deleted

@@ -21,12 +21,19 @@ log = logging.getLogger(__name__)
 FLUSH_INTERVAL_S = 0.5
 
 
-class JobObserver:
-    """A `training.progress.ProgressObserver` that writes to the job database."""
+class JobTimedOut(Exception):
+    """Raised from inside the training loop when the job has run longer than allowed."""
 
-    def __init__(self, store: JobStore, job_id: str) -> None:
+
+class JobObserver:
+    """A `training.progress.ProgressObserver` that writes to the job database, and stops the
+    training (JobTimedOut) once it has run for `timeout_s`."""
+
+    def __init__(self, store: JobStore, job_id: str, timeout_s: float | None = None) -> None:
         self.store = store
         self.job_id = job_id
+        self.timeout_s = timeout_s
+        self._deadline = None if timeout_s is None else time.monotonic() + timeout_s
         self.device: str | None = None
         self.total_epochs = 0
         self.stages = 1
@@ -66,6 +73,11 @@ class JobObserver:
         """Writes what is buffered; raises TrainingCancelled if cancellation was asked."""
         from training.progress import TrainingCancelled
 
+        if self._deadline is not None and time.monotonic() > self._deadline:
+            raise JobTimedOut(
+                f"the job ran longer than {self.timeout_s:g} s (PERCEPTRON_JOB_TIMEOUT_S) and was "
+                "stopped; nothing exported"
+            )
         if not force and time.monotonic() - self._last_flush < FLUSH_INTERVAL_S:
             if self._cancelled:
                 raise TrainingCancelled("cancelled on request")
@@ -120,7 +132,7 @@ def run_job(job_id: str, settings: Settings, store: JobStore) -> None:
         return
     name = job["model"]
     log.info("job %s started: training %s", job_id, name, extra={"job_id": job_id})
-    observer = JobObserver(store, job_id)
+    observer = JobObserver(store, job_id, settings.job_timeout_s)
     try:
         with Heartbeat(store, job_id, settings.job_heartbeat_s):
             hp = HYPERPARAMETERS[name].model_validate(job["hyperparameters"])
@@ -137,6 +149,10 @@ def run_job(job_id: str, settings: Settings, store: JobStore) -> None:
     except TrainingCancelled:
         store.finish(job_id, JobStatus.cancelled, error="cancelled while running; nothing exported")
         log.info("job %s cancelled", job_id, extra={"job_id": job_id})
+        return
+    except JobTimedOut as exc:
+        store.finish(job_id, JobStatus.failed, error=str(exc))
+        log.warning("job %s timed out", job_id, extra={"job_id": job_id})
         return
     except (DataError, TrainingDiverged) as exc:
         store.finish(job_id, JobStatus.failed, error=str(exc))
@@ -159,3 +175,21 @@ def run_job(job_id: str, settings: Settings, store: JobStore) -> None:
     log.info(
         "job %s succeeded: %s version %d", job_id, name, exported.version, extra={"job_id": job_id}
     )
+    _prune(settings, name)
+
+
+def _prune(settings: Settings, name: str) -> None:
+    from training.versions import prune_unpromoted
+
+    try:
+        deleted = prune_unpromoted(
+            settings.models_dir,
+            name,
+            settings.keep_unpromoted_versions,
+            settings.pinned_versions.get(name),
+        )
+    except OSError:
+        log.warning("pruning old %s versions failed", name, exc_info=True)
+        return
+    if deleted:
+        log.info("deleted %s versions held back from promotion: %s", name, deleted)

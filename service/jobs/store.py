@@ -230,7 +230,9 @@ class JobStore:
             return session.scalar(query) or 0
 
     def request_cancel(self, job_id: str) -> dict[str, Any] | None:
-        """Cancels a queued job at once; asks a running one to stop at its next batch."""
+        """Cancels a queued job at once; asks a running one to stop at its next batch. Returns
+        the job when this call did so, None when the job is gone, final or already asked to
+        stop (each check is part of the UPDATE, so of concurrent calls exactly one wins)."""
         with self._session() as session:
             done = _updated(
                 session,
@@ -244,11 +246,18 @@ class JobStore:
                 ),
             )
             if not done:
-                session.execute(
+                asked = _updated(
+                    session,
                     update(JobRow)
-                    .where(JobRow.id == job_id, JobRow.status == JobStatus.running.value)
-                    .values(cancel_requested=True)
+                    .where(
+                        JobRow.id == job_id,
+                        JobRow.status == JobStatus.running.value,
+                        JobRow.cancel_requested.is_(False),
+                    )
+                    .values(cancel_requested=True),
                 )
+                if not asked:
+                    return None
             return self._reread(session, job_id, status_changed=bool(done))
 
     def fail_queued(self, job_id: str, error: str) -> None:

@@ -9,6 +9,9 @@ down one job, not the consumer. A killed worker process is replaced by the consu
 from __future__ import annotations
 
 import logging
+from typing import Any
+
+from huey.consumer import Consumer
 
 from service.jobs.queue import build_queue
 from service.jobs.store import JobStore
@@ -28,7 +31,8 @@ def run_worker(settings: Settings) -> None:
     store.close()  # the consumer forks; connections must not cross into the children
 
     queue = build_queue(settings)
-    consumer = queue.huey.create_consumer(
+    consumer = RecyclingConsumer(
+        queue.huey,
         workers=1,
         worker_type="process",
         periodic=False,
@@ -42,3 +46,37 @@ def run_worker(settings: Settings) -> None:
         (settings.redis_url and "Redis") or f"SQLite queue {settings.queue_path}",
     )
     consumer.run()
+
+
+class RecyclingConsumer(Consumer):  # type: ignore[misc]
+    """Huey's consumer, except that a worker process that exited by itself after its job
+    (max_tasks=1: the recycling above) is replaced with an INFO line; Huey logs every
+    replacement as "Worker 1 died, restarting." at WARNING. A worker that really died (a
+    signal, a crash: a non-zero exit code) still gets the warning."""
+
+    def check_worker_health(self) -> bool:
+        workers: list[tuple[Any, Any]] = []
+        replaced = False
+        current: list[tuple[Any, Any]] = getattr(self, "worker_threads")  # noqa: B009 - untyped Huey
+        for index, (worker, process) in enumerate(current):
+            if not self.environment.is_alive(process):
+                exit_code = getattr(process, "exitcode", None)
+                if exit_code == 0:
+                    log.info("worker process %d recycled after its job", index + 1)
+                else:
+                    log.warning(
+                        "worker process %d died (exit code %s), restarting", index + 1, exit_code
+                    )
+                worker = self._create_worker()
+                process = self._create_process(worker, f"Worker-{index + 1}")
+                process.start()
+                replaced = True
+            workers.append((worker, process))
+        if replaced:
+            self.worker_threads = workers
+        scheduler: Any = getattr(self, "scheduler")  # noqa: B009 - untyped Huey
+        if not self.environment.is_alive(scheduler):
+            log.warning("the queue scheduler died, restarting")
+            self.scheduler = self._create_process(self._create_scheduler(), "Scheduler")
+            self.scheduler.start()
+        return not replaced

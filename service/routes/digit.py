@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 
 from service import digits
 from service.bodies import IMAGE_MEDIA_TYPES, UPLOAD_FIELD, read_digit_sources
-from service.deps import MetricsDep, PredictionAccess, RegistryDep, SettingsDep
+from service.deps import DecodeGateDep, MetricsDep, PredictionAccess, RegistryDep, SettingsDep
 from service.errors import error_responses
 from service.openapi import inline_schema
 from service.schemas.digit import DigitBatchPrediction, DigitJsonImage, DigitPrediction
@@ -59,6 +59,7 @@ async def recognise_digit(
     settings: SettingsDep,
     registry: RegistryDep,
     metrics: MetricsDep,
+    gate: DecodeGateDep,
     include_preprocessed: bool = Query(
         False, description="Also return the 28x28 image the model saw, as a PNG data URL"
     ),
@@ -71,7 +72,9 @@ async def recognise_digit(
         sources,
         registry,
         metrics,
+        gate,
         max_pixels=settings.max_image_pixels,
+        max_request_pixels=settings.max_request_pixels,
         include_preprocessed=include_preprocessed,
         endpoint="/digit",
     )

@@ -41,6 +41,7 @@ from service.schemas.inference_v2 import (
 )
 from service.settings import Settings
 from service.tensors import (
+    MAX_VERSION_DIGITS,
     ModelName,
     VersionNumber,
     check_inputs,
@@ -258,6 +259,10 @@ async def _infer(
 
 def _version_number(name: str, version: str) -> int:
     """Versions are whole numbers here; any other string names no version of the model."""
-    if not (version.isascii() and version.isdigit()):
-        raise NotFound(f"model {name} has no version {version!r}; versions are whole numbers")
+    if not (version.isascii() and version.isdigit()) or len(version) > MAX_VERSION_DIGITS:
+        shown = version if len(version) <= 24 else f"{version[:20]}... ({len(version)} chars)"
+        raise NotFound(
+            f"model {name} has no version {shown!r}; versions are whole numbers of at most "
+            f"{MAX_VERSION_DIGITS} digits"
+        )
     return int(version)

@@ -10,10 +10,19 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
 from fastapi.sse import EventSourceResponse
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from service.deps import AdminAccess, SettingsDep
-from service.errors import Conflict, ModelUnavailable, NotFound, TooManyRequests, error_responses
+from service.errors import (
+    Conflict,
+    InvalidInput,
+    ModelUnavailable,
+    NotFound,
+    TooManyRequests,
+    error_responses,
+)
+from service.jobs.broadcast import JobEventHub, Subscription, is_final
 from service.jobs.queue import JobQueue
 from service.jobs.store import FINAL_STATUSES, DatabaseBusy, JobStatus, JobStore
 from service.schemas.jobs import (
@@ -24,11 +33,11 @@ from service.schemas.jobs import (
     JobRequest,
     JobSummary,
 )
+from training.cost import estimate_cost
 from training.hyperparameters import MODEL_NAMES
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
-EVENT_POLL_S = 0.5
 KEEPALIVE_S = 15.0
 RECONNECT_MS = 2000
 JobId = Annotated[str, Path(description="Job id", min_length=1, max_length=64)]
@@ -44,7 +53,13 @@ async def get_queue(request: Request) -> JobQueue:
     return queue
 
 
+async def get_event_hub(request: Request) -> JobEventHub:
+    hub: JobEventHub = request.app.state.event_hub
+    return hub
+
+
 StoreDep = Annotated[JobStore, Depends(get_store)]
+EventHubDep = Annotated[JobEventHub, Depends(get_event_hub)]
 QueueDep = Annotated[JobQueue, Depends(get_queue)]
 
 
@@ -60,6 +75,14 @@ def _summary(job: dict[str, Any]) -> JobSummary:
 
 def _detail(job: dict[str, Any], store: JobStore) -> Job:
     return Job(**job, links=_links(job["id"]), history=store.history(job["id"]))
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:,.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:,.0f} min"
+    return f"{seconds / 3600:,.1f} h"
 
 
 def _busy(exc: DatabaseBusy) -> ModelUnavailable:
@@ -95,7 +118,16 @@ def create_job(
 ) -> Job:
     """Queues a training job for `model` with `hyperparameters` (exactly the options of
     `python -m training <model>`). A worker process trains it, exports a new version and
-    promotes it according to `promote`. Follow it at `/jobs/{id}/events`."""
+    promotes it according to `promote`. Follow it at `/jobs/{id}/events`. A job whose
+    estimated run time exceeds `max_job_cost_s` is refused with 422."""
+    cost = estimate_cost(body.model, body.hyperparameters)
+    if cost.seconds > settings.max_job_cost_s:
+        raise InvalidInput(
+            f"this job is estimated to run {_duration(cost.seconds)} ({cost.steps:,} steps of "
+            f"{cost.macs_per_sample:,} multiply-adds per sample) on the reference machine; "
+            f"the limit is {_duration(settings.max_job_cost_s)} (PERCEPTRON_MAX_JOB_COST_S): "
+            "use fewer epochs, a larger batch or a smaller model"
+        )
     try:
         if store.count_queued() >= settings.queue_max_pending:
             raise TooManyRequests(
@@ -156,9 +188,15 @@ def cancel_job(job: ExistingJob, store: StoreDep) -> Job:
         raise Conflict(f"job {job['id']} already {job['status']}; nothing to cancel")
     try:
         updated = store.request_cancel(job["id"])
+        if updated is None:
+            current = store.get(job["id"]) or job
     except DatabaseBusy as exc:
         raise _busy(exc) from None
-    assert updated is not None
+    if updated is None:
+        state = (
+            current["status"] if JobStatus(current["status"]) in FINAL_STATUSES else "asked to stop"
+        )
+        raise Conflict(f"job {job['id']} already {state}; nothing to cancel")
     return _detail(updated, store)
 
 
@@ -169,54 +207,76 @@ def cancel_job(job: ExistingJob, store: StoreDep) -> Job:
     responses={
         200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}},
         204: {"description": "The job is finished and the client has seen every event"},
-        **error_responses(404, 503),
+        **error_responses(404, 429, 503),
     },
 )
 async def job_events(
     request: Request,
-    job: ExistingJob,
+    job_id: JobId,
     store: StoreDep,
+    hub: EventHubDep,
+    settings: SettingsDep,
     last_event_id: Annotated[int | None, Header(ge=0, le=2**62)] = None,
 ) -> Response:
     """A `job` event with the job as it is, then a `status` event on every status change and
     an `epoch` event per epoch (its loss, metrics, progress and ETA), from the start or after
     `Last-Event-ID`. The stream ends after the final status; reconnecting after that gets 204,
-    which tells an EventSource to stop."""
-    job_id = job["id"]
+    which tells an EventSource to stop. Streams are capped per client and in total (429), and
+    end after `event_stream_timeout_s` (reconnect with Last-Event-ID)."""
+    client = request.client.host if request.client else "unknown"
+    hub.check_capacity(client)  # before any database work: a flood of streams costs little
+    job = await run_in_threadpool(existing_job, job_id, store)
     after = last_event_id or 0
     if JobStatus(job["status"]) in FINAL_STATUSES and last_event_id is not None:
         pending = await run_in_threadpool(store.events_after, job_id, after, 1)
         if not pending:
             return Response(status_code=204)
     first = None if last_event_id is not None else _summary(job).model_dump(mode="json")
-    return EventSourceResponse(_stream(request, store, job_id, after, first))
+    subscription = hub.subscribe(job_id, client, after)
+    stream = _stream(hub, subscription, store, after, first, settings.event_stream_timeout_s)
+    # The generator unsubscribes when it ends; the background task covers a response that
+    # never started streaming (unsubscribing twice is harmless).
+    return EventSourceResponse(stream, background=BackgroundTask(hub.unsubscribe, subscription))
 
 
 async def _stream(
-    request: Request, store: JobStore, job_id: str, after: int, first: dict[str, Any] | None
+    hub: JobEventHub,
+    subscription: Subscription,
+    store: JobStore,
+    after: int,
+    first: dict[str, Any] | None,
+    timeout_s: float,
 ) -> AsyncIterator[bytes]:
-    if first is not None:
-        yield _sse("job", first, retry=RECONNECT_MS)
-    idle_since = time.monotonic()
-    while True:
-        try:
-            events = await run_in_threadpool(store.events_after, job_id, after)
-        except DatabaseBusy:
-            events = []
-        for event in events:
+    job_id = subscription.job_id
+    try:
+        if first is not None:
+            yield _sse("job", first, retry=RECONNECT_MS)
+        # Catch up with one read of our own; the broadcaster's events that repeat it are
+        # skipped by id below.
+        backlog = await run_in_threadpool(store.events_after, job_id, after, 10_000)
+        for event in backlog:
             after = event.id
             yield _sse(event.type, event.data, event_id=event.id)
-            if event.type == "status" and event.data.get("status") in FINAL_STATUSES:
+            if is_final(event):
                 return
-        if events:
-            idle_since = time.monotonic()
-            continue
-        if await request.is_disconnected():
-            return
-        if time.monotonic() - idle_since > KEEPALIVE_S:
-            yield b": keep-alive\n\n"
-            idle_since = time.monotonic()
-        await asyncio.sleep(EVENT_POLL_S)
+        deadline = time.monotonic() + timeout_s
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                async with asyncio.timeout(min(KEEPALIVE_S, remaining)):
+                    received = await subscription.queue.get()
+            except TimeoutError:
+                yield b": keep-alive\n\n"
+                continue
+            if received is None:
+                return
+            if received.id <= after:
+                continue
+            after = received.id
+            yield _sse(received.type, received.data, event_id=received.id)
+            if is_final(received):
+                return
+    finally:
+        hub.unsubscribe(subscription)
 
 
 def _sse(kind: str, data: Any, *, event_id: int | None = None, retry: int | None = None) -> bytes:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
+from starlette.convertors import IntegerConvertor, register_url_convertor
 
 from service.batching import Tensors
 from service.deps import MetricsDep, PredictionAccess, RegistryDep, SettingsDep
@@ -33,6 +34,7 @@ from service.schemas.tfserving import (
 )
 from service.settings import Settings
 from service.tensors import (
+    MAX_VERSION_DIGITS,
     ModelName,
     check_inputs,
     float32_array,
@@ -52,7 +54,16 @@ _PREDICT_ERRORS = error_responses(400, 401, 403, 404, 413, 503)
 _STATES = {VersionState.serving: "AVAILABLE", VersionState.loading: "LOADING"}
 
 
-# `{version:int}` makes a non-numeric version match no route (404), and a GET on a predict
+class _VersionConvertor(IntegerConvertor):
+    """Whole numbers of at most MAX_VERSION_DIGITS digits: anything else matches no route (404),
+    never an int() of thousands of digits (Python refuses those, a 500)."""
+
+    regex = f"[0-9]{{1,{MAX_VERSION_DIGITS}}}"
+
+
+register_url_convertor("version", _VersionConvertor())
+
+# `{version:version}` makes a non-numeric version match no route (404), and a GET on a predict
 # path a 405 rather than a status request for version "1:predict".
 VersionPath = Annotated[int, Path(description="A version number; only the served one answers")]
 
@@ -82,7 +93,7 @@ async def predict(
 
 
 @router.post(
-    "/v1/models/{name}/versions/{version:int}:predict",
+    "/v1/models/{name}/versions/{version:version}:predict",
     summary="Predict with a given version (TensorFlow Serving REST)",
     response_model=RowPredictions | ColumnarOutputs,
     responses=_PREDICT_ERRORS,
@@ -204,7 +215,7 @@ async def model_status(name: ModelName, registry: RegistryDep) -> ModelStatusRes
 
 
 @router.get(
-    "/v1/models/{name}/versions/{version:int}",
+    "/v1/models/{name}/versions/{version:version}",
     summary="Model version status (TensorFlow Serving REST)",
     responses=error_responses(404),
 )
@@ -229,7 +240,7 @@ async def metadata(name: ModelName, registry: RegistryDep) -> ModelMetadataRespo
 
 
 @router.get(
-    "/v1/models/{name}/versions/{version:int}/metadata",
+    "/v1/models/{name}/versions/{version:version}/metadata",
     summary="Model version metadata (TensorFlow Serving REST)",
     responses=error_responses(404, 503),
 )

@@ -25,6 +25,10 @@ Parameters = dict[str, StrictBool | StrictInt | StrictFloat | StrictStr]
 _REQUEST = ConfigDict(strict=True, extra="ignore")
 
 
+MAX_TENSOR_DIMS = 32
+"""More dimensions than any model here takes (NumPy itself stops at 64)."""
+
+
 class ServerMetadata(BaseModel):
     name: str
     version: str
@@ -75,7 +79,7 @@ class RequestInput(BaseModel):
     model_config = _REQUEST
 
     name: str
-    shape: list[Annotated[int, Field(ge=0)]]
+    shape: list[Annotated[int, Field(ge=0)]] = Field(max_length=MAX_TENSOR_DIMS)
     datatype: str = Field(description="FP32: the only datatype the models take")
     parameters: Parameters | None = None
     data: list[Any] = Field(

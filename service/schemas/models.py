@@ -64,7 +64,12 @@ class ModelList(BaseModel):
 class ServedVersionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"version": 1}]})
 
-    version: int = Field(ge=1, le=2**31 - 1, description="The version to serve from now on")
+    version: int = Field(
+        ge=1,
+        le=2**31 - 1,
+        strict=True,
+        description='The version to serve from now on (a JSON integer: not true, "1" or 1.0)',
+    )
 
 
 class Health(BaseModel):

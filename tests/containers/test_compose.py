@@ -40,7 +40,9 @@ def test_matches_the_compose_specification_schema() -> None:
 
 
 @pytest.mark.parametrize(
-    "profiles", [(), ("gpu",), ("gpu", "postgres")], ids=["default", "gpu", "all"]
+    "profiles",
+    [(), ("gpu",), ("production",), ("gpu", "postgres", "production")],
+    ids=["default", "gpu", "production", "all"],
 )
 @pytest.mark.parametrize("env_file", ["none", ".env.example"])
 def test_docker_compose_config_accepts_it(

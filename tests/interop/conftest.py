@@ -15,13 +15,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import uvicorn
 
 from service.app import create_app
-from service.cli import UVICORN_OPTIONS
+from service.cli import uvicorn_options
 from service.settings import Settings
 from training.cars import CAR_FEATURES, FEATURE_NAMES
 
@@ -40,9 +41,9 @@ class LiveServer:
 
 
 @contextmanager
-def serve(models_dir: Path, state_dir: Path) -> Iterator[LiveServer]:
+def serve(models_dir: Path, state_dir: Path, **overrides: Any) -> Iterator[LiveServer]:
     """Runs the app under uvicorn until the block ends; the socket is bound before the server
-    starts, so the port is known and never raced for."""
+    starts, so the port is known and never raced for. `overrides` are Settings fields."""
     settings = Settings(  # type: ignore[call-arg]
         _env_file=None,
         models_dir=models_dir,
@@ -51,10 +52,11 @@ def serve(models_dir: Path, state_dir: Path) -> Iterator[LiveServer]:
         poll_interval_s=1.0,
         log_json=False,
         log_level="WARNING",
+        **overrides,
     )
     # The service's own uvicorn options (keep-alive above all: with uvicorn's 5 s default a
     # loaded server can close an idle connection just as a client reuses it).
-    options = {**UVICORN_OPTIONS, "log_level": "warning"}
+    options = {**uvicorn_options(settings), "log_level": "warning"}
     config = uvicorn.Config(create_app(settings), lifespan="on", ws="none", **options)
     server = uvicorn.Server(config)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

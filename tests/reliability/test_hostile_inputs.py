@@ -259,7 +259,7 @@ CORPUS: dict[str, Hostile] = {
         "/models/{name}/served-version",
         422,
         "invalid_input",
-        "finite",
+        "valid integer",
         raw(b'{"version": NaN}', JSON["content-type"]),
     ),
     "string-epochs": Hostile(

@@ -1,0 +1,86 @@
+"""The production profile's reverse proxy (deploy/proxy), checked without a Docker engine: it
+serves TLS, and its limits on headers, bodies, slow and idle clients and connections are at
+least as strict as the API's own settings, so a client meets the proxy's limit first."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from service.settings import Settings
+from tests.containers.container_files import REPO, compose
+
+PROXY = REPO / "deploy" / "proxy"
+_DIRECTIVE = re.compile(
+    r"^\s*([a-z_0-9]+)\s+((?:'[^']*'|\"[^\"]*\"|[^;{'\"])*?)\s*[;{]", re.MULTILINE
+)
+_SIZE = {"": 1, "k": 1024, "m": 1024 * 1024}
+
+
+def directives(path: Path = PROXY / "nginx.conf") -> dict[str, list[str]]:
+    """Each directive of the file and its argument strings, wherever it appears (comments
+    dropped)."""
+    text = re.sub(r"#[^\n]*", "", path.read_text(encoding="utf-8"))
+    found: dict[str, list[str]] = {}
+    for name, arguments in _DIRECTIVE.findall(text):
+        found.setdefault(name, []).append(arguments)
+    return found
+
+
+def seconds(value: str) -> float:
+    number, unit = re.fullmatch(r"(\d+)(ms|s|m|h)?", value).groups()  # type: ignore[union-attr]
+    return int(number) * {"ms": 0.001, "s": 1, None: 1, "m": 60, "h": 3600}[unit]
+
+
+def size(value: str) -> int:
+    number, unit = re.fullmatch(r"(\d+)([km]?)", value.lower()).groups()  # type: ignore[union-attr]
+    return int(number) * _SIZE[unit]
+
+
+def test_the_production_profile_puts_the_proxy_in_front_of_the_api() -> None:
+    services = compose()["services"]
+    proxy = services["proxy"]
+    assert proxy["profiles"] == ["production"]
+    assert proxy["build"]["context"] == "deploy/proxy"
+    assert proxy["depends_on"] == {"api": {"condition": "service_healthy"}}
+    assert {port.rsplit(":", 1)[1] for port in proxy["ports"]} == {"80", "443"}
+    assert set(proxy["secrets"]) == {"tls_certificate", "tls_key"}
+    assert set(compose()["secrets"]) == {"tls_certificate", "tls_key"}
+    base = (PROXY / "Dockerfile").read_text(encoding="utf-8").split("FROM ", 1)[1].split()[0]
+    assert re.fullmatch(r"nginx:\d+\.\d+\.\d+-\w+", base), f"pin the nginx image, not {base}"
+    assert "upstream api" in (PROXY / "nginx.conf").read_text(encoding="utf-8")
+    assert "api:8000" in directives()["server"]
+
+
+def test_tls_is_served_with_the_compose_secrets() -> None:
+    found = directives()
+    assert "443 ssl" in found["listen"]
+    assert found["ssl_certificate"] == ["/run/secrets/tls_certificate"]
+    assert found["ssl_certificate_key"] == ["/run/secrets/tls_key"]
+    assert found["ssl_protocols"] == ["TLSv1.2 TLSv1.3"]
+    assert any(r"https://$host" in target for target in found["return"])
+
+
+def test_limits_are_at_least_as_strict_as_the_api() -> None:
+    found = directives()
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert seconds(found["client_header_timeout"][0]) <= settings.header_timeout_s
+    assert seconds(found["client_body_timeout"][0]) <= settings.body_timeout_s
+    assert seconds(found["keepalive_timeout"][0]) <= settings.keep_alive_timeout_s <= 20
+    assert size(found["client_max_body_size"][0]) == settings.max_body_bytes
+    count, buffer = found["large_client_header_buffers"][0].split()
+    assert int(count) * size(buffer) <= settings.max_header_bytes
+    # The proxy closes idle upstream connections before the API would.
+    upstream_idle = seconds(found["keepalive_timeout"][1])
+    assert upstream_idle < settings.keep_alive_timeout_s
+    assert int(found["worker_connections"][0]) > 0
+    assert found["limit_conn"] == ["per_client 64"]
+    assert found["limit_conn_status"] == ["429"] and found["limit_req_status"] == ["429"]
+
+
+def test_the_proxys_own_errors_use_the_error_shape() -> None:
+    found = directives()
+    bodies = [value for value in found["return"] if value.split()[0] != "301"]
+    assert bodies and all('"error":' in body and '"code":' in body for body in bodies)
+    handled = {code for page in found["error_page"] for code in page.split()[:-2]}
+    assert {"400", "408", "413", "429", "494", "502", "503", "504"} <= handled

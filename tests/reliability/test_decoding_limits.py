@@ -1,0 +1,123 @@
+"""Bounded decoding: a request's pixels are counted from the headers before anything is
+decoded, large uploads decode on worker threads, at most a fixed number at a time, and a full
+wait queue sheds requests with 503 and Retry-After."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import threading
+
+import pytest
+from PIL import Image
+
+from service import digits
+from service.decoding import DecodeGate, auto_decode_slots, declared_pixels
+from service.errors import Overloaded
+from tests import drawings
+from tests.service.test_bad_input import assert_error
+
+
+def lossless_webp(width: int, height: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("L", (width, height), 255).save(buffer, "WEBP", lossless=True)
+    return buffer.getvalue()
+
+
+def jpeg_declaring(width: int, height: int) -> bytes:
+    """A valid 8x8 JPEG whose frame header is rewritten to declare `width` x `height`."""
+    buffer = io.BytesIO()
+    Image.new("L", (8, 8), 255).save(buffer, "JPEG")
+    data = bytearray(buffer.getvalue())
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5 : sof + 9] = height.to_bytes(2, "big") + width.to_bytes(2, "big")
+    return bytes(data)
+
+
+def test_headers_give_the_pixel_count_without_decoding() -> None:
+    assert declared_pixels(lossless_webp(5000, 5000)) == 25_000_000
+    assert declared_pixels(jpeg_declaring(65500, 65500)) == 0  # Pillow refuses it at open
+    assert declared_pixels(b"not an image") == 0
+
+
+def test_the_pixel_budget_counts_every_image_of_a_request(
+    client_factory, settings_factory, models_dir
+) -> None:
+    client = client_factory(settings_factory(models_dir=models_dir, max_request_pixels=1_000_000))
+    each = lossless_webp(600, 600)  # 360,000 pixels: one or two fit, three do not
+    files = [("file", (f"{i}.webp", each, "image/webp")) for i in range(3)]
+    response = client.post("/digit", files=files)
+    assert_error(response, 413, "image_too_large", "1,080,000 pixels together")
+    assert "PERCEPTRON_MAX_REQUEST_PIXELS" in response.json()["error"]
+    two = client.post("/digit", files=files[:2])
+    assert two.status_code == 422, two.text  # decoded: blank pictures hold no digit
+
+
+def test_fifty_large_webp_files_are_refused_before_decoding(client) -> None:
+    # The attack of issue 16: 50 lossless WebP files of about 1 KB, 5000x5000 pixels each.
+    bomb = lossless_webp(5000, 5000)
+    files = [("file", (f"{i}.webp", bomb, "image/webp")) for i in range(50)]
+    response = client.post("/digit", files=files)
+    assert_error(response, 413, "image_too_large", "1,250,000,000 pixels together")
+
+
+def test_the_jpeg_bomb_message_cites_the_configured_limit(
+    client_factory, settings_factory, models_dir
+) -> None:
+    client = client_factory(settings_factory(models_dir=models_dir, max_image_pixels=1_000_000))
+    response = client.post(
+        "/digit", content=jpeg_declaring(65500, 65500), headers={"content-type": "image/jpeg"}
+    )
+    assert_error(response, 413, "image_too_large", "4,290,250,000 pixels")
+    assert "1,000,000 pixels per image (PERCEPTRON_MAX_IMAGE_PIXELS)" in response.json()["error"]
+    assert "decompression bomb" not in response.json()["error"].lower()
+
+
+def test_large_uploads_are_decoded_off_the_event_loop(
+    client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads: list[str] = []
+    real = digits.to_mnist_tensor
+
+    def spy(picture):  # type: ignore[no-untyped-def]
+        threads.append(threading.current_thread().name)
+        return real(picture)
+
+    monkeypatch.setattr(digits, "to_mnist_tensor", spy)
+    small = drawings.encode(Image.new("L", (28, 28), 0))
+    assert client.post("/digit", content=small, headers={"content-type": "image/png"})
+    # 400x400 is over the inline pixel bound although the PNG is only a few kilobytes.
+    large = drawings.encode(Image.new("L", (400, 400), 0))
+    assert len(large) < digits.INLINE_PREPROCESS_BYTES
+    client.post("/digit", content=large, headers={"content-type": "image/png"})
+    loop_thread, worker_thread = threads
+    assert worker_thread != loop_thread
+
+
+def test_a_full_decode_queue_sheds_requests_with_503() -> None:
+    release = threading.Event()
+
+    async def scenario() -> None:
+        gate = DecodeGate(slots=1, queue_limit=1)
+        running = asyncio.create_task(gate.run(release.wait, 10))
+        await asyncio.sleep(0)  # one step: the task takes the free slot and starts its thread
+        assert gate._semaphore.locked()
+        waiting = asyncio.create_task(gate.run(lambda: "second"))
+        await asyncio.sleep(0)
+        assert gate.waiting == 1
+        with pytest.raises(Overloaded) as refused:
+            await gate.run(lambda: "third")
+        assert refused.value.status == 503
+        assert refused.value.headers == {"Retry-After": "1"}
+        release.set()
+        assert await running is True
+        assert await waiting == "second"
+        assert await gate.run(lambda: "after") == "after"
+
+    asyncio.run(scenario())
+
+
+def test_slots_follow_cores_and_memory() -> None:
+    assert auto_decode_slots(25_000_000) >= 1
+    # An image limit larger than the machine's memory still leaves one slot.
+    assert auto_decode_slots(10**15) == 1

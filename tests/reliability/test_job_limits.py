@@ -1,0 +1,81 @@
+"""Job cost limits: a job estimated to run too long is refused before it is queued, a running
+job is stopped at its wall-clock limit, and versions held back from promotion are pruned
+(never the served or a pinned one)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from service.jobs.runner import run_job
+from service.jobs.store import JobStore
+from tests.service.test_bad_input import assert_error
+from training.cost import estimate_cost
+from training.hyperparameters import DigitHyperparameters, MpgHyperparameters
+from training.versions import prune_unpromoted, write_pin
+
+EIGHT_DAY_JOB = {
+    "model": "digit",
+    "hyperparameters": {
+        "batch_size": 1,
+        "hidden_units": [2048] * 6,
+        "conv_filters": [256, 256, 256],
+        "epochs": 100,
+    },
+}
+
+
+def test_estimates_order_the_recipes_by_their_real_cost() -> None:
+    cnn = estimate_cost("digit", DigitHyperparameters())
+    mlp = estimate_cost("digit", DigitHyperparameters(architecture="mlp"))
+    mpg = estimate_cost("mpg", MpgHyperparameters())
+    # Measured on the reference machine: CNN 140-320 s an epoch (15 epochs), MLP about 6 s an
+    # epoch (2 epochs), the MPG ensemble a few minutes at most.
+    assert 15 * 140 < cnn.seconds < 15 * 320
+    assert 2 * 3 < mlp.seconds < 2 * 12
+    assert mpg.seconds < 600
+    assert estimate_cost("digit", DigitHyperparameters(batch_size=1)).steps == 15 * 54_000
+
+
+def test_a_job_over_the_cost_budget_is_refused_with_its_estimate(client) -> None:
+    response = client.post("/jobs", json=EIGHT_DAY_JOB)
+    assert_error(response, 422, "invalid_input", "estimated to run")
+    message = response.json()["error"]
+    assert "the limit is 6.0 h (PERCEPTRON_MAX_JOB_COST_S)" in message
+    assert client.get("/jobs").json()["total"] == 0
+    default = client.post("/jobs", json={"model": "digit"})
+    assert default.status_code == 202, default.text
+
+
+def test_a_running_job_is_failed_at_its_wall_clock_limit(settings_factory, models_dir) -> None:
+    settings = settings_factory(models_dir=models_dir, job_timeout_s=0.001)
+    store = JobStore(settings.job_database_url)
+    try:
+        job = store.create("mpg", MpgHyperparameters(epochs=5).model_dump(mode="json"), "never")
+        run_job(job["id"], settings, store)
+        finished = store.get(job["id"])
+    finally:
+        store.close()
+    assert finished is not None and finished["status"] == "failed"
+    assert "PERCEPTRON_JOB_TIMEOUT_S" in finished["error"] and finished["version"] is None
+    assert sorted(p.name for p in (models_dir / "mpg").iterdir() if p.name.isdigit()) == ["1"]
+
+
+def _version(models: Path, number: int, promoted: bool) -> None:
+    folder = models / "digit" / str(number)
+    folder.mkdir(parents=True)
+    promotion = {"promoted": promoted, "reason": "test"}
+    (folder / "metadata.json").write_text(json.dumps({"promotion": promotion}))
+
+
+def test_only_the_newest_held_back_versions_are_kept(tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    _version(models, 1, promoted=True)
+    for number in range(2, 9):
+        _version(models, number, promoted=False)
+    write_pin(models, "digit", 3)
+    deleted = prune_unpromoted(models, "digit", keep=2, settings_pin=4)
+    assert deleted == [2, 5, 6]
+    left = sorted(int(p.name) for p in (models / "digit").iterdir() if p.name.isdigit())
+    assert left == [1, 3, 4, 7, 8]  # promoted, API pin, settings pin, the two newest
+    assert not [p for p in (models / "digit").iterdir() if p.name.startswith(".tmp-")]
