@@ -30,9 +30,10 @@ any pen stroke of a digit that fits the picture."""
 NARROW_FRACTION = 0.1
 """The narrow paper-estimating window: wider than a pen stroke of a digit that fills a third of
 the picture, narrow enough to follow a shadow's edge."""
-FAT_STROKE_SHARE = 0.7
+FAT_STROKE_SHARE = 0.8
 """A region dark against the wide window's paper is a fat stroke (not a shadow) when it is at
-least this share of the thin strokes' typical darkness."""
+least this share of the thin strokes' typical darkness (0.8 rather than 0.7 on a validation
+seed of the upload corpus: shadows 99.0% -> 99.25%, the pen conditions unchanged)."""
 MIN_CONTRAST = 0.1
 """Ink must be at least this much darker than its paper (relative, 0..1) to count."""
 MIN_STROKE_CONTRAST = 0.15
