@@ -58,11 +58,12 @@ images = json.load(open(sys.argv[2]))
 mode, repeats = sys.argv[3], int(sys.argv[4])
 from PIL import Image
 if mode == "decode":
+    from service.imaging import JPEG_DRAFT_SIDE as SIDE
     def work(data):
         image = Image.open(io.BytesIO(data))
         if image.format == "JPEG":
             side = max(image.size)
-            image.draft("L", (image.width * 307 // side, image.height * 307 // side))
+            image.draft("L", (image.width * SIDE // side, image.height * SIDE // side))
         image.load()
 else:
     from service.imaging import decode_image, to_mnist_tensor

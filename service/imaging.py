@@ -58,6 +58,9 @@ MNIST_STROKES = (1.45, 4.65)
 """About the 1st and 97th percentiles of MNIST's stroke widths at the 20x20 scale: strokes
 inside this range are left as drawn (the model has seen such widths), outside it they are
 brought to TARGET_STROKE."""
+JPEG_DRAFT_SIDE = WORKING_SIZE * 3 // 5
+"""JPEGs are decoded at the smallest of libjpeg's scales (1/2, 1/4, 1/8) whose longer side is
+at least this: a 4000x3000 photo decodes at 500x375, the working size with no further resize."""
 STROKE_WORKING_SIZE = 3 * DIGIT_BOX
 """Stroke width is measured and corrected with the digit this many pixels high."""
 DRAWING_SIZE = 2 * STROKE_WORKING_SIZE
@@ -86,7 +89,7 @@ def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
                 # Let libjpeg decode greyscale at a reduced scale (down to 1/8): far faster
                 # for phone photos. The size asked for keeps the aspect ratio, or libjpeg
                 # would stop at a larger scale than the working size needs.
-                scale = min(1.0, 0.6 * WORKING_SIZE / max(width, height))
+                scale = min(1.0, JPEG_DRAFT_SIDE / max(width, height))
                 image.draft("L", (max(1, int(width * scale)), max(1, int(height * scale))))
             image.load()
             image = ImageOps.exif_transpose(image)
@@ -162,7 +165,7 @@ def _greyscale(image: Image.Image) -> np.ndarray:
         peak = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
         if image.mode == "F":
             peak = max(1.0, float(array.max()))
-        return _reduce(np.uint8(np.clip(array / peak, 0.0, 1.0) * 255.0 + 0.5))
+        return _reduce((np.clip(array / peak, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8))
     has_alpha = image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
         image.mode == "P" and "transparency" in image.info
     )

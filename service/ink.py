@@ -165,7 +165,8 @@ def _darkness(grey: np.ndarray, paper: np.ndarray | np.uint8, level: float) -> n
     floor = max(1.0, 0.5 * float(level))
     if not isinstance(paper, np.ndarray):  # one level for the whole picture
         darker = paper - np.minimum(grey, paper)
-        return cv2.convertScaleAbs(darker, alpha=255.0 / max(float(paper), floor))
+        scaled: np.ndarray = cv2.convertScaleAbs(darker, alpha=255.0 / max(float(paper), floor))
+        return scaled
     relative = np.maximum(paper, np.uint8(min(255.0, floor))).astype(np.float32)
     ink = cv2.divide(cv2.subtract(paper, grey).astype(np.float32), relative, scale=255.0)
     return cv2.convertScaleAbs(ink)
@@ -225,18 +226,18 @@ def _without_paper_lines(mask: np.ndarray, ink: np.ndarray, threshold: int) -> n
     if rows.max(initial=0) * 3 < width and cols.max(initial=0) * 3 < height:
         return mask  # no row or column holds a third of the picture's width in ink
     found = False
-    for across, along in (
+    for crosswise, lengthwise in (
         ((thickest + 1, 1), (1, width // 3)),
         ((1, thickest + 1), (height // 3, 1)),
     ):
-        thick = cv2.morphologyEx(faint, cv2.MORPH_OPEN, np.ones(across, np.uint8))
+        thick: np.ndarray = cv2.morphologyEx(faint, cv2.MORPH_OPEN, np.ones(crosswise, np.uint8))
         thin = cv2.dilate(faint & ~thick & 1, np.ones((3, 3), np.uint8))  # allows a slight tilt
-        if cv2.morphologyEx(thin, cv2.MORPH_OPEN, np.ones(along, np.uint8)).any():
+        if cv2.morphologyEx(thin, cv2.MORPH_OPEN, np.ones(lengthwise, np.uint8)).any():
             found = True
             break
     if not found:
         return mask
-    segments = cv2.HoughLinesP(
+    segments: np.ndarray | None = cv2.HoughLinesP(
         faint,
         rho=1,
         theta=np.pi / 360,
@@ -265,11 +266,11 @@ def _without_paper_lines(mask: np.ndarray, ink: np.ndarray, threshold: int) -> n
         # Bridge strokes across the erased band: ink on both sides of it is kept.
         reach = 2 * thickest + 3
         shape = (1, reach) if horizontal else (reach, 1)
-        across = cv2.morphologyEx(
+        across: np.ndarray = cv2.morphologyEx(
             mask & ~lines & 1, cv2.MORPH_CLOSE, np.ones(shape[::-1], np.uint8)
         )
         erased |= lines & ~across & 1
-    cleaned = mask & ~erased & 1
+    cleaned: np.ndarray = mask & ~erased & 1
     if not cleaned.any():
         raise NoDigitFound("no digit found: only the paper's ruled or squared lines stand out")
     return cleaned

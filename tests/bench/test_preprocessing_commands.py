@@ -1,0 +1,43 @@
+"""`python -m bench figure` and `python -m bench preprocess` on the smallest inputs: the files
+and tables they write (the figures themselves come from full runs, in bench/RESULTS.md)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from bench.__main__ import main
+from bench.preprocessing_figure import LABELS, TILE
+
+
+@pytest.mark.data
+def test_figure_shows_every_step(tmp_path: Path) -> None:
+    output = tmp_path / "figure.png"
+    assert main(["figure", "--output", str(output)]) == 0
+    figure = Image.open(output)
+    assert figure.height == TILE + 24
+    assert figure.width == TILE * len(LABELS) + 8 * (len(LABELS) - 1)
+    # The last tile is what the model saw: a digit, bright on black, not an empty square.
+    last = figure.crop((figure.width - TILE, 0, figure.width, TILE)).convert("L")
+    low, high = last.getextrema()
+    assert low == 0 and high > 200
+
+
+@pytest.mark.data
+@pytest.mark.slow
+def test_preprocess_times_now_before_and_decode(capsys: pytest.CaptureFixture[str]) -> None:
+    # HEAD as the baseline: a clone of any depth has it.
+    assert main(["preprocess", "--count", "1", "--repeats", "1", "--before", "HEAD"]) == 0
+    table = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
+    rows = {line.split("|")[1].strip(): line for line in table[1:]}
+    assert any("phone photo" in name for name in rows)
+    for name, line in rows.items():
+        if name.startswith("---"):
+            continue
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        decode, before, now = (float(cells[i]) for i in (2, 3, 4))
+        assert 0 < decode <= now and before > 0, line
+        assert re.fullmatch(r"\d+\.\d\d", cells[5]), line
