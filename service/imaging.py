@@ -6,13 +6,12 @@ transparent canvas, pen on paper photographed under a lamp, scans, thin or fat s
 module undoes those differences, in this order:
 
 1. decode safely (allowed formats only, a bound on pixels checked before decoding, EXIF
-   rotation applied, first frame of animations);
-2. flatten transparency onto a background that contrasts with the strokes, then greyscale;
-3. reduce to the working size (at most 512 pixels a side);
-4. separate the ink from the paper and crop to the digit (`service.ink`: local paper estimate,
+   rotation applied, first frame of animations, JPEGs in grey at a reduced scale);
+2. greyscale at the working size (at most 512 pixels a side); a transparent canvas is cropped
+   to what was drawn and flattened onto a background that contrasts with the strokes;
+3. separate the ink from the paper and crop to the digit (`service.ink`: local paper estimate,
    a threshold from the picture's own statistics, paper lines, specks and texture removed);
-   bring the stroke width to MNIST's;
-5. scale to fit 20x20 and place it in 28x28 with its centre of mass at MNIST's (14, 14).
+4. MNIST's layout (`service.mnist_layout`): stroke width, fit to 20x20, centre of mass.
 
 Every function here raises `ImageError` subclasses, never HTTP errors; the routes map them.
 """
@@ -21,7 +20,6 @@ from __future__ import annotations
 
 import io
 import logging
-import math
 import warnings
 
 import cv2
@@ -29,10 +27,12 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from service.image_errors import ImageError, ImageTooLarge, NoDigitFound, UnreadableImage
-from service.ink import find_digit, stroke_width
+from service.ink import find_digit
+from service.mnist_layout import CENTRE, STROKE_WORKING_SIZE, fit_and_centre
 from training.signatures import IMAGE_SIZE
 
 __all__ = [
+    "CENTRE",
     "ImageError",
     "ImageTooLarge",
     "NoDigitFound",
@@ -45,24 +45,13 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ALLOWED_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF")
-DIGIT_BOX = 20
-CENTRE = 14.0
-"""MNIST's mean centre of mass, measured on its training set: (14.0, 14.0) in pixel indices."""
 WORKING_SIZE = 512
 """Pictures are reduced to at most this many pixels a side first. A digit covering 2% of a
 phone photo is still about 60 pixels high at this size (the model sees it 20 high); more
 detail only costs time."""
-TARGET_STROKE = 2.9
-"""MNIST's median stroke width at the 20x20 scale (2 x ink area / boundary pixels)."""
-MNIST_STROKES = (1.45, 4.65)
-"""About the 1st and 97th percentiles of MNIST's stroke widths at the 20x20 scale: strokes
-inside this range are left as drawn (the model has seen such widths), outside it they are
-brought to TARGET_STROKE."""
 JPEG_DRAFT_SIDE = WORKING_SIZE * 3 // 5
 """JPEGs are decoded at the smallest of libjpeg's scales (1/2, 1/4, 1/8) whose longer side is
 at least this: a 4000x3000 photo decodes at 500x375, the working size with no further resize."""
-STROKE_WORKING_SIZE = 3 * DIGIT_BOX
-"""Stroke width is measured and corrected with the digit this many pixels high."""
 DRAWING_SIZE = 2 * STROKE_WORKING_SIZE
 """What was drawn on a transparent canvas is reduced to at most this many pixels a side (by an
 integer factor, so thin strokes stay sharp): enough for the stroke width to be measured."""
@@ -140,7 +129,7 @@ def to_mnist_tensor(
     grey = _pixels_from_array(image) if isinstance(image, np.ndarray) else _greyscale(image)
     if steps is not None:
         steps["grey"] = grey
-    return _fit_and_centre(find_digit(grey, steps))
+    return fit_and_centre(find_digit(grey, steps))
 
 
 def _pixels_from_array(pixels: np.ndarray) -> np.ndarray:
@@ -222,70 +211,6 @@ def _reduce(pixels: np.ndarray) -> np.ndarray:
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     reduced: np.ndarray = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
     return reduced
-
-
-def _normalise_stroke(crop: np.ndarray, scale: float) -> np.ndarray:
-    """Dilates thin strokes (a fine pen on a large canvas) and erodes fat ones (a marker on a
-    small digit) towards MNIST's width once scaled by `scale`."""
-    width = stroke_width((crop > 0.5).astype(np.uint8))
-    if width == 0.0:
-        return crop
-    target = TARGET_STROKE / scale
-    thinnest, thickest = (limit / scale for limit in MNIST_STROKES)
-    if width < thinnest:
-        radius = round((target - width) / 2)
-    elif width > thickest:
-        radius = -round(min((width - target) / 2, width / 4))
-    else:
-        return crop
-    if radius == 0:
-        return crop
-    kernel = np.ones((2 * abs(radius) + 1,) * 2, np.uint8)
-    padded = np.pad(crop, abs(radius) + 1)
-    morphed: np.ndarray = (cv2.dilate if radius > 0 else cv2.erode)(padded, kernel)
-    return morphed
-
-
-def _fit_and_centre(crop: np.ndarray) -> np.ndarray:
-    crop = _shrink(crop, STROKE_WORKING_SIZE, grow=True)
-    crop = _normalise_stroke(crop, DIGIT_BOX / max(crop.shape))
-    rows = np.flatnonzero(crop.max(axis=1) > 0)
-    cols = np.flatnonzero(crop.max(axis=0) > 0)
-    crop = crop[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-    scaled = _shrink(crop, DIGIT_BOX, grow=True)
-    return _place_by_centre_of_mass(scaled)
-
-
-def _shrink(crop: np.ndarray, longest: int, *, grow: bool = False) -> np.ndarray:
-    """Scales `crop` so its longer side is `longest` (only down unless `grow`), keeping the
-    aspect ratio; area averaging keeps thin strokes as grey, then the peak is brought to 1."""
-    height, width = crop.shape
-    scale = longest / max(height, width)
-    if scale < 1 or (grow and scale != 1):
-        size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        resample = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-        crop = cv2.resize(crop, size, interpolation=resample)
-    peak = float(crop.max())
-    if peak <= 0:
-        raise NoDigitFound("no digit found: the strokes vanish when scaled to 20x20 pixels")
-    shrunk: np.ndarray = np.clip(crop * (1.0 / peak), 0.0, 1.0)
-    return shrunk
-
-
-def _place_by_centre_of_mass(patch: np.ndarray) -> np.ndarray:
-    height, width = patch.shape
-    mass = float(patch.sum(dtype=np.float64))
-    centre_row = float(patch.sum(axis=1) @ np.arange(height)) / mass
-    centre_col = float(patch.sum(axis=0) @ np.arange(width)) / mass
-    top = _clamp(math.floor(CENTRE - centre_row + 0.5), 0, IMAGE_SIZE - height)
-    left = _clamp(math.floor(CENTRE - centre_col + 0.5), 0, IMAGE_SIZE - width)
-    canvas = np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
-    canvas[top : top + height, left : left + width] = patch
-    return canvas
-
-
-def _clamp(value: int, low: int, high: int) -> int:
-    return max(low, min(value, high))
 
 
 def to_png(tensor: np.ndarray) -> bytes:

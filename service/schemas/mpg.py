@@ -88,6 +88,14 @@ _MODEL_YEAR_SCHEMA = {
 }
 
 
+def _integral(value: Any) -> Any:
+    """2.0 is the integer 2 (JSON Schema's `integer` allows it, and some clients write every
+    number with a point); 2.5, "2" and true stay what they are and are refused."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 def _car_field(feature: CarFeature) -> tuple[Any, Any]:
     if feature.name == "origin":
         return Annotated[int, BeforeValidator(_origin), WithJsonSchema(_ORIGIN_SCHEMA)], Field()
@@ -98,7 +106,7 @@ def _car_field(feature: CarFeature) -> tuple[Any, Any]:
         )
     unit = f" ({feature.unit})" if feature.unit else ""
     return (
-        int if feature.integer else float,
+        Annotated[int, BeforeValidator(_integral)] if feature.integer else float,
         Field(
             ge=feature.minimum,
             le=feature.maximum,

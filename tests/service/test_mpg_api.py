@@ -51,6 +51,16 @@ def test_origin_and_year_spellings_agree(client) -> None:
     assert len(answers) == 1
 
 
+def test_a_whole_number_written_with_a_point_is_an_integer(client) -> None:
+    # JSON Schema's "integer" allows 4.0, and clients that write every number as a float do.
+    exact = client.post("/mpg", json={**GOOD_CAR, "cylinders": 4}).json()["mpg"]
+    assert client.post("/mpg", json={**GOOD_CAR, "cylinders": 4.0}).json()["mpg"] == exact
+    for refused in (4.5, "4", True):
+        answer = client.post("/mpg", json={**GOOD_CAR, "cylinders": refused})
+        assert answer.status_code == 422, refused
+        assert "cylinders" in answer.text
+
+
 def test_a_batch_answers_in_order(client) -> None:
     cars = [{**GOOD_CAR, "weight": 1800.0 + 200 * i} for i in range(10)]
     results = client.post("/mpg", json=cars).json()["results"]
