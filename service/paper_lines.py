@@ -27,8 +27,9 @@ def without_paper_lines(mask: np.ndarray, faint: np.ndarray, ink: np.ndarray) ->
     # nor, on a canvas, so thin.
     rows = cv2.reduce(faint, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()
     cols = cv2.reduce(faint, 0, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()
-    if rows.max(initial=0) * 3 < width and cols.max(initial=0) * 3 < height:
-        return mask  # no row or column holds a third of the picture's width in ink
+    if rows.max(initial=0) * 2 < width and cols.max(initial=0) * 2 < height:
+        return mask  # no row or column is half ink: a line spans three quarters
+
     found = False
     for crosswise, lengthwise in (
         ((thickest + 1, 1), (1, width // 3)),
