@@ -273,17 +273,20 @@ async def event_streams(port: int, outcome: Outcome) -> None:
     outcome.statuses = statuses
 
 
+ENDLESS_JOB = {
+    "model": "digit",
+    "hyperparameters": {
+        "batch_size": 1,
+        "hidden_units": [2048] * 6,
+        "conv_filters": [256, 256, 256],
+        "epochs": 100,
+    },
+}
+"""Issue 16's job of about 8 days (batch 1, six 2048-unit layers, 256-filter convolutions)."""
+
+
 async def endless_job(port: int, outcome: Outcome) -> None:
-    job = {
-        "model": "digit",
-        "hyperparameters": {
-            "batch_size": 1,
-            "hidden_units": [2048] * 6,
-            "conv_filters": [256, 256, 256],
-            "epochs": 100,
-        },
-    }
-    body = json.dumps(job).encode()
+    body = json.dumps(ENDLESS_JOB).encode()
     request = request_bytes("POST", "/jobs", body, {"Content-Type": "application/json"})
     outcome.statuses = await repeat(ATTACK_S / 2, 2, lambda: _status(exchange(port, request)))
 

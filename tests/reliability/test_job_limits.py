@@ -7,22 +7,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from bench.abuse import ENDLESS_JOB
 from service.jobs.runner import run_job
 from service.jobs.store import JobStore
 from tests.service.test_bad_input import assert_error
 from training.cost import estimate_cost
 from training.hyperparameters import DigitHyperparameters, MpgHyperparameters
 from training.versions import prune_unpromoted, write_pin
-
-EIGHT_DAY_JOB = {
-    "model": "digit",
-    "hyperparameters": {
-        "batch_size": 1,
-        "hidden_units": [2048] * 6,
-        "conv_filters": [256, 256, 256],
-        "epochs": 100,
-    },
-}
 
 
 def test_estimates_order_the_recipes_by_their_real_cost() -> None:
@@ -38,7 +29,7 @@ def test_estimates_order_the_recipes_by_their_real_cost() -> None:
 
 
 def test_a_job_over_the_cost_budget_is_refused_with_its_estimate(client) -> None:
-    response = client.post("/jobs", json=EIGHT_DAY_JOB)
+    response = client.post("/jobs", json=ENDLESS_JOB)
     assert_error(response, 422, "invalid_input", "estimated to run")
     message = response.json()["error"]
     assert "the limit is 6.0 h (PERCEPTRON_MAX_JOB_COST_S)" in message
