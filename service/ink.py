@@ -127,7 +127,7 @@ def _relative_ink(grey: np.ndarray) -> np.ndarray:
     threshold, _ = _thresholds(fine, counts)
     strokes = counts[threshold:]
     stroke_level = _percentiles(strokes, (0.5,))[0] + threshold if strokes.any() else 255
-    fat = cv2.compare(broad, FAT_STROKE_SHARE * stroke_level, cv2.CMP_GE)
+    fat = (broad >= FAT_STROKE_SHARE * stroke_level).view(np.uint8)
     ink: np.ndarray = cv2.copyTo(broad, fat, fine)
     return ink
 
