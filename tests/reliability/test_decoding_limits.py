@@ -103,7 +103,7 @@ def test_a_full_decode_queue_sheds_requests_with_503() -> None:
         await asyncio.sleep(0)  # one step: the task takes the free slot and starts its thread
         assert gate._semaphore.locked()
         waiting = asyncio.create_task(gate.run(lambda: "second"))
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # one step: the second task reaches the queue and waits there
         assert gate.waiting == 1
         with pytest.raises(Overloaded) as refused:
             await gate.run(lambda: "third")
