@@ -197,7 +197,8 @@ def postgres_server():
 @pytest.fixture
 def redis_url(redis_server) -> str:
     """The session's Redis, emptied for this test."""
-    redis_server.client().flushall()
+    with redis_server.client() as client:
+        client.flushall()
     return str(redis_server.url)
 
 

@@ -84,7 +84,8 @@ class RedisServer:
         if self.process.poll() is not None:
             pytest.fail(f"redis-server exited with {self.process.returncode}")
         try:
-            return bool(self.client().ping())
+            with self.client() as client:
+                return bool(client.ping())
         except Exception:
             return False
 
