@@ -1,8 +1,9 @@
 """Real `redis-server` and PostgreSQL 15 (Debian's binaries) started for the tests on loopback,
 on free ports, in temporary folders, and removed after.
 
-`make test` installs both (`make server-deps`). When a binary is missing the tests that need
-it fail saying what to install: the scale-out tests must never pass by being skipped.
+`make test` installs both (`make server-deps`, as root or through sudo). When a binary is
+missing the tests that need it fail saying what to install: the scale-out tests must never
+pass by being skipped.
 """
 
 from __future__ import annotations
@@ -19,7 +20,16 @@ from pathlib import Path
 
 import pytest
 
-POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")
+
+def _postgres_bin() -> Path:
+    """Debian's PostgreSQL binaries (15 on Debian 12), the newest if several are installed."""
+    installed = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3])
+    )
+    return installed[-1].parent if installed else Path("/usr/lib/postgresql/15/bin")
+
+
+POSTGRES_BIN = _postgres_bin()
 START_TIMEOUT_S = 60
 INSTALL_HINT = "run `make server-deps` (apt-get install redis-server postgresql)"
 
