@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import tomllib
 from pathlib import Path
@@ -39,6 +42,28 @@ def test_upgrade_builds_exactly_the_tables_the_code_declares(database_url: str) 
             differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
         # A column or index added to service/jobs/tables.py without a migration shows here.
         assert differences == []
+    finally:
+        engine.dispose()
+
+
+def test_the_migrate_command_upgrades_and_says_to_which_revision(
+    database_url: str, tmp_path: Path
+) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PERCEPTRON_DATABASE_URL": database_url}
+    run = subprocess.run(
+        [sys.executable, "-m", "service", "migrate"],
+        cwd=tmp_path,  # outside the repository: no .env of a developer's applies
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == f"job database at revision {migrate.head()} (newest)\n"
+    engine = make_engine(database_url)
+    try:
+        assert migrate.current(engine) == migrate.head()
     finally:
         engine.dispose()
 
