@@ -32,12 +32,13 @@ class RefusedMessage(ValueError):
 
 
 class JobMessageSerializer(Serializer):  # type: ignore[misc]
-    """Huey's serializer for a queue that carries one task, `task`, whose one argument is a
-    job id. Results, schedules and revocations are not used and are refused too."""
+    """Huey's serializer for a queue that carries one task, whose one argument is a job id.
+    Results, schedules and revocations are not used and are refused too."""
 
-    def __init__(self, task: str) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.task = task
+        self.task = ""
+        """Huey's name for the task, set by `build_queue` once the task is registered."""
 
     def serialize(self, data: Any) -> bytes:
         if not isinstance(data, Message) or data.name != self.task:

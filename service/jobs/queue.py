@@ -49,7 +49,7 @@ class JobQueue:
 def build_queue(settings: Settings, store_factory: Any = None) -> JobQueue:
     """The queue for `settings`. The task opens its own job store in the worker process
     (`store_factory(settings)` when given), never one made before the worker forked."""
-    serializer = JobMessageSerializer(f"{__name__}.{TASK_NAME}")
+    serializer = JobMessageSerializer()
     options: dict[str, Any] = {"results": False, "utc": True, "serializer": serializer}
     if settings.redis_url:
         huey: Huey = RedisHuey(QUEUE_NAME, url=settings.redis_url, **options)
@@ -71,6 +71,5 @@ def build_queue(settings: Settings, store_factory: Any = None) -> JobQueue:
             store = stores[os.getpid()] = make_store(settings)
         run_job(job_id, settings, store)
 
-    registered = huey._registry.task_to_string(run_training_job.task_class)
-    assert registered == serializer.task, f"the serializer expects {serializer.task}"
+    serializer.task = huey._registry.task_to_string(run_training_job.task_class)
     return JobQueue(huey=huey, enqueue_job=run_training_job)
