@@ -456,8 +456,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"idle, attacking connections closed within {CLOSE_TARGET_S:.0f} s, no 500, and "
         "every /healthz probe answered.",
         "",
-        "| attack | answers | /healthz max (s) | /healthz failed / probes | peak RSS over idle (MiB) "
-        "| peak fds | slowest close (s) | met |",
+        "| attack | answers | /healthz max (s) | /healthz failed / probes "
+        "| peak RSS over idle (MiB) | peak fds | slowest close (s) | met |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for o in report["outcomes"]:
@@ -475,7 +475,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         )
         lines.append(
             f"| {o['name']}: {o['description']} | {answers} | {o['healthz_max_s']:.3f} | "
-            f"{_counts(o['healthz_failures']) or 0} / {o.get('probes', '?')} | {o['peak_rss_over_idle_mib']:.0f} | "
+            f"{_counts(o['healthz_failures']) or 0} / {o['probes']} | "
+            f"{o['peak_rss_over_idle_mib']:.0f} | "
             f"{o['peak_fds']} | "
             f"{close} | {'yes' if met else '**no**'} |"
         )
