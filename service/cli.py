@@ -18,13 +18,16 @@ import os
 import signal
 import subprocess
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from service import healthcheck
 from service.logs import configure_logging
 from service.settings import Settings, describe_settings_error
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +41,17 @@ UVICORN_OPTIONS: dict[str, Any] = {
 """How uvicorn runs an app (the benchmark's bare and naive apps run under the same)."""
 
 
-def uvicorn_options(settings: Settings) -> dict[str, Any]:
-    """UVICORN_OPTIONS plus the service's connection limits (service/connections.py)."""
+def uvicorn_options(settings: Settings, app: FastAPI | None = None) -> dict[str, Any]:
+    """UVICORN_OPTIONS plus the service's connection limits (service/connections.py), and the
+    event streams' caps checked there when the options are for the service's `app`."""
     from service.connections import ConnectionLimits, guarded_protocol
+    from service.routes.jobs import event_stream_gatekeeper
 
+    gatekeeper = event_stream_gatekeeper(app) if app is not None else None
     return {
         **UVICORN_OPTIONS,
         "timeout_keep_alive": settings.keep_alive_timeout_s,
-        "http": guarded_protocol(ConnectionLimits.from_settings(settings)),
+        "http": guarded_protocol(ConnectionLimits.from_settings(settings), gatekeeper),
         # Room in the kernel's accept queue for a burst of connections (a flood of idle
         # sockets) beside real clients: past it their SYNs wait a second for a retry. Linux
         # caps it at net.core.somaxconn (4096 by default).
@@ -58,12 +64,8 @@ def serve_api(settings: Settings) -> None:
 
     from service.app import create_app
 
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        **uvicorn_options(settings),
-    )
+    app = create_app(settings)
+    uvicorn.run(app, host=settings.host, port=settings.port, **uvicorn_options(settings, app))
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:

@@ -73,12 +73,27 @@ class JobEventHub:
                 "client (PERCEPTRON_MAX_EVENT_STREAMS_PER_CLIENT); close one"
             )
 
-    def subscribe(self, job_id: str, client: str, after: int) -> Subscription:
-        """Registers a stream for `job_id` from event id `after`; 429 over a cap."""
+    def reserve(self, client: str) -> None:
+        """Takes a stream's place for `client` now (429 over a cap), for a request that has work
+        to do before it subscribes: a burst of requests then cannot all pass the caps while
+        the first ones read the database. `subscribe(..., reserved=True)` or `release` ends it."""
         self.check_capacity(client)
+        self._per_client[client] += 1
+
+    def release(self, client: str) -> None:
+        self._per_client[client] -= 1
+        if self._per_client[client] <= 0:
+            del self._per_client[client]
+
+    def subscribe(
+        self, job_id: str, client: str, after: int, *, reserved: bool = False
+    ) -> Subscription:
+        """Registers a stream for `job_id` from event id `after`; 429 over a cap, unless the
+        client `reserved` its place."""
+        if not reserved:
+            self.reserve(client)
         subscription = Subscription(job_id, client)
         self._subscribers.setdefault(job_id, set()).add(subscription)
-        self._per_client[client] += 1
         if job_id not in self._broadcasters:
             self._broadcasters[job_id] = asyncio.create_task(
                 self._broadcast(job_id, after), name=f"job-events-{job_id}"
@@ -90,9 +105,7 @@ class JobEventHub:
         if subscribers is None or subscription not in subscribers:
             return
         subscribers.discard(subscription)
-        self._per_client[subscription.client] -= 1
-        if self._per_client[subscription.client] <= 0:
-            del self._per_client[subscription.client]
+        self.release(subscription.client)
         if not subscribers:
             del self._subscribers[subscription.job_id]
             task = self._broadcasters.pop(subscription.job_id, None)

@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, FastAPI, Header, Path, Query, Request, Response
 from fastapi.sse import EventSourceResponse
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
+from service.connections import Gatekeeper
 from service.deps import AdminAccess, SettingsDep
 from service.errors import (
     Conflict,
     InvalidInput,
     ModelUnavailable,
     NotFound,
+    ServiceError,
     TooManyRequests,
     error_responses,
 )
@@ -213,19 +216,24 @@ async def job_events(
     which tells an EventSource to stop. Streams are capped per client and in total (429), and
     end after `event_stream_timeout_s` (reconnect with Last-Event-ID)."""
     client = request.client.host if request.client else "unknown"
-    hub.check_capacity(client)  # before any database work: a flood of streams costs little
-    job = await run_in_threadpool(existing_job, job_id, store)
-    after = last_event_id or 0
-    if JobStatus(job.status) in FINAL_STATUSES and last_event_id is not None:
-        pending = await run_in_threadpool(store.events_after, job_id, after, 1)
-        if not pending:
-            return Response(status_code=204)
-    first = (
-        None
-        if last_event_id is not None
-        else JobSummary.model_validate(job).model_dump(mode="json")
-    )
-    subscription = hub.subscribe(job_id, client, after)
+    hub.reserve(client)  # before any database work: a flood of streams costs little
+    subscription = None
+    try:
+        job = await run_in_threadpool(existing_job, job_id, store)
+        after = last_event_id or 0
+        if JobStatus(job.status) in FINAL_STATUSES and last_event_id is not None:
+            pending = await run_in_threadpool(store.events_after, job_id, after, 1)
+            if not pending:
+                return Response(status_code=204)
+        first = (
+            None
+            if last_event_id is not None
+            else JobSummary.model_validate(job).model_dump(mode="json")
+        )
+        subscription = hub.subscribe(job_id, client, after, reserved=True)
+    finally:
+        if subscription is None:
+            hub.release(client)
     stream = _stream(hub, subscription, store, after, first, settings.event_stream_timeout_s)
     # The generator unsubscribes when it ends; the background task covers a response that
     # never started streaming (unsubscribing twice is harmless).
@@ -280,3 +288,27 @@ def _sse(kind: str, data: Any, *, event_id: int | None = None, retry: int | None
         lines.append(f"retry: {retry}")
     lines.append("data: " + json.dumps(data, separators=(",", ":"), default=str))
     return ("\n".join(lines) + "\n\n").encode()
+
+
+_EVENTS_PATH = re.compile(rf"^{re.escape(router.prefix)}/[^/]+/events$")
+
+
+def event_stream_gatekeeper(app: FastAPI) -> Gatekeeper:
+    """Refuses an event stream over its caps in the connection layer, before any middleware or
+    routing (service/connections.py): a burst of a thousand stream requests from one client
+    then costs little enough that other clients are not queued behind it.
+
+    It counts the socket's peer. Behind a trusted proxy the route, which sees the forwarded
+    address, still applies the per-client cap; this check then only enforces the total."""
+
+    def gatekeeper(method: str, path: str, client: str) -> ServiceError | None:
+        hub: JobEventHub | None = getattr(app.state, "event_hub", None)
+        if hub is None or method != "GET" or not _EVENTS_PATH.match(path):
+            return None
+        try:
+            hub.check_capacity(client)
+        except TooManyRequests as refusal:
+            return refusal
+        return None
+
+    return gatekeeper

@@ -56,8 +56,9 @@ def serve(models_dir: Path, state_dir: Path, **overrides: Any) -> Iterator[LiveS
     )
     # The service's own uvicorn options (keep-alive above all: with uvicorn's 5 s default a
     # loaded server can close an idle connection just as a client reuses it).
-    options = {**uvicorn_options(settings), "log_level": "warning"}
-    config = uvicorn.Config(create_app(settings), lifespan="on", ws="none", **options)
+    app = create_app(settings)
+    options = {**uvicorn_options(settings, app), "log_level": "warning"}
+    config = uvicorn.Config(app, lifespan="on", ws="none", **options)
     server = uvicorn.Server(config)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))

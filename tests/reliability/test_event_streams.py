@@ -70,6 +70,31 @@ def test_streams_are_capped_per_client_and_in_total(store: JobStore) -> None:
     asyncio.run(scenario())
 
 
+def test_a_reserved_place_counts_until_it_subscribes_or_is_released(store: JobStore) -> None:
+    """A stream request reserves its place before reading the database, so a burst of requests
+    cannot all pass the cap while the first ones are still reading."""
+    job = store.create("mpg", {"epochs": 5}, "never")
+
+    async def scenario() -> None:
+        hub = JobEventHub(store, max_streams=10, max_streams_per_client=2)
+        hub.reserve("a")
+        hub.reserve("a")
+        with pytest.raises(TooManyRequests, match="from this client"):
+            hub.reserve("a")
+        hub.release("a")  # the request found no job
+        stream = hub.subscribe(job.id, "a", 0, reserved=True)  # takes its place over
+        assert hub.open_streams == 1
+        hub.reserve("a")
+        with pytest.raises(TooManyRequests):
+            hub.reserve("a")  # the place that subscribed still counts
+        hub.unsubscribe(stream)
+        hub.reserve("a")
+        assert hub.open_streams == 2
+        await hub.close()
+
+    asyncio.run(scenario())
+
+
 @pytest.fixture(scope="module")
 def live(tiny_models: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     root = tmp_path_factory.mktemp("event-streams")
@@ -114,3 +139,22 @@ def test_a_third_stream_from_one_client_gets_429_and_streams_end_on_their_own(
         assert time.monotonic() < deadline, "closed streams kept their places"
     assert again.status_code == 200
     assert json.loads(again.text.split("data: ", 1)[1].split("\n", 1)[0])["status"] == "queued"
+
+
+def test_past_the_cap_a_stream_is_refused_in_the_connection_layer(live: LiveServer) -> None:
+    """The refusal comes before the app (no request id, which the app gives every answer), so
+    a flood of stream requests costs the server little; it is still our 429 with Retry-After."""
+    job_id = httpx.post(f"{live.url}/jobs", json=JOB).json()["id"]
+    url = f"{live.url}/jobs/{job_id}/events"
+    with (
+        httpx.Client(timeout=10) as client,
+        client.stream("GET", url) as one,
+        client.stream("GET", url) as two,
+    ):
+        assert one.status_code == two.status_code == 200
+        refused = httpx.get(url, timeout=10)
+        other_route = httpx.get(f"{live.url}/jobs/{job_id}", timeout=10)
+    assert refused.status_code == 429 and refused.headers["retry-after"] == "5"
+    assert refused.json()["code"] == "too_many_requests"
+    assert "x-request-id" not in refused.headers and refused.headers["connection"] == "close"
+    assert other_route.status_code == 200 and "x-request-id" in other_route.headers
