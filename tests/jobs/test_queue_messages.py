@@ -90,6 +90,7 @@ def test_a_pickle_in_the_queue_is_never_unpickled(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("job_backend", [{}], ids=["redis"])  # Redis is the case; once is enough
 def test_a_worker_drops_a_pickle_from_redis_and_goes_on(
     settings_factory, queue_factory, redis_url: str, tmp_path: Path
 ) -> None:
