@@ -233,3 +233,34 @@ def phone_photo_image(digit: np.ndarray, rng: np.random.Generator) -> tuple[Imag
     noise = Image.fromarray(grains, mode="RGB").resize(PHOTO_SIZE, Image.Resampling.BILINEAR)
     photo = ImageChops.add(photo, noise, scale=1.0, offset=-128)
     return photo, ink_box(stroke, top, left)
+
+
+NOTE_PHOTO_SIZE = (1000, 750)
+NOTE_SHARE = (0.15, 0.45)
+
+
+def note_on_desk_image(digit: np.ndarray, rng: np.random.Generator) -> Image.Image:
+    """A photo of a small sheet or sticky note on a dark desk: the note covers 15-45% of the
+    frame, so most of the picture is darker than the ink's paper."""
+    width, height = NOTE_PHOTO_SIZE
+    wood = (1.0, rng.uniform(0.75, 0.9), rng.uniform(0.55, 0.75))
+    desk = ip.blank_page(height, width, rng, level=rng.uniform(30, 110), tint=wood, texture=0.1)
+    paper = ip.blank_page(height, width, rng, level=rng.uniform(190, 245), tint=ip.paper_tint(rng))
+    area = rng.uniform(*NOTE_SHARE) * width * height
+    aspect = rng.uniform(0.8, 1.3)
+    note_h = int(min(height - 20, math.sqrt(area / aspect)))
+    note_w = int(min(width - 20, area / note_h))
+    top = int(rng.integers(10, max(11, height - note_h - 10)))
+    left = int(rng.integers(10, max(11, width - note_w - 10)))
+    sheet = np.zeros((height, width), dtype=np.uint8)
+    sheet[top : top + note_h, left : left + note_w] = 255
+    soft = Image.fromarray(sheet).filter(ImageFilter.GaussianBlur(1.0))
+    page: ip.Page = desk + (paper - desk) * (np.asarray(soft, dtype=np.float32) / 255.0)[..., None]
+    ip.darken(page, ip.light_gradient(height, width, rng, low=rng.uniform(0.7, 0.95)))
+    stroke = ip.ink_stroke(digit, rng.uniform(0.5, 0.75) * min(note_h, note_w), rng)
+    margin_y, margin_x = 0.1 * note_h, 0.1 * note_w
+    y = top + int(rng.uniform(margin_y, max(margin_y + 1, note_h - stroke.shape[0] - margin_y)))
+    x = left + int(rng.uniform(margin_x, max(margin_x + 1, note_w - stroke.shape[1] - margin_x)))
+    ip.apply_ink(page, stroke, y, x, dark_ink(rng))
+    ip.add_noise(page, rng.uniform(2, 4), rng)
+    return ip.to_image(page)

@@ -16,6 +16,8 @@ upload, varying its parameters at random within realistic ranges:
 * `squared_paper`: a light blue or grey grid with squares a third to half the digit's height;
 * `phone_photo`: a 4000x3000 JPEG whose digit (its longer side squared) covers 2-5% of the
   frame, on a sheet that shows a darker table along one or two sides, under uneven light;
+* `note_on_desk`: a 1000x750 JPEG of a small sheet or sticky note covering 15-45% of the frame
+  on a dark desk (wood 30-110), so most of the picture is darker than the paper;
 * `blur`: out of focus (gaussian sigma 1-3 px) and/or camera shake;
 * `exif_rotated`: a photo stored sideways or upside down with an EXIF Orientation of 6, 8 or 3;
 * `broken_strokes`: strokes cut by 1-4 px gaps into separate pieces (a 5's top bar apart from
@@ -40,6 +42,7 @@ from PIL import Image
 from bench import ink_and_paper as ip
 from bench.paper_scenes import (
     cut_gaps,
+    note_on_desk_image,
     paper_scene,
     pencil_stroke,
     phone_photo_image,
@@ -163,6 +166,10 @@ def phone_photo(digit: np.ndarray, rng: np.random.Generator) -> bytes:
     return ip.encode(image, "JPEG", quality=int(rng.integers(80, 93)))
 
 
+def note_on_desk(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+    return ip.encode(note_on_desk_image(digit, rng), "JPEG", quality=int(rng.integers(80, 93)))
+
+
 def blur(digit: np.ndarray, rng: np.random.Generator) -> bytes:
     page, _ = paper_scene(digit, rng, longest=(80, 260))
     kind = rng.integers(3)
@@ -216,6 +223,7 @@ CONDITIONS: dict[str, Renderer] = {
     "ruled_paper": ruled_paper,
     "squared_paper": squared_paper,
     "phone_photo": phone_photo,
+    "note_on_desk": note_on_desk,
     "blur": blur,
     "exif_rotated": exif_rotated,
     "broken_strokes": broken_strokes,

@@ -47,6 +47,22 @@ PAPER_HALF_SIZE = 240
 size: the paper varies slowly, and the closing is the costliest step."""
 EVEN_PAPER = 12
 """Paper whose local brightness varies by at most this many grey levels is taken as evenly lit."""
+MIN_SHEET_AREA = 0.05
+"""A sheet of paper lying on a desk covers at least this share of the photo."""
+SHEET_RECTANGULARITY = 0.85
+"""A sheet fills at least this share of its smallest enclosing rectangle (a filled ellipse,
+the roundest digit outline, fills 0.79)."""
+STROKE_ELONGATION = 3.0
+"""A piece at least this many times as long as it is wide (area over the square of its widest
+point) is a stroke: a pen stroke is 8 to 30, a sheet of paper or a blot 1 to 2."""
+MAX_STROKE_WIDTH = 0.15
+"""A stroke is at most this share of the picture's shorter side wide (a digit filling a close-up
+has strokes of about a tenth); a note with writing on it, wider, is no stroke."""
+MIN_STROKE_AREA = 0.0005
+"""Pieces smaller than this share of the picture are specks, not strokes."""
+STROKE_MAJORITY = 2.0
+"""Mostly dark pictures are read as dark ink only when their dark strokes outweigh their light
+ones this many times over; light ink on dark stays the reading otherwise."""
 PEN_SKIP_SHARE = 0.25
 """Gaps across a stroke narrower than this share of its width are closed (chosen on a
 validation seed of the upload corpus: broken strokes 99.1% -> 99.5%, MNIST test unchanged)."""
@@ -57,14 +73,14 @@ def find_digit(grey: np.ndarray, steps: dict[str, np.ndarray] | None = None) -> 
     the digit. Raises NoDigitFound when no ink stands out from the background. `steps`, when
     given, receives the intermediate pictures (for the README's figure and for debugging)."""
     counts = _histogram(grey)
-    if not _ink_is_dark(counts):
-        grey = cv2.bitwise_not(grey)
-        counts = counts[::-1]
     # A drawing made on a computer (a canvas, an MNIST array) has one exact background value
     # over most of its pixels; no photo or scan has. Its paper needs no estimating.
-    background = int(counts.argmax())
-    clean = int(counts[background]) >= grey.size // 2
+    clean = int(counts.max()) >= grey.size // 2
     small = max(grey.shape) <= SMALL_PICTURE
+    if not _ink_is_dark(counts) and (clean or small or not _paper_on_a_dark_surface(grey)):
+        grey = cv2.bitwise_not(grey)
+        counts = counts[::-1]
+    background = int(counts.argmax())
     if clean or small:
         level = background if clean else int(np.searchsorted(np.cumsum(counts), grey.size / 2))
         ink = _darkness(grey, np.uint8(max(level, 1)), level)
@@ -102,6 +118,57 @@ def _ink_is_dark(counts: np.ndarray) -> bool:
         # paper texture alone has no ink to tell the ends apart.)
         return near_dark <= 4 * near_light
     return near_light >= near_dark
+
+
+def _paper_on_a_dark_surface(grey: np.ndarray) -> bool:
+    """For a photo whose pixels are mostly dark: whether it is still dark ink on paper, the
+    paper being a note on a dark desk, rather than light ink on a dark board. Either the light
+    part holds a sheet (a large piece clear of the frame, as rectangular as paper) or the dark
+    pixels form the thin strokes, enclosed by light ones, far more than the light pixels do."""
+    _, dark = cv2.threshold(grey, 0, 1, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    light = 1 - dark
+    return _holds_a_sheet(light) or _stroke_area(dark) > STROKE_MAJORITY * _stroke_area(light)
+
+
+def _holds_a_sheet(mask: np.ndarray) -> bool:
+    """Whether `mask` has a piece clear of the frame, at least MIN_SHEET_AREA of the picture,
+    that fills at least SHEET_RECTANGULARITY of its smallest enclosing rectangle (holes, the
+    writing, included): a sheet of paper, tilted or not. A chalk digit's outline fills far less."""
+    height, width = mask.shape
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    for contour in contours:
+        left, top, box_w, box_h = cv2.boundingRect(contour)
+        if left == 0 or top == 0 or left + box_w == width or top + box_h == height:
+            continue
+        area = cv2.contourArea(contour)
+        if area < MIN_SHEET_AREA * mask.size:
+            continue
+        (_, _), (side_a, side_b), _ = cv2.minAreaRect(contour)
+        if area >= SHEET_RECTANGULARITY * side_a * side_b:
+            return True
+    return False
+
+
+def _stroke_area(mask: np.ndarray) -> int:
+    """Pixels of `mask` in stroke-like pieces: clear of the frame, at least MIN_STROKE_AREA of
+    the picture, at most MAX_STROKE_WIDTH of its shorter side wide and at least
+    STROKE_ELONGATION times as long as wide (area over the square of the widest point)."""
+    height, width = mask.shape
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    widths = cv2.distanceTransform(mask, cv2.DIST_L2, 3)
+    total = 0
+    for piece in range(1, count):
+        left, top, box_w, box_h, area = (int(v) for v in stats[piece])
+        if area < MIN_STROKE_AREA * mask.size or left == 0 or top == 0:
+            continue
+        if left + box_w == width or top + box_h == height:
+            continue
+        box = (slice(top, top + box_h), slice(left, left + box_w))
+        widest = 2.0 * float(widths[box][labels[box] == piece].max())
+        thin = widest <= MAX_STROKE_WIDTH * min(height, width)
+        if thin and area >= STROKE_ELONGATION * widest * widest:
+            total += area
+    return total
 
 
 def _relative_ink(grey: np.ndarray) -> np.ndarray:

@@ -169,6 +169,23 @@ def test_chalk_on_a_board_is_read_as_light_ink(digits) -> None:
     assert correlation(tensor_of(encode(board)), reference(digits[8])) > 0.85
 
 
+@pytest.mark.parametrize("note_share", [0.15, 0.3, 0.45])
+def test_a_note_on_a_dark_desk_is_dark_ink_on_paper(digits, note_share: float) -> None:
+    """Most of the photo is a dark desk, so most pixels are dark; the ink is still the dark
+    strokes on the light note, not the note on the desk."""
+    rng = np.random.default_rng(4)
+    height, width = 300, 400
+    side = round((note_share * height * width) ** 0.5)
+    top, left = (height - side) // 2, (width - side) // 3
+    photo = np.full((height, width), 70.0, dtype=np.float32)
+    photo[top : top + side, left : left + side] = page(
+        pen(digits[4], round(0.6 * side)), (side, side), (side // 5, side // 5)
+    )
+    photo += rng.normal(0.0, 3.0, photo.shape).astype(np.float32)
+    tensor = tensor_of(encode(photo, "JPEG", quality=90))
+    assert correlation(tensor, reference(digits[4])) > 0.85
+
+
 @pytest.mark.parametrize("ink_colour", [(25, 45, 160), (185, 35, 45)], ids=["blue", "red"])
 def test_coloured_ink(digits, ink_colour: tuple[int, int, int]) -> None:
     ink = pen(digits[9], 150)[..., None]
