@@ -91,13 +91,24 @@ class LoadedVersion:
         }
 
 
+@dataclass(frozen=True)
+class Problem:
+    """Why a model or a version does not serve. `code` and `message` are stable and name no
+    file and no exception, so anyone may read them; `detail` (the exception, the paths) is for
+    the log and for administrators."""
+
+    code: str
+    message: str
+    detail: str | None = None
+
+
 @dataclass
 class VersionRecord:
     version: int
     fingerprint: str
     metadata: dict[str, Any] | None
     state: VersionState = VersionState.on_disk
-    error: str | None = None
+    error: Problem | None = None
     failed_fingerprint: str | None = None
 
 
@@ -106,7 +117,7 @@ class ModelSlot:
     name: str
     serving: LoadedVersion | None = None
     state: ModelState = ModelState.loading
-    error: str | None = None
+    error: Problem | None = None
     versions: dict[int, VersionRecord] = field(default_factory=dict)
     pinned: int | None = None
     pinned_by: str | None = None
@@ -205,7 +216,7 @@ class ModelRegistry:
             raise NotFound(f"unknown model {name!r}: the models are {', '.join(self.slots)}")
         serving = slot.serving
         if serving is None:
-            reason = f": {slot.error}" if slot.error else ""
+            reason = f": {slot.error.message}" if slot.error else ""
             raise ModelUnavailable(f"model {name} is {slot.state.value}{reason}")
         if version is not None and version != serving.version:
             raise NotFound(
@@ -216,6 +227,15 @@ class ModelRegistry:
 
     def ready(self) -> bool:
         return all(slot.serving is not None for slot in self.slots.values())
+
+    def waiting_for(self) -> str:
+        """Why the service is not ready, in words anyone may read: each model that serves no
+        version, its state and its problem's public message."""
+        return "; ".join(
+            f"{name} is {slot.state.value}" + (f" ({slot.error.message})" if slot.error else "")
+            for name, slot in self.slots.items()
+            if slot.serving is None
+        )
 
     # -- changes ----------------------------------------------------------------------------
 
@@ -231,9 +251,11 @@ class ModelRegistry:
         if version is not None and (slot.serving is None or slot.serving.version != version):
             versions.write_pin(self.models_dir, name, previous)
             record = slot.versions.get(version)
-            error = record.error if record and record.error else "it could not be loaded"
+            error = record.error if record else None
             await self.refresh(name, initial=True)
-            raise Conflict(f"version {version} of model {name} cannot be served: {error}")
+            # Only an administrator can ask for a pin: the answer may carry the details.
+            reason = (error.detail or error.message) if error else "it could not be loaded"
+            raise Conflict(f"version {version} of model {name} cannot be served: {reason}")
 
     async def refresh(self, name: str, *, initial: bool = False) -> None:
         """Rescans one model and serves the version the policy selects, if it loads."""
@@ -252,7 +274,9 @@ class ModelRegistry:
                 record = slot.versions.get(version)
                 if record is None:
                     if slot.pinned == version:
-                        slot.error = f"pinned version {version} is not on disk"
+                        slot.error = Problem(
+                            "pinned_version_missing", f"pinned version {version} is not on disk"
+                        )
                     continue
                 if record.failed_fingerprint == record.fingerprint:
                     continue
@@ -303,16 +327,19 @@ class ModelRegistry:
         try:
             loaded = await asyncio.to_thread(self._load_and_warm, slot.name, record, path)
         except Exception as exc:
-            message = f"{type(exc).__name__}: {exc}".strip()
-            message = message.splitlines()[0][:500] if message else type(exc).__name__
-            record.state, record.error = VersionState.failed, message
+            detail = f"{type(exc).__name__}: {exc}".strip()
+            detail = detail.splitlines()[0][:500] if detail else type(exc).__name__
+            record.state = VersionState.failed
+            record.error = Problem(
+                "load_failed", f"version {record.version} could not be loaded", detail
+            )
             record.failed_fingerprint = record.fingerprint
             self.metrics.model_loads.labels(slot.name, str(record.version), "failed").inc()
             log.error(
                 "version %d of %s failed to load: %s",
                 record.version,
                 slot.name,
-                message,
+                detail,
                 extra={"model": slot.name, "version": record.version},
             )
             return False
@@ -376,11 +403,17 @@ class ModelRegistry:
             slot.state = ModelState.available
         elif not slot.versions:
             slot.state = ModelState.unavailable
-            slot.error = f"no versions under {self.models_dir / slot.name}"
+            slot.error = Problem(
+                "no_versions",
+                f"no version of {slot.name} is on disk",
+                f"no versions under {self.models_dir / slot.name}",
+            )
         else:
             slot.state = ModelState.failed
-            failures = [r for r in slot.versions.values() if r.error]
+            failures = [r.error for r in slot.versions.values() if r.error]
             if failures and not slot.error:
-                slot.error = f"no version could be loaded ({failures[-1].error})"
+                slot.error = Problem(
+                    "no_version_loads", "no version could be loaded", failures[-1].detail
+                )
             elif not failures and not slot.error:
-                slot.error = "no version is eligible for serving"
+                slot.error = Problem("no_eligible_version", "no version is eligible for serving")
