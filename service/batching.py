@@ -73,6 +73,11 @@ class AdaptiveBatcher:
         self._closing = False
 
     @property
+    def closing(self) -> bool:
+        """Whether close() has begun: no request is taken any more."""
+        return self._closing
+
+    @property
     def enabled(self) -> bool:
         return self.max_batch > 0 and self.max_wait_s > 0
 

@@ -149,6 +149,29 @@ def _check_signature(name: str, loaded: Any) -> None:
         )
 
 
+INCOMPLETE_PATIENCE_SCANS = 10
+"""Scans an incomplete version folder must stay unchanged before it is tried anyway."""
+
+
+def looks_complete(path: Path) -> bool:
+    """Whether a SavedModel folder holds what a loader reads: saved_model.pb, the variables
+    index and every data shard its name promises (`variables.data-00000-of-00002`...). Every
+    model served here has variables; a folder without them is a copy still under way."""
+    variables = path / "variables"
+    if not (path / "saved_model.pb").is_file() or not (variables / "variables.index").is_file():
+        return False
+    shards = list(variables.glob("variables.data-*-of-*"))
+    if not shards:
+        return False
+    total = shards[0].name.rsplit("-of-", 1)[1]
+    if not total.isdigit():
+        return False
+    return all(
+        (variables / f"variables.data-{index:05d}-of-{total}").is_file()
+        for index in range(int(total))
+    )
+
+
 def fingerprint(path: Path) -> str:
     """Changes whenever a file under `path` is added, removed, resized or rewritten."""
     digest = hashlib.sha1(usedforsecurity=False)
@@ -174,6 +197,7 @@ class ModelRegistry:
         self.slots = {name: ModelSlot(name) for name in MODEL_NAMES}
         self._poller: asyncio.Task[None] | None = None
         self._previous_fingerprints: dict[tuple[str, int], str] = {}
+        self._unchanged_scans: dict[tuple[str, int], int] = {}
         self._retiring: set[asyncio.Task[None]] = set()
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -195,6 +219,7 @@ class ModelRegistry:
             # Its batcher is closed: a later start() (the app's lifespan run again) loads anew.
             slot.serving, slot.state = None, ModelState.loading
         self._previous_fingerprints.clear()
+        self._unchanged_scans.clear()
         if self._retiring:
             await asyncio.gather(*self._retiring, return_exceptions=True)
 
@@ -287,7 +312,10 @@ class ModelRegistry:
             self._update_states(slot)
             slot.unpinned = self._unpinned_choice(slot, settings_pin)
             for record in slot.versions.values():
-                self._previous_fingerprints[(name, record.version)] = record.fingerprint
+                key = (name, record.version)
+                same = self._previous_fingerprints.get(key) == record.fingerprint
+                self._unchanged_scans[key] = self._unchanged_scans.get(key, 0) + 1 if same else 0
+                self._previous_fingerprints[key] = record.fingerprint
 
     def _unpinned_choice(self, slot: ModelSlot, settings_pin: int | None) -> int | None:
         for version in versions.serving_candidates(
@@ -316,7 +344,17 @@ class ModelRegistry:
                     record.fingerprint, record.metadata = current, metadata
 
     def _settled(self, name: str, record: VersionRecord) -> bool:
-        return self._previous_fingerprints.get((name, record.version)) == record.fingerprint
+        """Unchanged since the last scan and complete; or, lacking a file, unchanged for
+        INCOMPLETE_PATIENCE_SCANS scans (a copy stalled that long is taken as all there is, and
+        its load failure reported), so a copy that pauses records no failure."""
+        key = (name, record.version)
+        if self._previous_fingerprints.get(key) != record.fingerprint:
+            return False
+        path = versions.version_dir(self.models_dir, name, record.version)
+        return (
+            looks_complete(path)
+            or self._unchanged_scans.get(key, 0) + 1 >= INCOMPLETE_PATIENCE_SCANS
+        )
 
     async def _load_and_swap(self, slot: ModelSlot, record: VersionRecord) -> bool:
         path = versions.version_dir(self.models_dir, slot.name, record.version)

@@ -34,6 +34,8 @@ class LiveServer:
     host_port: str
     """`127.0.0.1:PORT`, as tritonclient takes it."""
     models_dir: Path
+    app: Any
+    """The app the server runs, in this process: for tests that observe its state."""
 
     @property
     def url(self) -> str:
@@ -57,7 +59,8 @@ def serve(models_dir: Path, state_dir: Path, **overrides: Any) -> Iterator[LiveS
     # The service's own uvicorn options (keep-alive above all: with uvicorn's 5 s default a
     # loaded server can close an idle connection just as a client reuses it).
     options = {**uvicorn_options(settings), "log_level": "warning"}
-    config = uvicorn.Config(create_app(settings), lifespan="on", ws="none", **options)
+    app = create_app(settings)
+    config = uvicorn.Config(app, lifespan="on", ws="none", **options)
     server = uvicorn.Server(config)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
@@ -72,7 +75,7 @@ def serve(models_dir: Path, state_dir: Path, **overrides: Any) -> Iterator[LiveS
             raise RuntimeError("the server did not start (see the log above)")
         time.sleep(0.05)
     try:
-        yield LiveServer(f"{host}:{port}", models_dir)
+        yield LiveServer(f"{host}:{port}", models_dir, app)
     finally:
         server.should_exit = True
         thread.join(timeout=30)
