@@ -137,13 +137,6 @@ def _serve(argv: list[str]) -> int:
         metavar="PERCEPTRON_X=V",
         help="a setting for our service",
     )
-    parser.add_argument(
-        "--patch",
-        action="append",
-        default=[],
-        metavar="module.NAME=LITERAL",
-        help="a module constant of our service",
-    )
     options = _parse_common(parser, argv)
     quick = options.quick
     serve_options = ServeOptions(
@@ -157,7 +150,6 @@ def _serve(argv: list[str]) -> int:
         compute_seconds=0.3 if quick else 3,
         tool=options.tool,
         env=_pairs(options.set),
-        patches=_pairs(options.patch),
         command=_command_line(["serve", *argv]),
         quick=quick,
     )

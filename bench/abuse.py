@@ -182,7 +182,7 @@ async def huge_header(port: int, outcome: Outcome) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         status = "closed"
         try:
-            writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ")
+            writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ")
             block = b"a" * 65536
             for _ in range(64 * 16):  # up to 64 MB, until the server hangs up
                 writer.write(block)
@@ -245,12 +245,12 @@ async def idle_sockets(port: int, outcome: Outcome) -> None:
 
 async def slowloris(port: int, outcome: Outcome) -> None:
     await _hold(
-        port, 300, outcome, b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"X: a\r\n" * 20, True
+        port, 300, outcome, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"X: a\r\n" * 20, True
     )
 
 
 async def short_body(port: int, outcome: Outcome) -> None:
-    head = b"POST /mpg HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    head = b"POST /mpg HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
     await _hold(port, 300, outcome, head + b'Content-Length: 1000\r\n\r\n{"cyl', trickle=False)
 
 

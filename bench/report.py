@@ -327,7 +327,8 @@ def render_markdown(results: dict[str, Any], memory: dict[str, Any] | None = Non
         f"Command: `{meta['command']}` (load tool: {meta['tool']}, {meta['seconds']:g} s per run "
         f"after a {meta['warmup_s']:g} s warm-up that is discarded; models: `{meta['models_dir']}`"
         + (f"; settings {meta['env']}" if meta["env"] else "")
-        + (f"; patched {meta['patches']}" if meta["patches"] else "")
+        # Results written before module patches became settings may still name some.
+        + (f"; patched {meta['patches']}" if meta.get("patches") else "")
         + "). Raw outputs: `"
         + meta["out"]
         + "`.",

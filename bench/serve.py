@@ -40,7 +40,6 @@ class ServeOptions:
     compute_seconds: float = 3.0
     tool: str = "wrk"
     env: dict[str, str] = field(default_factory=dict)
-    patches: dict[str, str] = field(default_factory=dict)
     command: str = ""
     with_compute: bool = True
     quick: bool = False
@@ -185,7 +184,6 @@ def run_serve(options: ServeOptions) -> dict[str, Any]:
             kind,
             options.models_dir,
             env=options.env if kind == "ours" else {},
-            patches=options.patches if kind == "ours" else {},
         )
         servers[kind] = measure_server(spec, chosen, options, out)
     results = {
@@ -200,7 +198,6 @@ def run_serve(options: ServeOptions) -> dict[str, Any]:
             "warmup_s": options.warmup_s,
             "models_dir": str(options.models_dir),
             "env": options.env,
-            "patches": options.patches,
             "quick": options.quick,
             "out": str(out),
         },

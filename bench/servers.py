@@ -1,8 +1,7 @@
 """Starting the servers under test on loopback, one at a time, each in its own process.
 
 * `ours`: `python -m service api` with the given models, default settings and a private state
-  folder (optionally with settings overridden through PERCEPTRON_* variables, or module
-  constants patched, for the sweep);
+  folder (optionally with settings overridden through PERCEPTRON_* variables, for the sweep);
 * `bare`: `bench.bare_app`, the HTTP-stack ceiling;
 * `naive`: `bench.naive_app`, the tutorial baseline;
 * `service-run`: `python -m service run`, the API with its training worker (the soak test).
@@ -38,8 +37,6 @@ class ServerSpec:
     models_dir: Path
     env: dict[str, str] = field(default_factory=dict)
     """Extra environment (PERCEPTRON_* settings) for `ours`."""
-    patches: dict[str, str] = field(default_factory=dict)
-    """`module.CONSTANT` -> Python literal, applied before `ours` starts (sweep only)."""
 
 
 @dataclass
@@ -67,13 +64,6 @@ def free_port() -> int:
 def _command(spec: ServerSpec, port: int) -> list[str]:
     python = sys.executable
     if spec.kind == "ours":
-        if spec.patches:
-            return [
-                python,
-                "-m",
-                "bench.patched_service",
-                *(f"{k}={v}" for k, v in spec.patches.items()),
-            ]
         return [python, "-m", "service", "api"]
     if spec.kind == "service-run":
         return [python, "-m", "service", "run"]

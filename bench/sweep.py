@@ -1,8 +1,8 @@
 """`python -m bench sweep`: our service alone under each candidate configuration, on the
 requests that decide the targets, so each choice is kept only if it measurably helps.
 
-A variant is a set of PERCEPTRON_* settings and/or patched module constants (for code choices
-that are not settings). Every variant gets a fresh server; compare variants within one sweep.
+A variant is a set of PERCEPTRON_* settings (code choices worth measuring are settings too, so
+nothing is patched). Every variant gets a fresh server; compare variants within one sweep.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from bench.serve import ServeOptions, run_serve
 class Variant:
     name: str
     env: dict[str, str] = field(default_factory=dict)
-    patches: dict[str, str] = field(default_factory=dict)
 
 
 VARIANTS = (
@@ -43,12 +42,8 @@ VARIANTS = (
     ),
     Variant("log WARNING (no access log)", {"PERCEPTRON_LOG_LEVEL": "WARNING"}),
     Variant("plain-text logs", {"PERCEPTRON_LOG_JSON": "false"}),
-    Variant(
-        "preprocess always in thread pool", patches={"service.digits.INLINE_PREPROCESS_BYTES": "0"}
-    ),
-    Variant(
-        "preprocess always inline", patches={"service.digits.INLINE_PREPROCESS_BYTES": str(1 << 30)}
-    ),
+    Variant("preprocess always in thread pool", {"PERCEPTRON_INLINE_PREPROCESS_BYTES": "0"}),
+    Variant("preprocess always inline", {"PERCEPTRON_INLINE_PREPROCESS_BYTES": str(1 << 30)}),
 )
 PAYLOADS = ("digit-canvas", "mpg-one")
 
@@ -84,7 +79,6 @@ def run_sweep(options: SweepOptions) -> dict[str, Any]:
                 warmup_s=options.warmup_s,
                 tool=options.tool,
                 env=variant.env,
-                patches=variant.patches,
                 with_compute=False,
             )
         )
@@ -92,7 +86,6 @@ def run_sweep(options: SweepOptions) -> dict[str, Any]:
             {
                 "variant": variant.name,
                 "env": variant.env,
-                "patches": variant.patches,
                 "runs": results["servers"]["ours"]["runs"],
                 "peak_rss_mib": results["servers"]["ours"]["peak_rss_mib"],
             }

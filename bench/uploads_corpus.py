@@ -260,10 +260,10 @@ def corpus(
 
 def mnist_test_digits() -> tuple[np.ndarray, np.ndarray]:
     """MNIST's test images and labels, from the data folder the settings name (DATA_DIR)."""
-    from service.settings import Settings
     from training import data
+    from training.settings import TrainingSettings
 
-    settings = Settings()
+    settings = TrainingSettings()
     path = data.locate(
         data.MNIST_FILE, settings.data_dir, settings.cache_dir, download=settings.download_data
     )

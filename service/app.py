@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from service.decoding import DecodeGate, auto_decode_slots
 from service.errors import install_error_handlers
+from service.hosts import TrustedHostMiddleware
 from service.jobs.broadcast import JobEventHub
 from service.jobs.queue import build_queue
 from service.jobs.store import JobStore
@@ -112,15 +113,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _mount_web(app)
 
     if settings.cors_origins:
+        if "*" in settings.cors_origins and settings.environment == "production":
+            log.warning(
+                "PERCEPTRON_CORS_ORIGINS=* lets every web site read this service's answers "
+                "and call its predictions from its visitors' browsers; list the origins that "
+                "need it instead"
+            )
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
+            allow_credentials=settings.cors_allow_credentials,
             allow_methods=["GET", "POST", "PUT", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
             expose_headers=["X-Request-ID", "Location"],
         )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(ContentEncodingMiddleware)
+    app.add_middleware(TrustedHostMiddleware, settings=settings)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app
 

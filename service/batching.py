@@ -73,6 +73,11 @@ class AdaptiveBatcher:
         self._closing = False
 
     @property
+    def closing(self) -> bool:
+        """Whether close() has begun: no request is taken any more."""
+        return self._closing
+
+    @property
     def enabled(self) -> bool:
         return self.max_batch > 0 and self.max_wait_s > 0
 
@@ -134,7 +139,11 @@ class AdaptiveBatcher:
             outputs = await loop.run_in_executor(executor, self._run, inputs)
         except Exception as exc:
             log.exception("model call failed for %s (%d rows)", self.name, rows)
-            raise InferenceFailed(f"the model call failed: {type(exc).__name__}: {exc}") from exc
+            raise InferenceFailed(
+                "the model failed to compute the answer; the request id identifies the failure "
+                "in the service's log",
+                internal=f"model call of {self.name} failed: {type(exc).__name__}: {exc}",
+            ) from exc
         if self._on_batch:
             self._on_batch(rows, time.perf_counter() - started)
         return outputs

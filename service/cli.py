@@ -24,7 +24,8 @@ from pydantic import ValidationError
 
 from service import healthcheck
 from service.logs import configure_logging
-from service.settings import Settings, describe_settings_error
+from service.settings import Settings
+from training.settings import describe_settings_error
 
 if TYPE_CHECKING:
     from fastapi import FastAPI

@@ -12,7 +12,7 @@ from fastapi import Depends, Request
 from service.decoding import DecodeGate
 from service.metrics import ServiceMetrics
 from service.registry import ModelRegistry
-from service.security import check_admin, check_prediction_access
+from service.security import check_admin, check_prediction_access, is_admin
 from service.settings import Settings
 
 
@@ -50,5 +50,11 @@ async def require_prediction_access(request: Request, settings: SettingsDep) -> 
     check_prediction_access(request, settings)
 
 
+async def admin_reader(request: Request, settings: SettingsDep) -> bool:
+    return is_admin(request, settings)
+
+
 AdminAccess = Depends(require_admin)
 PredictionAccess = Depends(require_prediction_access)
+IsAdmin = Annotated[bool, Depends(admin_reader)]
+"""Whether a read may show administrators' details (exceptions, paths)."""

@@ -15,12 +15,11 @@ from service.metrics import ServiceMetrics
 from service.registry import ModelRegistry
 from service.schemas.digit import DigitPrediction
 
-INLINE_PREPROCESS_BYTES = 64 * 1024
 INLINE_PREPROCESS_PIXELS = 100_000
-"""Uploads of at most this many bytes and pixels in total (a 280x280 web canvas, a few MNIST
-images) are preprocessed on the event loop: a thread hop costs more than decoding them, and
-their decoding time is bounded by the pixel count (about 2 ms). Anything larger waits for a
-decode slot and runs on a worker thread."""
+"""Uploads of at most this many pixels in total (a 280x280 web canvas, a few MNIST images), and
+at most `inline_preprocess_bytes`, are preprocessed on the event loop: a thread hop costs more
+than decoding them, and their decoding time is bounded by the pixel count (about 2 ms).
+Anything larger waits for a decode slot and runs on a worker thread."""
 
 PROBABILITY_DECIMALS = 6
 
@@ -81,12 +80,13 @@ async def classify(
     *,
     max_pixels: int,
     max_request_pixels: int,
+    inline_bytes: int,
     include_preprocessed: bool,
     endpoint: str,
 ) -> list[DigitPrediction]:
     started = time.perf_counter()
     pixels = None
-    if sum(source.size for source in sources) <= INLINE_PREPROCESS_BYTES:
+    if sum(source.size for source in sources) <= inline_bytes:
         # Reading the headers of a few kilobytes is cheap enough for the loop.
         pixels = source_pixels(sources)
     if pixels is not None and pixels <= INLINE_PREPROCESS_PIXELS:

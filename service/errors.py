@@ -26,7 +26,9 @@ CLIENT_CLOSED_REQUEST = 499
 
 
 class ServiceError(Exception):
-    """Base of every error the service reports to a client."""
+    """Base of every error the service reports to a client. `message` and `details` are sent;
+    `internal` (exception text, file paths: what only the operator should see) is logged with
+    the request id and never sent."""
 
     status: int = 500
     code: str = "internal_error"
@@ -37,11 +39,13 @@ class ServiceError(Exception):
         *,
         headers: dict[str, str] | None = None,
         details: list[dict[str, Any]] | None = None,
+        internal: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.headers = headers
         self.details = details
+        self.internal = internal
 
 
 class BadRequest(ServiceError):
@@ -86,6 +90,11 @@ class ModelUnavailable(ServiceError):
 
 class Overloaded(ServiceError):
     status, code = 503, "overloaded"
+
+
+class NoContent(Exception):
+    """Answered 204 with no body: raised where a route cannot return a response itself (the
+    dependency of a streaming route that finds nothing left to stream)."""
 
 
 class ErrorBody(BaseModel):
@@ -142,6 +151,16 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def service_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ServiceError)
+        if exc.internal:
+            log.warning(
+                "%s %s answered %d %s: %s",
+                request.method,
+                request.url.path,
+                exc.status,
+                exc.code,
+                exc.internal,
+                extra={"request_id": request.scope.get(REQUEST_ID_SCOPE_KEY)},
+            )
         return error_response(
             exc.status, exc.message, exc.code, details=exc.details, headers=exc.headers
         )
@@ -182,7 +201,11 @@ def install_error_handlers(app: FastAPI) -> None:
         log.info("client disconnected during %s %s", request.method, request.url.path)
         return Response(status_code=CLIENT_CLOSED_REQUEST)
 
+    async def no_content(request: Request, exc: Exception) -> Response:
+        return Response(status_code=204)
+
     app.add_exception_handler(ServiceError, service_error)
+    app.add_exception_handler(NoContent, no_content)
     app.add_exception_handler(ClientDisconnect, client_gone)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
@@ -190,21 +213,34 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 _RESPONSE_DESCRIPTIONS = {
-    400: "Malformed request (unparseable JSON, broken multipart)",
+    400: "Malformed request (unparseable JSON, broken multipart), or a Host header the "
+    "service does not answer to",
     401: "Admin token missing",
-    403: "Admin token wrong, or not a loopback client when no token is configured",
+    403: "Admin token wrong, not a loopback client when no token is configured, or an admin "
+    "call from another site's page (Origin)",
     404: "Unknown model, version or job",
     409: "The change conflicts with the current state",
     413: "Body or image too large",
-    415: "Unsupported media type or undecodable image",
+    415: "Unsupported media type or undecodable image; admin bodies must be JSON",
     422: "Invalid values",
     429: "Job queue full, or too many event streams open",
     503: "Model not ready, or inference queue full",
 }
 
 
-def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` entries for the error statuses a route can answer with."""
+def error_responses(*statuses: int, streaming: bool = False) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries for the error statuses a route can answer with. FastAPI
+    documents a `model` under the route's own media type, so a `streaming` (event-stream)
+    route names the JSON schema itself (the other routes' entries put it in the components)."""
+    if streaming:
+        schema = {"$ref": f"#/components/schemas/{ErrorBody.__name__}"}
+        return {
+            status: {
+                "description": _RESPONSE_DESCRIPTIONS[status],
+                "content": {"application/json": {"schema": schema}},
+            }
+            for status in statuses
+        }
     return {
         status: {"model": ErrorBody, "description": _RESPONSE_DESCRIPTIONS[status]}
         for status in statuses

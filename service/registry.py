@@ -92,13 +92,24 @@ class LoadedVersion:
         }
 
 
+@dataclass(frozen=True)
+class Problem:
+    """Why a model or a version does not serve. `code` and `message` are stable and name no
+    file and no exception, so anyone may read them; `detail` (the exception, the paths) is for
+    the log and for administrators."""
+
+    code: str
+    message: str
+    detail: str | None = None
+
+
 @dataclass
 class VersionRecord:
     version: int
     fingerprint: str
     metadata: dict[str, Any] | None
     state: VersionState = VersionState.on_disk
-    error: str | None = None
+    error: Problem | None = None
     failed_fingerprint: str | None = None
 
 
@@ -107,7 +118,7 @@ class ModelSlot:
     name: str
     serving: LoadedVersion | None = None
     state: ModelState = ModelState.loading
-    error: str | None = None
+    error: Problem | None = None
     versions: dict[int, VersionRecord] = field(default_factory=dict)
     pinned: int | None = None
     pinned_by: str | None = None
@@ -162,6 +173,29 @@ def _check_signature(name: str, loaded: Any) -> None:
         )
 
 
+INCOMPLETE_PATIENCE_SCANS = 10
+"""Scans an incomplete version folder must stay unchanged before it is tried anyway."""
+
+
+def looks_complete(path: Path) -> bool:
+    """Whether a SavedModel folder holds what a loader reads: saved_model.pb, the variables
+    index and every data shard its name promises (`variables.data-00000-of-00002`...). Every
+    model served here has variables; a folder without them is a copy still under way."""
+    variables = path / "variables"
+    if not (path / "saved_model.pb").is_file() or not (variables / "variables.index").is_file():
+        return False
+    shards = list(variables.glob("variables.data-*-of-*"))
+    if not shards:
+        return False
+    total = shards[0].name.rsplit("-of-", 1)[1]
+    if not total.isdigit():
+        return False
+    return all(
+        (variables / f"variables.data-{index:05d}-of-{total}").is_file()
+        for index in range(int(total))
+    )
+
+
 def fingerprint(path: Path) -> str:
     """Changes whenever a file under `path` is added, removed, resized or rewritten."""
     digest = hashlib.sha1(usedforsecurity=False)
@@ -187,6 +221,7 @@ class ModelRegistry:
         self.slots = {name: ModelSlot(name) for name in MODEL_NAMES}
         self._poller: asyncio.Task[None] | None = None
         self._previous_fingerprints: dict[tuple[str, int], str] = {}
+        self._unchanged_scans: dict[tuple[str, int], int] = {}
         self._retiring: set[asyncio.Task[None]] = set()
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -209,6 +244,7 @@ class ModelRegistry:
             # Its batcher is closed: a later start() (the app's lifespan run again) loads anew.
             slot.serving, slot.state = None, ModelState.loading
         self._previous_fingerprints.clear()
+        self._unchanged_scans.clear()
         if self._retiring:
             await asyncio.gather(*self._retiring, return_exceptions=True)
         _thaw_heap(refreeze=False)
@@ -231,7 +267,7 @@ class ModelRegistry:
             raise NotFound(f"unknown model {name!r}: the models are {', '.join(self.slots)}")
         serving = slot.serving
         if serving is None:
-            reason = f": {slot.error}" if slot.error else ""
+            reason = f": {slot.error.message}" if slot.error else ""
             raise ModelUnavailable(f"model {name} is {slot.state.value}{reason}")
         if version is not None and version != serving.version:
             raise NotFound(
@@ -242,6 +278,15 @@ class ModelRegistry:
 
     def ready(self) -> bool:
         return all(slot.serving is not None for slot in self.slots.values())
+
+    def waiting_for(self) -> str:
+        """Why the service is not ready, in words anyone may read: each model that serves no
+        version, its state and its problem's public message."""
+        return "; ".join(
+            f"{name} is {slot.state.value}" + (f" ({slot.error.message})" if slot.error else "")
+            for name, slot in self.slots.items()
+            if slot.serving is None
+        )
 
     # -- changes ----------------------------------------------------------------------------
 
@@ -257,9 +302,11 @@ class ModelRegistry:
         if version is not None and (slot.serving is None or slot.serving.version != version):
             versions.write_pin(self.models_dir, name, previous)
             record = slot.versions.get(version)
-            error = record.error if record and record.error else "it could not be loaded"
+            error = record.error if record else None
             await self.refresh(name, initial=True)
-            raise Conflict(f"version {version} of model {name} cannot be served: {error}")
+            # Only an administrator can ask for a pin: the answer may carry the details.
+            reason = (error.detail or error.message) if error else "it could not be loaded"
+            raise Conflict(f"version {version} of model {name} cannot be served: {reason}")
 
     async def refresh(self, name: str, *, initial: bool = False) -> None:
         """Rescans one model and serves the version the policy selects, if it loads."""
@@ -278,7 +325,9 @@ class ModelRegistry:
                 record = slot.versions.get(version)
                 if record is None:
                     if slot.pinned == version:
-                        slot.error = f"pinned version {version} is not on disk"
+                        slot.error = Problem(
+                            "pinned_version_missing", f"pinned version {version} is not on disk"
+                        )
                     continue
                 if record.failed_fingerprint == record.fingerprint:
                     continue
@@ -289,7 +338,10 @@ class ModelRegistry:
             self._update_states(slot)
             slot.unpinned = self._unpinned_choice(slot, settings_pin)
             for record in slot.versions.values():
-                self._previous_fingerprints[(name, record.version)] = record.fingerprint
+                key = (name, record.version)
+                same = self._previous_fingerprints.get(key) == record.fingerprint
+                self._unchanged_scans[key] = self._unchanged_scans.get(key, 0) + 1 if same else 0
+                self._previous_fingerprints[key] = record.fingerprint
 
     def _unpinned_choice(self, slot: ModelSlot, settings_pin: int | None) -> int | None:
         for version in versions.serving_candidates(
@@ -318,7 +370,17 @@ class ModelRegistry:
                     record.fingerprint, record.metadata = current, metadata
 
     def _settled(self, name: str, record: VersionRecord) -> bool:
-        return self._previous_fingerprints.get((name, record.version)) == record.fingerprint
+        """Unchanged since the last scan and complete; or, lacking a file, unchanged for
+        INCOMPLETE_PATIENCE_SCANS scans (a copy stalled that long is taken as all there is, and
+        its load failure reported), so a copy that pauses records no failure."""
+        key = (name, record.version)
+        if self._previous_fingerprints.get(key) != record.fingerprint:
+            return False
+        path = versions.version_dir(self.models_dir, name, record.version)
+        return (
+            looks_complete(path)
+            or self._unchanged_scans.get(key, 0) + 1 >= INCOMPLETE_PATIENCE_SCANS
+        )
 
     async def _load_and_swap(self, slot: ModelSlot, record: VersionRecord) -> bool:
         path = versions.version_dir(self.models_dir, slot.name, record.version)
@@ -329,16 +391,19 @@ class ModelRegistry:
         try:
             loaded = await asyncio.to_thread(self._load_and_warm, slot.name, record, path)
         except Exception as exc:
-            message = f"{type(exc).__name__}: {exc}".strip()
-            message = message.splitlines()[0][:500] if message else type(exc).__name__
-            record.state, record.error = VersionState.failed, message
+            detail = f"{type(exc).__name__}: {exc}".strip()
+            detail = detail.splitlines()[0][:500] if detail else type(exc).__name__
+            record.state = VersionState.failed
+            record.error = Problem(
+                "load_failed", f"version {record.version} could not be loaded", detail
+            )
             record.failed_fingerprint = record.fingerprint
             self.metrics.model_loads.labels(slot.name, str(record.version), "failed").inc()
             log.error(
                 "version %d of %s failed to load: %s",
                 record.version,
                 slot.name,
-                message,
+                detail,
                 extra={"model": slot.name, "version": record.version},
             )
             return False
@@ -402,11 +467,17 @@ class ModelRegistry:
             slot.state = ModelState.available
         elif not slot.versions:
             slot.state = ModelState.unavailable
-            slot.error = f"no versions under {self.models_dir / slot.name}"
+            slot.error = Problem(
+                "no_versions",
+                f"no version of {slot.name} is on disk",
+                f"no versions under {self.models_dir / slot.name}",
+            )
         else:
             slot.state = ModelState.failed
-            failures = [r for r in slot.versions.values() if r.error]
+            failures = [r.error for r in slot.versions.values() if r.error]
             if failures and not slot.error:
-                slot.error = f"no version could be loaded ({failures[-1].error})"
+                slot.error = Problem(
+                    "no_version_loads", "no version could be loaded", failures[-1].detail
+                )
             elif not failures and not slot.error:
-                slot.error = "no version is eligible for serving"
+                slot.error = Problem("no_eligible_version", "no version is eligible for serving")

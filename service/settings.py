@@ -1,4 +1,5 @@
-"""Every setting of the service, its worker and the training command line, in one place.
+"""Every setting of the service and its worker, in one place: the training settings
+(`training.settings.TrainingSettings`: data, cache and models folders, pins) and the service's own.
 
 Each field is read from the environment variable `PERCEPTRON_<FIELD>` (upper case), or from a
 `.env` file in the working folder. `create_app(settings)` and the worker take an instance, so
@@ -7,39 +8,22 @@ tests pass explicit values instead of patching the environment.
 
 from __future__ import annotations
 
-import os
+import contextlib
+import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    AliasChoices,
-    Field,
-    SecretStr,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import NoDecode
+
+from training.settings import TrainingSettings
 
 PLACEHOLDER_TOKENS = frozenset({"", "change-me", "changeme", "replace-me", "secret", "admin"})
 MIN_PRODUCTION_TOKEN_LENGTH = 16
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 
 
-def _default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "perceptron"
-
-
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="PERCEPTRON_",
-        env_file=".env",
-        env_file_encoding="utf-8",
-        extra="ignore",
-        validate_by_name=True,
-        validate_by_alias=True,
-    )
-
+class Settings(TrainingSettings):
     environment: Literal["development", "production"] = "development"
     """`production` refuses to start without a real admin token."""
     host: str = "127.0.0.1"
@@ -51,23 +35,11 @@ class Settings(BaseSettings):
     log_json: bool = True
     """JSON lines (one object per record, with the request id) instead of plain text."""
 
-    models_dir: Path = Path("models")
-    """Folder of versioned SavedModels: `<models_dir>/<name>/<integer version>/`."""
-    data_dir: Path | None = Field(
-        None, validation_alias=AliasChoices("PERCEPTRON_DATA_DIR", "DATA_DIR", "data_dir")
-    )
-    """Folder holding mnist.npz and auto-mpg.data (also read from DATA_DIR)."""
-    cache_dir: Path = Field(default_factory=_default_cache_dir)
-    """Where data sets are downloaded when the data folder lacks them."""
-    download_data: bool = True
-    """Download missing data sets from their canonical locations."""
     state_dir: Path = Path("var")
     """Folder for the default job database and queue files."""
 
     poll_interval_s: float = Field(2.0, gt=0, le=3600)
     """How often the models folder is scanned for new versions and pins."""
-    pinned_versions: dict[str, int] = Field(default_factory=dict)
-    """Versions to serve instead of the newest, as JSON: {"digit": 3}. The API's pin wins."""
 
     max_connections: int = Field(1000, ge=1, le=1_000_000)
     """Open connections (event streams included) beyond which the one idle longest is closed
@@ -102,6 +74,10 @@ class Settings(BaseSettings):
     the memory (each slot holds about 18 bytes per pixel of max_image_pixels at its peak)."""
     decode_queue_limit: int = Field(32, ge=0, le=10_000)
     """Requests waiting for a decode slot beyond which /digit answers 503 with Retry-After."""
+    inline_preprocess_bytes: int = Field(64 * 1024, ge=0)
+    """Uploads of at most this many bytes in all (and at most 100,000 pixels) are preprocessed
+    on the event loop, where a thread hop would cost more than decoding them; larger ones wait
+    for a decode slot. 0 sends every upload to a decode slot."""
     max_batch_images: int = Field(256, ge=1, le=4096)
     """Most images in one /digit request."""
     max_batch_cars: int = Field(1000, ge=1, le=100_000)
@@ -119,8 +95,22 @@ class Settings(BaseSettings):
     tf_inter_op_threads: int = Field(0, ge=0, le=256)
     """TensorFlow ops run in parallel; 0 lets TensorFlow decide."""
 
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(LOOPBACK_HOSTS)
+    )
+    """Names the service answers to in the Host header (comma-separated, no port; `*` allows
+    any): another Host gets 400, so a web page cannot reach the service through a DNS name it
+    controls (DNS rebinding). public_host is allowed as well."""
+    public_host: str | None = None
+    """The name clients reach the service by, e.g. behind the production proxy
+    (perceptron.example.com): allowed as Host, and as the Origin of admin calls."""
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    """Origins allowed to call the API from a browser (comma-separated); none by default."""
+    """Origins allowed to call the API from a browser (comma-separated); none by default. `*`
+    allows every origin to read and predict, never to administer (admin calls must come from
+    a listed origin or the service's own)."""
+    cors_allow_credentials: bool = False
+    """Let browsers send cookies and HTTP authentication with cross-origin calls; refused
+    together with `*` in cors_origins."""
     admin_token: SecretStr | None = None
     """Bearer token for jobs and version pins. Unset: only loopback clients may use them."""
     predictions_require_token: bool = False
@@ -153,23 +143,33 @@ class Settings(BaseSettings):
     job_lost_after_s: float = Field(60.0, gt=0, le=86_400)
     """Silence after which a running job is failed as 'worker lost'."""
 
-    @field_validator("admin_token", "data_dir", "database_url", "redis_url", mode="before")
+    @field_validator("admin_token", "public_host", "database_url", "redis_url", mode="before")
     @classmethod
     def _blank_means_unset(cls, value: Any) -> Any:
         # Compose files pass `VAR=${VAR:-}`: an empty value must mean "not configured".
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("allowed_hosts", "cors_origins", mode="before")
     @classmethod
-    def _split_origins(cls, value: Any) -> Any:
+    def _split_list(cls, value: Any) -> Any:
         if isinstance(value, str):
             value = value.strip()
-            if value.startswith("["):
-                import json
-
-                return json.loads(value)
-            return [origin.strip() for origin in value.split(",") if origin.strip()]
+            if value.startswith("[") and value.endswith("]"):
+                # A JSON list, unless it is a bracketed IPv6 address such as [::1].
+                with contextlib.suppress(ValueError):
+                    return json.loads(value)
+            return [item.strip() for item in value.split(",") if item.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _refuse_credentials_for_every_origin(self) -> Settings:
+        if self.cors_allow_credentials and "*" in self.cors_origins:
+            raise ValueError(
+                "PERCEPTRON_CORS_ORIGINS=* cannot be combined with "
+                "PERCEPTRON_CORS_ALLOW_CREDENTIALS=true: every web site could then call the "
+                "service with its users' credentials; list the origins instead"
+            )
+        return self
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
@@ -193,15 +193,3 @@ class Settings(BaseSettings):
     @property
     def queue_path(self) -> Path:
         return self.state_dir / "queue.sqlite3"
-
-
-def describe_settings_error(error: ValidationError) -> str:
-    """One line for a person starting the service with bad settings: each problem with the
-    environment variable to change, instead of pydantic's multi-line report."""
-    problems = []
-    for item in error.errors():
-        message = str(item["msg"]).removeprefix("Value error, ")
-        field = ".".join(str(part) for part in item["loc"])
-        name = f"PERCEPTRON_{field.upper()}" if field else ""
-        problems.append(message if not name or name in message else f"{name}: {message}")
-    return "cannot start: " + "; ".join(problems)

@@ -1,4 +1,5 @@
-"""The configuration table in docs/configuration.md, generated from the `Settings` class.
+"""The configuration table in docs/configuration.md, generated from the `Settings` class
+(the training settings it extends included).
 
 `python -m service.settings_doc` prints the page, `--write` rewrites docs/configuration.md and
 `--check` exits 1 when the committed page differs from the class. The table's descriptions are
@@ -22,11 +23,14 @@ from pydantic import AliasChoices, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings
 
-from service.settings import Settings
+from service.settings import LOOPBACK_HOSTS, Settings
 
 DOC_PATH = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 
-FACTORY_DEFAULTS = {"cache_dir": "`$XDG_CACHE_HOME/perceptron`, else `~/.cache/perceptron`"}
+FACTORY_DEFAULTS = {
+    "cache_dir": "`$XDG_CACHE_HOME/perceptron`, else `~/.cache/perceptron`",
+    "allowed_hosts": ", ".join(f"`{host}`" for host in LOOPBACK_HOSTS),
+}
 """Defaults computed at run time, described instead of evaluated on this machine."""
 
 _TYPE_NAMES: dict[object, str] = {

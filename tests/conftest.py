@@ -19,6 +19,9 @@ BUNDLED_MODELS = REPO / "models"
 LOOPBACK_CLIENT = ("127.0.0.1", 50000)
 REMOTE_CLIENT = ("203.0.113.7", 40000)
 """A TEST-NET-3 address: what a client on another machine looks like to the app."""
+BASE_URL = "http://127.0.0.1"
+"""Where test clients send requests: a Host the service answers to by default (TestClient's
+own, `testserver`, is refused like any unknown name)."""
 
 
 def _data_dir() -> Path | None:
@@ -158,7 +161,7 @@ def client_factory():
     clients: list[TestClient] = []
 
     def make(settings, client=LOOPBACK_CLIENT) -> TestClient:
-        test_client = TestClient(create_app(settings), client=client)
+        test_client = TestClient(create_app(settings), base_url=BASE_URL, client=client)
         test_client.__enter__()
         clients.append(test_client)
         return test_client
@@ -231,5 +234,5 @@ def bundled_client(tmp_path_factory):
         state_dir=tmp_path_factory.mktemp("bundled-var"),
         poll_interval_s=60,
     )
-    with TestClient(create_app(settings), client=LOOPBACK_CLIENT) as client:
+    with TestClient(create_app(settings), base_url=BASE_URL, client=LOOPBACK_CLIENT) as client:
         yield client

@@ -2,7 +2,7 @@
 
 Every hyperparameter of the model's schema is an option (`--learning-rate 0.01`,
 `--hidden-units 256,128`, `--no-augment`); defaults come from the schema and the paths from
-the service's settings (DATA_DIR, PERCEPTRON_MODELS_DIR, PERCEPTRON_CACHE_DIR).
+the training settings (DATA_DIR, PERCEPTRON_MODELS_DIR, PERCEPTRON_CACHE_DIR).
 """
 
 from __future__ import annotations
@@ -134,10 +134,10 @@ def main(argv: list[str] | None = None) -> int:
         for error in exc.errors():
             where = _option(str(error["loc"][0])) if error["loc"] else "options"
             parser.error(f"{where}: {error['msg']}")
-    from service.settings import Settings, describe_settings_error
+    from training.settings import TrainingSettings, describe_settings_error
 
     try:
-        settings = Settings()
+        settings = TrainingSettings()
     except ValidationError as exc:
         print(f"error: {describe_settings_error(exc)}", file=sys.stderr)
         return 2

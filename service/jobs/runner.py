@@ -21,6 +21,15 @@ log = logging.getLogger(__name__)
 FLUSH_INTERVAL_S = 0.5
 
 
+DATA_UNAVAILABLE = (
+    "the worker could not read the data sets; the worker's log says where it looked, under "
+    "this job's id"
+)
+UNEXPECTED_FAILURE = (
+    "training failed unexpectedly; the worker's log has the error, under this job's id"
+)
+
+
 class JobTimedOut(Exception):
     """Raised from inside the training loop when the job has run longer than allowed."""
 
@@ -154,12 +163,18 @@ def run_job(job_id: str, settings: Settings, store: JobStore) -> None:
         store.finish(job_id, JobStatus.failed, error=str(exc))
         log.warning("job %s timed out", job_id, extra={"job_id": job_id})
         return
-    except (DataError, TrainingDiverged) as exc:
+    except TrainingDiverged as exc:  # our own words about the run, naming no file
         store.finish(job_id, JobStatus.failed, error=str(exc))
         log.warning("job %s failed: %s", job_id, exc, extra={"job_id": job_id})
         return
-    except Exception as exc:
-        store.finish(job_id, JobStatus.failed, error=f"{type(exc).__name__}: {exc}")
+    # The job's error is public (GET /jobs answers anyone): the exception, which names files
+    # and internals, goes to the worker's log under the job id instead.
+    except DataError as exc:
+        store.finish(job_id, JobStatus.failed, error=DATA_UNAVAILABLE)
+        log.warning("job %s failed: %s", job_id, exc, extra={"job_id": job_id})
+        return
+    except Exception:
+        store.finish(job_id, JobStatus.failed, error=UNEXPECTED_FAILURE)
         log.exception("job %s failed", job_id, extra={"job_id": job_id})
         return
     meta = exported.metadata

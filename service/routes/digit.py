@@ -75,6 +75,7 @@ async def recognise_digit(
         gate,
         max_pixels=settings.max_image_pixels,
         max_request_pixels=settings.max_request_pixels,
+        inline_bytes=settings.inline_preprocess_bytes,
         include_preprocessed=include_preprocessed,
         endpoint="/digit",
     )

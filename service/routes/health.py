@@ -21,12 +21,7 @@ async def healthz() -> Health:
 async def readyz(registry: RegistryDep) -> Readiness:
     states = {name: slot.state.value for name, slot in registry.slots.items()}
     if not registry.ready():
-        waiting = [
-            f"{name} is {slot.state.value}" + (f" ({slot.error})" if slot.error else "")
-            for name, slot in registry.slots.items()
-            if slot.serving is None
-        ]
-        raise ModelUnavailable("not ready: " + "; ".join(waiting))
+        raise ModelUnavailable("not ready: " + registry.waiting_for())
     return Readiness(ready=True, models=states)
 
 

@@ -77,13 +77,8 @@ async def server_ready(registry: RegistryDep) -> ServerReady | JSONResponse:
     """Ready when every model serves a version; otherwise 503 with `ready: false` and why."""
     if registry.ready():
         return ServerReady(ready=True)
-    waiting = [
-        f"{name} is {slot.state.value}" + (f" ({slot.error})" if slot.error else "")
-        for name, slot in registry.slots.items()
-        if slot.serving is None
-    ]
     body = ServerNotReady(
-        error="not ready: " + "; ".join(waiting),
+        error="not ready: " + registry.waiting_for(),
         code=ModelUnavailable.code,
         request_id=current_request_id(),
     )

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import time
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from dataclasses import dataclass
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, FastAPI, Header, Path, Query, Request, Response
-from fastapi.sse import EventSourceResponse
-from starlette.background import BackgroundTask
+from fastapi.sse import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from service.connections import Gatekeeper
@@ -20,6 +19,7 @@ from service.errors import (
     Conflict,
     InvalidInput,
     ModelUnavailable,
+    NoContent,
     NotFound,
     ServiceError,
     TooManyRequests,
@@ -27,7 +27,7 @@ from service.errors import (
 )
 from service.jobs.broadcast import JobEventHub, Subscription, is_final
 from service.jobs.queue import JobQueue
-from service.jobs.store import FINAL_STATUSES, DatabaseBusy, JobStatus, JobStore
+from service.jobs.store import FINAL_STATUSES, DatabaseBusy, Event, JobStatus, JobStore
 from service.jobs.tables import JobRow
 from service.schemas.jobs import (
     JOB_REQUEST_EXAMPLES,
@@ -41,7 +41,6 @@ from training.hyperparameters import MODEL_NAMES
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
-KEEPALIVE_S = 15.0
 RECONNECT_MS = 2000
 JobId = Annotated[str, Path(description="Job id", min_length=1, max_length=64)]
 
@@ -100,7 +99,7 @@ ExistingJob = Annotated[JobRow, Depends(existing_job)]
     status_code=202,
     summary="Start a training job",
     dependencies=[AdminAccess],
-    responses=error_responses(400, 401, 403, 422, 429, 503),
+    responses=error_responses(400, 401, 403, 415, 422, 429, 503),
 )
 def create_job(
     response: Response,
@@ -136,8 +135,11 @@ def create_job(
     try:
         queue.submit(job.id)
     except Exception as exc:
-        store.fail_queued(job.id, f"the job queue was unavailable: {exc}")
-        raise ModelUnavailable(f"the job queue is unavailable: {exc}") from exc
+        store.fail_queued(job.id, "the job queue was unavailable; nothing was run")
+        raise ModelUnavailable(
+            "the job queue is unavailable; retry shortly",
+            internal=f"submitting job {job.id} failed: {type(exc).__name__}: {exc}",
+        ) from exc
     response.headers["Location"] = f"/jobs/{job.id}"
     return _detail(job, store)
 
@@ -174,7 +176,7 @@ def get_job(job: ExistingJob, store: StoreDep) -> Job:
     status_code=202,
     summary="Cancel a job",
     dependencies=[AdminAccess],
-    responses=error_responses(401, 403, 404, 409, 503),
+    responses=error_responses(401, 403, 404, 409, 415, 503),
 )
 def cancel_job(job: ExistingJob, store: StoreDep) -> Job:
     """A queued job never starts; a running job stops at its next batch and exports nothing."""
@@ -192,29 +194,25 @@ def cancel_job(job: ExistingJob, store: StoreDep) -> Job:
     return _detail(updated, store)
 
 
-@router.get(
-    "/{job_id}/events",
-    summary="Follow a job live (server-sent events)",
-    response_class=Response,
-    responses={
-        200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}},
-        204: {"description": "The job is finished and the client has seen every event"},
-        **error_responses(404, 429, 503),
-    },
-)
-async def job_events(
+@dataclass(frozen=True)
+class _Follow:
+    """What a new event stream sends: the job first (unless resuming), then its events after
+    `after`, fed by `subscription`."""
+
+    subscription: Subscription
+    after: int
+    first: JobSummary | None
+
+
+async def follow_job(
     request: Request,
     job_id: JobId,
     store: StoreDep,
     hub: EventHubDep,
-    settings: SettingsDep,
     last_event_id: Annotated[int | None, Header(ge=0, le=2**62)] = None,
-) -> Response:
-    """A `job` event with the job as it is, then a `status` event on every status change and
-    an `epoch` event per epoch (its loss, metrics, progress and ETA), from the start or after
-    `Last-Event-ID`. The stream ends after the final status; reconnecting after that gets 204,
-    which tells an EventSource to stop. Streams are capped per client and in total (429), and
-    end after `event_stream_timeout_s` (reconnect with Last-Event-ID)."""
+) -> AsyncIterator[_Follow]:
+    """Refuses a stream (429, 404, or 204 for a finished job already seen to its end) before
+    the response starts, then holds the stream's place until the response is over."""
     client = request.client.host if request.client else "unknown"
     hub.reserve(client)  # before any database work: a flood of streams costs little
     subscription = None
@@ -224,70 +222,68 @@ async def job_events(
         if JobStatus(job.status) in FINAL_STATUSES and last_event_id is not None:
             pending = await run_in_threadpool(store.events_after, job_id, after, 1)
             if not pending:
-                return Response(status_code=204)
-        first = (
-            None
-            if last_event_id is not None
-            else JobSummary.model_validate(job).model_dump(mode="json")
-        )
+                raise NoContent()
+        first = None if last_event_id is not None else JobSummary.model_validate(job)
         subscription = hub.subscribe(job_id, client, after, reserved=True)
     finally:
         if subscription is None:
             hub.release(client)
-    stream = _stream(hub, subscription, store, after, first, settings.event_stream_timeout_s)
-    # The generator unsubscribes when it ends; the background task covers a response that
-    # never started streaming (unsubscribing twice is harmless).
-    return EventSourceResponse(stream, background=BackgroundTask(hub.unsubscribe, subscription))
-
-
-async def _stream(
-    hub: JobEventHub,
-    subscription: Subscription,
-    store: JobStore,
-    after: int,
-    first: dict[str, Any] | None,
-    timeout_s: float,
-) -> AsyncIterator[bytes]:
-    job_id = subscription.job_id
     try:
-        if first is not None:
-            yield _sse("job", first, retry=RECONNECT_MS)
-        # Catch up with one read of our own; the broadcaster's events that repeat it are
-        # skipped by id below.
-        backlog = await run_in_threadpool(store.events_after, job_id, after, 10_000)
-        for event in backlog:
-            after = event.id
-            yield _sse(event.type, event.data, event_id=event.id)
-            if is_final(event):
-                return
-        deadline = time.monotonic() + timeout_s
-        while (remaining := deadline - time.monotonic()) > 0:
-            try:
-                async with asyncio.timeout(min(KEEPALIVE_S, remaining)):
-                    received = await subscription.queue.get()
-            except TimeoutError:
-                yield b": keep-alive\n\n"
-                continue
-            if received is None:
-                return
-            if received.id <= after:
-                continue
-            after = received.id
-            yield _sse(received.type, received.data, event_id=received.id)
-            if is_final(received):
-                return
+        yield _Follow(subscription, after, first)
     finally:
         hub.unsubscribe(subscription)
 
 
-def _sse(kind: str, data: Any, *, event_id: int | None = None, retry: int | None = None) -> bytes:
-    lines = [f"event: {kind}"]
-    if event_id is not None:
-        lines.append(f"id: {event_id}")
-    if retry is not None:
-        lines.append(f"retry: {retry}")
-    lines.append("data: " + json.dumps(data, separators=(",", ":"), default=str))
-    return ("\n".join(lines) + "\n\n").encode()
+@router.get(
+    "/{job_id}/events",
+    summary="Follow a job live (server-sent events)",
+    response_class=EventSourceResponse,
+    responses={
+        204: {"description": "The job is finished and the client has seen every event"},
+        **error_responses(404, 429, 503, streaming=True),
+    },
+)
+async def job_events(
+    follow: Annotated[_Follow, Depends(follow_job, scope="request")],
+    store: StoreDep,
+    settings: SettingsDep,
+) -> AsyncIterator[ServerSentEvent]:
+    """A `job` event with the job as it is, then a `status` event on every status change and
+    an `epoch` event per epoch (its loss, metrics, progress and ETA), from the start or after
+    `Last-Event-ID`. The stream ends after the final status; reconnecting after that gets 204,
+    which tells an EventSource to stop. Streams are capped per client and in total (429), and
+    end after `event_stream_timeout_s` (reconnect with Last-Event-ID); a comment is sent
+    every 15 s of silence to keep proxies from closing them."""
+    subscription, after = follow.subscription, follow.after
+    if follow.first is not None:
+        yield ServerSentEvent(event="job", data=follow.first, retry=RECONNECT_MS)
+    # Catch up with one read of our own; the broadcaster's events that repeat it are skipped
+    # by id below.
+    backlog = await run_in_threadpool(store.events_after, subscription.job_id, after, 10_000)
+    for event in backlog:
+        after = event.id
+        yield _server_sent(event)
+        if is_final(event):
+            return
+    deadline = time.monotonic() + settings.event_stream_timeout_s
+    while (remaining := deadline - time.monotonic()) > 0:
+        try:
+            async with asyncio.timeout(remaining):
+                received = await subscription.queue.get()
+        except TimeoutError:
+            return
+        if received is None:
+            return
+        if received.id <= after:
+            continue
+        after = received.id
+        yield _server_sent(received)
+        if is_final(received):
+            return
+
+
+def _server_sent(event: Event) -> ServerSentEvent:
+    return ServerSentEvent(event=event.type, data=event.data, id=str(event.id))
 
 
 _EVENTS_PATH = re.compile(rf"^{re.escape(router.prefix)}/[^/]+/events$")

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Path
 
-from service.deps import AdminAccess, RegistryDep
+from service.deps import AdminAccess, IsAdmin, RegistryDep
 from service.errors import NotFound, error_responses
 from service.registry import ModelRegistry, ModelSlot
 from service.schemas.models import (
@@ -35,7 +35,8 @@ def signature_info(signature: Signature) -> SignatureInfo:
     return SignatureInfo(inputs=tensors(signature.inputs), outputs=tensors(signature.outputs))
 
 
-def model_info(slot: ModelSlot) -> ModelInfo:
+def model_info(slot: ModelSlot, *, admin: bool) -> ModelInfo:
+    """The model as `/models` shows it; the details behind its errors only to `admin`."""
     versions = []
     for record in sorted(slot.versions.values(), key=lambda r: r.version, reverse=True):
         meta = record.metadata or {}
@@ -43,7 +44,9 @@ def model_info(slot: ModelSlot) -> ModelInfo:
             VersionInfo(
                 version=record.version,
                 state=record.state.value,
-                error=record.error,
+                error=record.error.message if record.error else None,
+                error_code=record.error.code if record.error else None,
+                error_detail=record.error.detail if record.error and admin else None,
                 created_at=meta.get("created_at"),
                 metrics=meta.get("metrics"),
                 hyperparameters=meta.get("hyperparameters"),
@@ -62,7 +65,9 @@ def model_info(slot: ModelSlot) -> ModelInfo:
         pinned_version=slot.pinned,
         pinned_by=slot.pinned_by,
         unpinned_version=slot.unpinned,
-        error=slot.error,
+        error=slot.error.message if slot.error else None,
+        error_code=slot.error.code if slot.error else None,
+        error_detail=slot.error.detail if slot.error and admin else None,
         signature=signature_info(SIGNATURES[slot.name]),
         versions=versions,
     )
@@ -76,22 +81,24 @@ def _slot(registry: ModelRegistry, name: str) -> ModelSlot:
 
 
 @router.get("", summary="List the models")
-async def list_models(registry: RegistryDep) -> ModelList:
-    return ModelList(models=[model_info(slot) for slot in registry.slots.values()])
+async def list_models(registry: RegistryDep, admin: IsAdmin) -> ModelList:
+    """Every model; `error_detail` (exceptions, paths) only for administrators."""
+    return ModelList(models=[model_info(slot, admin=admin) for slot in registry.slots.values()])
 
 
 @router.get("/{name}", summary="Describe a model", responses=error_responses(404))
-async def get_model(registry: RegistryDep, name: str = ModelNamePath) -> ModelInfo:
+async def get_model(registry: RegistryDep, admin: IsAdmin, name: str = ModelNamePath) -> ModelInfo:
     """Versions on disk with their metrics and hyperparameters, the served and pinned
-    versions, the state, and the serving signature."""
-    return model_info(_slot(registry, name))
+    versions, the state, and the serving signature; why a version failed to load in stable
+    words, and the exception behind it (`error_detail`) for administrators only."""
+    return model_info(_slot(registry, name), admin=admin)
 
 
 @router.put(
     "/{name}/served-version",
     summary="Pin the served version (roll back or forward)",
     dependencies=[AdminAccess],
-    responses=error_responses(400, 401, 403, 404, 409, 422),
+    responses=error_responses(400, 401, 403, 404, 409, 415, 422),
 )
 async def pin_version(
     body: ServedVersionRequest, registry: RegistryDep, name: str = ModelNamePath
@@ -100,17 +107,17 @@ async def pin_version(
     removed. Answers once the version is loaded and serving; 409 if it cannot be loaded."""
     slot = _slot(registry, name)
     await registry.set_pin(slot.name, body.version)
-    return model_info(slot)
+    return model_info(slot, admin=True)
 
 
 @router.delete(
     "/{name}/served-version",
     summary="Remove the pin",
     dependencies=[AdminAccess],
-    responses=error_responses(401, 403, 404),
+    responses=error_responses(401, 403, 404, 415),
 )
 async def unpin_version(registry: RegistryDep, name: str = ModelNamePath) -> ModelInfo:
     """Back to the policy: the newest promoted version (or the settings' pin)."""
     slot = _slot(registry, name)
     await registry.set_pin(slot.name, None)
-    return model_info(slot)
+    return model_info(slot, admin=True)

@@ -267,7 +267,8 @@ def _statuses(slot: ModelSlot) -> list[ModelVersionStatus]:
                 version=str(record.version), state=_STATES[record.state], status=TfStatus()
             )
         elif record.state is VersionState.failed:
-            failure = TfStatus(error_code="UNKNOWN", error_message=record.error or "load failed")
+            message = record.error.message if record.error else "load failed"
+            failure = TfStatus(error_code="UNKNOWN", error_message=message)
             found[record.version] = ModelVersionStatus(
                 version=str(record.version), state="END", status=failure
             )
@@ -277,6 +278,6 @@ def _statuses(slot: ModelSlot) -> list[ModelVersionStatus]:
             version=str(version), state="AVAILABLE", status=TfStatus()
         )
     if not found:
-        reason = f" ({slot.error})" if slot.error else ""
+        reason = f" ({slot.error.message})" if slot.error else ""
         raise NotFound(f"model {slot.name} has no version loaded or loading{reason}")
     return [found[version] for version in sorted(found, reverse=True)]

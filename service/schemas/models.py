@@ -21,7 +21,11 @@ class SignatureInfo(BaseModel):
 class VersionInfo(BaseModel):
     version: int
     state: str = Field(description="serving, loading, failed or on_disk")
-    error: str | None = None
+    error: str | None = Field(None, description="Why it failed to load, in stable words")
+    error_code: str | None = Field(None, description="load_failed when it failed to load")
+    error_detail: str | None = Field(
+        None, description="The exception that stopped it loading: to administrators only"
+    )
     created_at: str | None = None
     metrics: dict[str, Any] | None = Field(None, description="Test-set metrics from metadata.json")
     hyperparameters: dict[str, Any] | None = None
@@ -52,7 +56,14 @@ class ModelInfo(BaseModel):
         description="The version served once the API's pin is removed: the settings' pin, else "
         "the newest promoted version that loads",
     )
-    error: str | None = None
+    error: str | None = Field(None, description="Why no version serves, in stable words")
+    error_code: str | None = Field(
+        None,
+        description="no_versions, no_version_loads, no_eligible_version or pinned_version_missing",
+    )
+    error_detail: str | None = Field(
+        None, description="Paths and exceptions behind the error: to administrators only"
+    )
     signature: SignatureInfo
     versions: list[VersionInfo] = Field(description="Every version on disk, newest first")
 

@@ -13,8 +13,7 @@ from bench.__main__ import main
 from bench.preprocessing_figure import LABELS, TILE
 
 
-@pytest.mark.data
-def test_figure_shows_every_step(tmp_path: Path) -> None:
+def test_figure_shows_every_step(tmp_path: Path, bench_data) -> None:
     output = tmp_path / "figure.png"
     assert main(["figure", "--output", str(output)]) == 0
     figure = Image.open(output)
@@ -26,9 +25,10 @@ def test_figure_shows_every_step(tmp_path: Path) -> None:
     assert low == 0 and high > 200
 
 
-@pytest.mark.data
 @pytest.mark.slow
-def test_preprocess_times_now_before_and_decode(capsys: pytest.CaptureFixture[str]) -> None:
+def test_preprocess_times_now_before_and_decode(
+    capsys: pytest.CaptureFixture[str], bench_data
+) -> None:
     # HEAD as the baseline: a clone of any depth has it.
     assert main(["preprocess", "--count", "1", "--repeats", "1", "--before", "HEAD"]) == 0
     table = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]

@@ -12,9 +12,8 @@ import pytest
 from bench.__main__ import main
 
 
-@pytest.mark.data
 def test_uploads_reports_each_condition_asked_for(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], bench_data
 ) -> None:
     saved, report = tmp_path / "saved", tmp_path / "uploads.json"
     argv = ["uploads", "--count", "3", "--condition", "paper_png", "--condition", "canvas"]

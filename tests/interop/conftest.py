@@ -34,6 +34,8 @@ class LiveServer:
     host_port: str
     """`127.0.0.1:PORT`, as tritonclient takes it."""
     models_dir: Path
+    app: Any
+    """The app the server runs, in this process: for tests that observe its state."""
 
     @property
     def url(self) -> str:
@@ -73,7 +75,7 @@ def serve(models_dir: Path, state_dir: Path, **overrides: Any) -> Iterator[LiveS
             raise RuntimeError("the server did not start (see the log above)")
         time.sleep(0.05)
     try:
-        yield LiveServer(f"{host}:{port}", models_dir)
+        yield LiveServer(f"{host}:{port}", models_dir, app)
     finally:
         server.should_exit = True
         thread.join(timeout=30)

@@ -18,6 +18,7 @@ import pytest
 from tests.conftest import REPO
 from tests.drawings import mnist_png
 from tests.jobs.conftest import backend_environment
+from tests.service.test_registry import rescan, version_state, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.data]
 
@@ -86,6 +87,12 @@ class System:
         raise AssertionError(
             f"job {job_id} stuck: {self.job(job_id)}\n{self.log.read_text()[-3000:]}"
         )
+
+    def wait_logged(self, text: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.log.read_text(errors="replace"):
+            assert time.monotonic() < deadline, f"never logged {text!r}"
+            time.sleep(0.2)
 
     def wait_final(self, job_id: str) -> dict[str, Any]:
         return self.wait(job_id, lambda j: j["status"] in ("succeeded", "failed", "cancelled"))
@@ -167,7 +174,10 @@ def test_auto_promotion_refuses_a_worse_model(system: System) -> None:
     assert promotion["promoted"] is False
     assert promotion["compared_with_version"] == 1
     assert "worse than version 1" in promotion["reason"]
-    time.sleep(0.6)
+    wait_for(lambda: version_state(system.client, "digit", 2)["state"] is not None)
+    for _ in range(2):  # settled: a promoted version 2 would be loaded by now
+        rescan(system.client, "digit")
+    assert version_state(system.client, "digit", 2)["state"] == "on_disk"
     assert system.client.get("/models/digit").json()["served_version"] == 1
 
 
@@ -186,7 +196,7 @@ def test_cancel_a_running_and_a_queued_job(system: System) -> None:
     assert sorted(p.name for p in (system.models_dir / "digit").iterdir() if p.name.isdigit()) == [
         "1"
     ]
-    time.sleep(3)  # the worker moves on; the cancelled job must never start
+    system.wait_logged(f"job {queued} is no longer queued; skipped")  # the worker moved on
     assert system.job(queued)["started_at"] is None
     again = system.client.post(f"/jobs/{running}/cancel")
     assert again.status_code == 409

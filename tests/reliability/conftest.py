@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from service.app import create_app
 from service.settings import Settings
-from tests.conftest import LOOPBACK_CLIENT
+from tests.conftest import BASE_URL, LOOPBACK_CLIENT
 from tests.service.test_bad_input import GOOD_CAR
 
 
@@ -31,7 +31,7 @@ def shared_client(tiny_models: Path, tmp_path_factory: pytest.TempPathFactory) -
         poll_interval_s=0.5,
         log_json=False,
     )
-    with TestClient(create_app(settings), client=LOOPBACK_CLIENT) as client:
+    with TestClient(create_app(settings), base_url=BASE_URL, client=LOOPBACK_CLIENT) as client:
         yield client
 
 

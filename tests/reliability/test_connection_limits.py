@@ -66,7 +66,7 @@ def test_a_header_block_over_the_limit_gets_431_and_is_not_read_further(
     live: LiveServer,
 ) -> None:
     with connect(live) as sock:
-        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 8192)
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * 8192)
         response, _ = read_until_closed(sock)
     status, body = error_of(response)
     assert status == 431 and body["code"] == "headers_too_large"
@@ -76,7 +76,7 @@ def test_a_header_block_over_the_limit_gets_431_and_is_not_read_further(
 def test_too_many_headers_get_431(live: LiveServer) -> None:
     headers = b"".join(b"X-H%d: 1\r\n" % i for i in range(30))
     with connect(live) as sock:
-        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + headers + b"\r\n")
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n" + headers + b"\r\n")
         response, _ = read_until_closed(sock)
     status, body = error_of(response)
     assert status == 431 and "more than 20 headers" in body["error"]
@@ -90,7 +90,7 @@ def test_a_silent_connection_is_closed_after_the_header_deadline(live: LiveServe
 
 def test_headers_sent_a_byte_at_a_time_get_408(live: LiveServer) -> None:
     """Slowloris: a byte every 0.2 s keeps a connection busy without ever finishing."""
-    request = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 100
+    request = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 100
     started = time.monotonic()
     with connect(live) as sock:
         try:
@@ -110,7 +110,7 @@ def test_headers_sent_a_byte_at_a_time_get_408(live: LiveServer) -> None:
 def test_a_body_shorter_than_its_length_is_cut_off(live: LiveServer) -> None:
     with connect(live) as sock:
         sock.sendall(
-            b"POST /mpg HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"POST /mpg HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             b'Content-Length: 1000\r\n\r\n{"cylinders": 4'
         )
         _, waited = read_until_closed(sock)
@@ -119,7 +119,7 @@ def test_a_body_shorter_than_its_length_is_cut_off(live: LiveServer) -> None:
 
 def test_a_kept_alive_connection_is_closed_when_idle(live: LiveServer) -> None:
     with connect(live) as sock:
-        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         response, waited = read_until_closed(sock)
     assert response.startswith(b"HTTP/1.1 200") and waited < CLOSE_WITHIN_S
 

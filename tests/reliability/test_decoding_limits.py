@@ -15,6 +15,7 @@ from service import digits
 from service.decoding import DecodeGate, auto_decode_slots, declared_pixels
 from service.errors import Overloaded
 from tests import drawings
+from tests.conftest import BUNDLED_MODELS
 from tests.service.test_bad_input import assert_error
 
 
@@ -88,10 +89,36 @@ def test_large_uploads_are_decoded_off_the_event_loop(
     assert client.post("/digit", content=small, headers={"content-type": "image/png"})
     # 400x400 is over the inline pixel bound although the PNG is only a few kilobytes.
     large = drawings.encode(Image.new("L", (400, 400), 0))
-    assert len(large) < digits.INLINE_PREPROCESS_BYTES
+    assert len(large) < client.app.state.settings.inline_preprocess_bytes
     client.post("/digit", content=large, headers={"content-type": "image/png"})
     loop_thread, worker_thread = threads
     assert worker_thread != loop_thread
+
+
+def test_with_no_inline_budget_even_a_tiny_upload_decodes_off_the_event_loop(
+    client_factory, settings_factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PERCEPTRON_INLINE_PREPROCESS_BYTES=0: what the benchmark sweep compares."""
+    on_event_loop: list[bool] = []
+    real = digits.to_mnist_tensor
+
+    def spy(picture):  # type: ignore[no-untyped-def]
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # a worker thread has no running loop
+            on_event_loop.append(False)
+        else:
+            on_event_loop.append(True)
+        return real(picture)
+
+    monkeypatch.setattr(digits, "to_mnist_tensor", spy)
+    small = drawings.encode(Image.new("L", (28, 28), 0))
+    for budget in (64 * 1024, 0):
+        client = client_factory(
+            settings_factory(models_dir=BUNDLED_MODELS, inline_preprocess_bytes=budget)
+        )
+        client.post("/digit", content=small, headers={"content-type": "image/png"})
+    assert on_event_loop == [True, False]
 
 
 def test_a_full_decode_queue_sheds_requests_with_503() -> None:

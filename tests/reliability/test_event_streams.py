@@ -11,12 +11,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import fastapi.routing
 import httpx
 import pytest
 
 from service.errors import TooManyRequests
 from service.jobs.broadcast import JobEventHub
 from service.jobs.store import JobStore
+from tests.conftest import BUNDLED_MODELS
 from tests.interop.conftest import LiveServer, serve
 
 JOB = {"model": "mpg", "hyperparameters": {"epochs": 5}, "promote": "never"}
@@ -158,3 +160,20 @@ def test_past_the_cap_a_stream_is_refused_in_the_connection_layer(live: LiveServ
     assert refused.json()["code"] == "too_many_requests"
     assert "x-request-id" not in refused.headers and refused.headers["connection"] == "close"
     assert other_route.status_code == 200 and "x-request-id" in other_route.headers
+
+
+def test_a_silent_stream_gets_keep_alive_comments_then_ends(
+    client_factory, settings_factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FastAPI's event-stream support sends a comment after each quiet interval (15 s; made
+    short here), so proxies keep the stream open; the stream still ends on its own."""
+    monkeypatch.setattr(fastapi.routing, "_PING_INTERVAL", 0.1)
+    client = client_factory(
+        settings_factory(models_dir=BUNDLED_MODELS, event_stream_timeout_s=1.0, poll_interval_s=60)
+    )
+    job_id = client.post("/jobs", json=JOB).json()["id"]  # queued, no worker: nothing happens
+    started = time.monotonic()
+    text = client.get(f"/jobs/{job_id}/events").text
+    assert time.monotonic() - started < 8
+    assert text.startswith("event: job\n")
+    assert text.count(": ping\n\n") >= 2, text

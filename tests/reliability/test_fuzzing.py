@@ -23,6 +23,7 @@ from schemathesis.python import asgi
 
 from service.app import create_app
 from service.settings import Settings
+from tests.conftest import BASE_URL
 
 TOKEN = "fuzz-admin-token-0123456789"
 CHECKS = [
@@ -60,6 +61,7 @@ def session(tiny_models: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
     )
     assert app.openapi() == schema.raw_schema
     with asgi.get_client(app) as client:
+        client.base_url = BASE_URL  # schemathesis's `testserver` is not a name the app answers to
         client.headers["Authorization"] = f"Bearer {TOKEN}"
         yield client
     asgi.shutdown_lifespans()

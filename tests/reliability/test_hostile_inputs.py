@@ -316,23 +316,24 @@ CORPUS: dict[str, Hostile] = {
         "unknown origin",
         {"json": {**GOOD_CAR, "origin": " japan"}},
     ),
-    # Wrong content types where FastAPI reads the body.
+    # Wrong content types on admin endpoints: JSON only (a form or text/plain is what another
+    # site's page can send without a CORS preflight).
     "jobs-as-text": Hostile(
         "POST",
         "/jobs",
         "/jobs",
-        422,
-        "invalid_input",
-        "valid dictionary",
+        415,
+        "unsupported_media_type",
+        "application/json",
         raw(json.dumps({"model": "mpg"}), "text/plain"),
     ),
     "pin-as-form": Hostile(
         "PUT",
         "/models/mpg/served-version",
         "/models/{name}/served-version",
-        422,
-        "invalid_input",
-        "valid dictionary",
+        415,
+        "unsupported_media_type",
+        "application/json",
         {"data": {"version": "1"}},
     ),
     "digit-as-xml": Hostile(

@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from service import fuel_economy, security
 from service.app import create_app
 from service.logs import JsonFormatter
-from tests.conftest import LOOPBACK_CLIENT, REMOTE_CLIENT
+from tests.conftest import BASE_URL, LOOPBACK_CLIENT, REMOTE_CLIENT
 from tests.interop.conftest import serve
 from tests.service.test_bad_input import GOOD_CAR
 
@@ -111,7 +111,11 @@ def test_cors_is_closed_unless_configured(client_factory, settings_factory, mode
     assert allowed.status_code == 200
     assert allowed.headers["access-control-allow-origin"] == "https://app.example"
     refused = opened.options("/jobs", headers=preflight)
-    assert refused.headers.get("access-control-allow-origin") != "https://elsewhere.example"
+    assert "access-control-allow-origin" not in refused.headers
+    refused_simple = opened.post(
+        "/mpg", json=GOOD_CAR, headers={"Origin": "https://elsewhere.example"}
+    )
+    assert "access-control-allow-origin" not in refused_simple.headers
 
 
 def test_an_unexpected_error_shows_no_internals(
@@ -125,7 +129,9 @@ def test_an_unexpected_error_shows_no_internals(
 
     monkeypatch.setattr(fuel_economy, "warnings_for", broken)
     app = create_app(settings_factory(models_dir=models_dir))
-    with TestClient(app, client=LOOPBACK_CLIENT, raise_server_exceptions=False) as client:
+    with TestClient(
+        app, base_url=BASE_URL, client=LOOPBACK_CLIENT, raise_server_exceptions=False
+    ) as client:
         response = client.post("/mpg", json=GOOD_CAR)
         assert response.status_code == 500
         body = response.json()

@@ -302,7 +302,7 @@ def test_a_client_that_hangs_up_mid_upload_is_not_an_internal_error(client, capl
         "query_string": b"",
         "root_path": "",
         "headers": [
-            (b"host", b"testserver"),
+            (b"host", b"127.0.0.1"),
             (b"content-type", f"multipart/form-data; boundary={boundary}".encode()),
             (b"content-length", b"100000"),
         ],

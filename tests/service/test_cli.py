@@ -57,7 +57,11 @@ def start(models_dir: Path, tmp_path: Path) -> tuple[subprocess.Popen[bytes], in
         except httpx.TransportError:
             pass
         assert process.poll() is None, log.read_text()
-        time.sleep(0.5)
+        time.sleep(0.5)  # the polling interval of a wait with a deadline
+    else:
+        process.kill()
+        process.wait(timeout=30)
+        raise AssertionError(f"not ready within 180 s:\n{log.read_text()[-3000:]}")
     found = re.search(r"training worker started \(pid (\d+)\)", log.read_text())
     assert found, log.read_text()
     return process, int(found.group(1)), log

@@ -40,6 +40,23 @@ def served(client, name: str) -> int | None:
     return client.get(f"/models/{name}").json()["served_version"]
 
 
+def rescan(client, name: str) -> None:
+    """One scan of `name` by the registry, as its poller does (no waiting for the poller)."""
+    client.portal.call(client.app.state.registry.refresh, name)
+
+
+def failed_loads(client, name: str) -> list[str]:
+    """The versions of `name` whose load failed, from the load counter in /metrics."""
+    return [
+        line
+        for line in client.get("/metrics").text.splitlines()
+        if line.startswith("perceptron_model_loads_total")
+        and f'model="{name}"' in line
+        and 'outcome="failed"' in line
+        and not line.endswith(" 0.0")
+    ]
+
+
 def version_state(client, name: str, version: int) -> dict:
     """The version's entry in /models/{name}; empty until the registry has scanned it."""
     versions = client.get(f"/models/{name}").json()["versions"]
@@ -59,10 +76,10 @@ def test_a_new_version_is_served_without_restart_or_failed_requests(client, mode
     with ThreadPoolExecutor(max_workers=6) as pool:
         for _ in range(6):
             pool.submit(hammer)
-        time.sleep(0.5)
+        wait_for(lambda: len(seen) >= 20)  # the load is on before the new version arrives
         add_version(models_dir, "mpg", 2)
         wait_for(lambda: served(client, "mpg") == 2)
-        time.sleep(0.5)
+        wait_for(lambda: sum(version == 2 for _, version in list(seen)) >= 20)
         stop.set()
     statuses = {status for status, _ in seen}
     versions = {version for _, version in seen}
@@ -100,18 +117,24 @@ def test_a_half_copied_version_waits_until_it_is_complete(client, models_dir) ->
     target = models_dir / "digit" / "2"
     target.mkdir()
     shutil.copy2(source / "saved_model.pb", target / "saved_model.pb")  # the copy is under way
-    time.sleep(1.0)
+    # The copy stalls: scans see the same files again and again, so the folder has settled;
+    # it must still not be loaded (the load would fail and be reported).
+    for _ in range(3):
+        rescan(client, "digit")
+    assert version_state(client, "digit", 2)["state"] == "on_disk"
     assert served(client, "digit") == 1
     shutil.copytree(source / "variables", target / "variables")
     shutil.copy2(source / "metadata.json", target / "metadata.json")
     wait_for(lambda: served(client, "digit") == 2)
+    assert failed_loads(client, "digit") == []
     assert client.get("/readyz").status_code == 200
 
 
 def test_a_version_held_back_by_its_trainer_is_not_served(client, models_dir) -> None:
     add_version(models_dir, "mpg", 2, promotion={"promoted": False, "reason": "promote=never"})
     wait_for(lambda: version_state(client, "mpg", 2)["state"] == "on_disk", timeout=5)
-    time.sleep(0.6)
+    for _ in range(2):  # settled: a promoted version would be loaded by now
+        rescan(client, "mpg")
     assert served(client, "mpg") == 1
 
 
@@ -156,7 +179,9 @@ def test_pinning_through_the_api(client, models_dir) -> None:
     assert response.status_code == 200, response.text
     assert response.json()["served_version"] == 1 and response.json()["pinned_version"] == 1
     add_version(models_dir, "mpg", 3)
-    time.sleep(1.0)
+    for _ in range(2):  # settled: without the pin, version 3 would be served by now
+        rescan(client, "mpg")
+    assert version_state(client, "mpg", 3)["state"] == "on_disk"
     assert served(client, "mpg") == 1  # the pin holds against newer versions
     response = client.delete("/models/mpg/served-version")
     assert response.status_code == 200

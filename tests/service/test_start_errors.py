@@ -26,9 +26,7 @@ def _start(tmp_path: Path, *argv: str, **env: str) -> subprocess.CompletedProces
     )
 
 
-@pytest.mark.parametrize(
-    "argv", [("service", "api"), ("service", "worker"), ("service", "run"), ("training", "mpg")]
-)
+@pytest.mark.parametrize("argv", [("service", "api"), ("service", "worker"), ("service", "run")])
 @pytest.mark.parametrize("token", [None, "change-me", "short"])
 def test_production_without_a_real_token_says_so_in_one_line(
     tmp_path: Path, argv: tuple[str, ...], token: str | None
@@ -42,6 +40,15 @@ def test_production_without_a_real_token_says_so_in_one_line(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert "cannot start: PERCEPTRON_ADMIN_TOKEN must be set to a random secret" in lines[0]
+
+
+def test_training_names_a_bad_setting_of_its_own_in_one_line(tmp_path: Path) -> None:
+    """Training reads only the training settings: the service's (a production token) are not
+    its business, a bad value of its own stops it before any work."""
+    result = _start(tmp_path, "training", "mpg", PERCEPTRON_DOWNLOAD_DATA="maybe")
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("error: cannot start: PERCEPTRON_DOWNLOAD_DATA: ")
+    assert "Traceback" not in result.stderr
 
 
 def test_a_bad_value_names_its_variable(tmp_path: Path) -> None:

@@ -81,8 +81,8 @@ def test_the_bundled_mpg_model_reaches_mae_1_65(bundled_models: Path, auto_mpg) 
     assert recorded["samples"] == 78
     for key in ("mae", "mse", "rmse", "r2"):
         assert recorded[key] == pytest.approx(measured[key], rel=1e-3, abs=1e-4), key
-    assert metadata.get("test_samples", 78) == 78
-    assert metadata.get("train_samples", 314) == 314
+    assert metadata["test_samples"] == 78
+    assert metadata["train_samples"] == 314
 
 
 @pytest.mark.parametrize(
