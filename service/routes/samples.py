@@ -121,11 +121,8 @@ def _original(data: bytes | np.ndarray) -> tuple[bytes, str]:
     if isinstance(data, bytes):
         with Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS) as image:
             return data, Image.MIME.get(image.format or "", "application/octet-stream")
-    scale = 255.0 if data.size and float(data.max()) <= 1.0 else 1.0
-    pixels = np.clip(np.rint(data * scale), 0, 255).astype(np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels, mode="L").save(buffer, format="PNG")
-    return buffer.getvalue(), "image/png"
+    peak = 1.0 if data.size and float(data.max()) <= 1.0 else 255.0
+    return to_png(data / peak), "image/png"
 
 
 @router.get(
