@@ -11,7 +11,7 @@ export DATA_DIR ?= $(if $(wildcard ../shared/data/mnist.npz),$(abspath ../shared
 
 .DEFAULT_GOAL := help
 .PHONY: help install install-dev develop run api worker test test-fast lint typecheck lock \
-        browser-deps container-check audit train-digit train-mpg bench docs-check clean
+        browser-deps server-deps container-check audit train-digit train-mpg bench docs-check clean
 
 help:
 	@echo "make run        set up .venv and start the API and one training worker on :8000"
@@ -60,11 +60,12 @@ api: develop
 worker: develop
 	$(BIN)/python -m service worker
 
-test: install-dev browser-deps
+test: install-dev browser-deps server-deps
 	$(BIN)/python -m pytest
 
 # No data sets, no browser, no training: tests that need the data sets are marked `data`.
-test-fast: install-dev
+# The job tests still run on real Redis and PostgreSQL (marked `servers`).
+test-fast: install-dev server-deps
 	$(BIN)/python -m pytest -m "not slow and not browser and not data"
 
 lint: install-dev
@@ -82,6 +83,17 @@ browser-deps:
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
 	    chromium docker-compose wrk >/dev/null; }
+
+# redis-server and PostgreSQL (15 on Debian 12) for the job tests on real servers
+# (tests/real_servers.py starts private ones on loopback). If they cannot be installed, this
+# fails, and so does `make test`: those tests must not pass by being skipped.
+server-deps:
+	@command -v redis-server >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  echo "installing redis-server and postgresql from Debian packages"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
+	    redis-server postgresql >/dev/null; }
 
 # The README's shell examples: curl against a live service on the bundled models, the training
 # command lines parsed, make targets and compose profiles checked (tests/docs; also in make test).

@@ -358,7 +358,7 @@ ATTACKS: dict[str, tuple[str, Attack]] = {
 # -- running ----------------------------------------------------------------------------------
 
 
-def probe(port: int, stop: Event, answers: Queue[list[tuple[str, float]]]) -> None:
+def probe(port: int, ready: Event, stop: Event, answers: Queue[list[tuple[str, float]]]) -> None:
     """Times `GET /healthz` on a fresh blocking connection every PROBE_INTERVAL_S until `stop`.
 
     It runs in its own process: inside the attacker's event loop, a probe would also wait for
@@ -381,6 +381,7 @@ def probe(port: int, stop: Event, answers: Queue[list[tuple[str, float]]]) -> No
         except OSError:
             pass
         timed.append((status, time.monotonic() - started))
+        ready.set()
         stop.wait(PROBE_INTERVAL_S)
     answers.put(timed)
 
@@ -398,9 +399,13 @@ async def run_attack(server: RunningServer, name: str) -> Outcome:
     outcome = Outcome(name, description)
     idle_rss = procstat.memory(server.pid).rss_mib
     spawn = multiprocessing.get_context("spawn")
-    stop_probe, answers = spawn.Event(), spawn.Queue()
-    prober = spawn.Process(target=probe, args=(server.port, stop_probe, answers), daemon=True)
+    ready, stop_probe, answers = spawn.Event(), spawn.Event(), spawn.Queue()
+    prober = spawn.Process(
+        target=probe, args=(server.port, ready, stop_probe, answers), daemon=True
+    )
     prober.start()
+    if not await asyncio.to_thread(ready.wait, 60):
+        raise RuntimeError("the /healthz probe did not start")
     stop = asyncio.Event()
     sampler = asyncio.create_task(sample(server.pid, idle_rss, outcome, stop))
     try:

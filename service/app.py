@@ -72,7 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         configure_tensorflow(settings)
         store = JobStore(settings.job_database_url)
         app.state.job_store = store
-        app.state.job_queue = build_queue(settings)
+        app.state.job_queue = queue = build_queue(settings)
         hub = JobEventHub(
             store,
             max_streams=settings.max_event_streams,
@@ -93,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     await task
             await hub.close()
             await registry.stop()
+            queue.close()
             store.close()
 
     app = FastAPI(

@@ -1,11 +1,13 @@
-"""`python -m service api|worker|run|train`: the entry points `make run` and the container use
-(installed as `.venv/bin/perceptron` by `make run` and `make test`).
+"""`python -m service api|worker|run|train|migrate`: the entry points `make run` and the
+container use (installed as `.venv/bin/perceptron` by `make run` and `make test`).
 
 * `api`: the HTTP service (uvicorn, one process; models load in the app's lifespan);
 * `worker`: a training worker consuming the job queue;
 * `run`: both, the worker as a child process, for a single machine (what `make run` starts);
 * `train digit|mpg [options]`: `python -m training`, the same options;
-* `healthcheck`: the container's HEALTHCHECK for whichever of these runs in it.
+* `healthcheck`: the container's HEALTHCHECK for whichever of these runs in it;
+* `migrate`: brings the job database to the newest schema and says which revision it is at
+  (`api`, `worker` and `run` do the same when they start).
 """
 
 from __future__ import annotations
@@ -105,6 +107,20 @@ def run_both(settings: Settings) -> int:
     return 0
 
 
+def migrate_job_database(settings: Settings) -> int:
+    from service.jobs import migrate
+    from service.jobs.store import make_engine
+
+    engine = make_engine(settings.job_database_url)
+    try:
+        migrate.upgrade(engine)
+        # stdout, not the log: this is the answer a person or a deploy script asked for.
+        sys.stdout.write(f"job database at revision {migrate.current(engine)} (newest)\n")
+    finally:
+        engine.dispose()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["train"]:
@@ -116,7 +132,9 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("command", choices=("api", "worker", "run", "train", "healthcheck"))
+    parser.add_argument(
+        "command", choices=("api", "worker", "run", "train", "healthcheck", "migrate")
+    )
     options = parser.parse_args(argv)
     if options.command == "healthcheck":
         return healthcheck.main()
@@ -127,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"{parser.prog}: {describe_settings_error(exc)}\n")
         return 2
     configure_logging(settings.log_level, json_lines=settings.log_json)
+    if options.command == "migrate":
+        return migrate_job_database(settings)
     if options.command == "api":
         healthcheck.announce("api")
         serve_api(settings)

@@ -29,15 +29,21 @@ def _data_dir() -> Path | None:
 DATA_FIXTURE = "data_paths"
 """Every test that reads the data sets does so through this fixture (directly, or through
 `mnist`, `auto_mpg`, or the tiny models trained from them)."""
+SERVER_FIXTURES = frozenset({"redis_server", "postgres_server"})
+"""Fixtures that start a real redis-server or PostgreSQL (tests/real_servers.py)."""
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Marks `data` every test that needs the data sets, so `-m "not data"` (make test-fast)
+    """Marks `data` every test that needs the data sets (and `servers` every test that starts
+    Redis or PostgreSQL), so `-m "not data"` (make test-fast)
     runs exactly the tests that need none; runs before `-m` deselects."""
     for item in items:
-        if DATA_FIXTURE in getattr(item, "fixturenames", ()):
+        fixtures = getattr(item, "fixturenames", ())
+        if DATA_FIXTURE in fixtures:
             item.add_marker(pytest.mark.data)
+        if SERVER_FIXTURES.intersection(fixtures):
+            item.add_marker(pytest.mark.servers)
 
 
 @pytest.fixture(scope="session")
@@ -166,6 +172,40 @@ def client_factory():
 def client(client_factory, settings_factory, models_dir):
     """The app on a private copy of the tiny models, called from loopback."""
     return client_factory(settings_factory(models_dir=models_dir))
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """A real redis-server (with a password) for the whole session."""
+    from tests.real_servers import RedisServer
+
+    server = RedisServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL 15 for the whole session; `postgres_url` gives each test a database."""
+    from tests.real_servers import PostgresServer
+
+    server = PostgresServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server) -> str:
+    """The session's Redis, emptied for this test."""
+    with redis_server.client() as client:
+        client.flushall()
+    return str(redis_server.url)
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> str:
+    """A new, empty PostgreSQL database for this test."""
+    return str(postgres_server.new_database())
 
 
 @pytest.fixture(scope="session")

@@ -130,19 +130,19 @@ def run_job(job_id: str, settings: Settings, store: JobStore) -> None:
     if job is None:
         log.info("job %s is no longer queued; skipped", job_id, extra={"job_id": job_id})
         return
-    name = job["model"]
+    name = job.model
     log.info("job %s started: training %s", job_id, name, extra={"job_id": job_id})
     observer = JobObserver(store, job_id, settings.job_timeout_s)
     try:
         with Heartbeat(store, job_id, settings.job_heartbeat_s):
-            hp = HYPERPARAMETERS[name].model_validate(job["hyperparameters"])
+            hp = HYPERPARAMETERS[name].model_validate(job.hyperparameters)
             exported = run_training(
                 name,
                 hp,
                 paths=DataPaths(settings.data_dir, settings.cache_dir, settings.download_data),
                 models_dir=settings.models_dir,
                 observer=observer,
-                promote=PromotePolicy(job["promote"]),
+                promote=PromotePolicy(job.promote),
                 command=f"POST /jobs (job {job_id})",
                 settings_pin=settings.pinned_versions.get(name),
             )

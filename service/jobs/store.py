@@ -1,6 +1,9 @@
 """Job records in a real database through SQLAlchemy: a SQLite file by default, PostgreSQL when
-`PERCEPTRON_DATABASE_URL` says so. The API and the workers share it; the schema is created on
-first use.
+`PERCEPTRON_DATABASE_URL` says so. The API and the workers share it; opening it migrates it to
+the newest schema (`service.jobs.migrate`).
+
+Jobs are handed out as detached `JobRow`s, fully loaded: the API builds its answers from them
+(`service/schemas/jobs.py`), the worker reads its job from them.
 
 Every state change is a conditional UPDATE (`... WHERE status = 'queued'`), so a cancel racing a
 worker's start, or a lost-worker sweep racing a late success, leave one clear outcome.
@@ -20,23 +23,13 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    Boolean,
-    DateTime,
-    ForeignKey,
-    Integer,
-    String,
-    Text,
-    create_engine,
-    event,
-    func,
-    select,
-    update,
-)
+from sqlalchemy import create_engine, event, func, select, update
 from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.jobs import migrate
+from service.jobs.tables import EventRow, JobRow
 
 log = logging.getLogger(__name__)
 
@@ -60,77 +53,12 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
-
-
-class JobRow(Base):
-    __tablename__ = "jobs"
-
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    model: Mapped[str] = mapped_column(String(16), index=True)
-    status: Mapped[str] = mapped_column(String(16), index=True)
-    promote: Mapped[str] = mapped_column(String(16))
-    hyperparameters: Mapped[dict[str, Any]]
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
-    worker: Mapped[str | None] = mapped_column(String(255))
-    device: Mapped[str | None] = mapped_column(String(255))
-    progress: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    version: Mapped[int | None] = mapped_column(Integer)
-    metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    promotion: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    error: Mapped[str | None] = mapped_column(Text)
-
-
-class EventRow(Base):
-    __tablename__ = "job_events"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
-    type: Mapped[str] = mapped_column(String(16))
-    data: Mapped[dict[str, Any]]
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
 @dataclass(frozen=True)
 class Event:
     id: int
     job_id: str
     type: str
     data: dict[str, Any]
-
-
-def _as_utc(value: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; everything stored is UTC.
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
-
-
-def job_dict(row: JobRow) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "model": row.model,
-        "status": row.status,
-        "promote": row.promote,
-        "hyperparameters": row.hyperparameters,
-        "created_at": _as_utc(row.created_at),
-        "started_at": _as_utc(row.started_at),
-        "finished_at": _as_utc(row.finished_at),
-        "heartbeat_at": _as_utc(row.heartbeat_at),
-        "cancel_requested": row.cancel_requested,
-        "worker": row.worker,
-        "device": row.device,
-        "progress": row.progress,
-        "version": row.version,
-        "metrics": row.metrics,
-        "promotion": row.promotion,
-        "error": row.error,
-    }
 
 
 def make_engine(url: str) -> Engine:
@@ -162,7 +90,7 @@ def this_worker() -> str:
 class JobStore:
     def __init__(self, url: str) -> None:
         self.engine = make_engine(url)
-        Base.metadata.create_all(self.engine)
+        migrate.upgrade(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def close(self) -> None:
@@ -187,7 +115,7 @@ class JobStore:
 
     # -- API side ---------------------------------------------------------------------------
 
-    def create(self, model: str, hyperparameters: dict[str, Any], promote: str) -> dict[str, Any]:
+    def create(self, model: str, hyperparameters: dict[str, Any], promote: str) -> JobRow:
         row = JobRow(
             id=uuid.uuid4().hex,
             model=model,
@@ -200,18 +128,16 @@ class JobStore:
         with self._session() as session:
             session.add(row)
             session.flush()
-            snapshot = job_dict(row)
-            self._add_event(session, row.id, "status", _status_data(snapshot))
-        return snapshot
+            self._add_event(session, row.id, "status", _status_data(row))
+        return row
 
-    def get(self, job_id: str) -> dict[str, Any] | None:
+    def get(self, job_id: str) -> JobRow | None:
         with self._session() as session:
-            row = session.get(JobRow, job_id)
-            return job_dict(row) if row else None
+            return session.get(JobRow, job_id)
 
     def list_jobs(
         self, *, model: str | None, status: str | None, limit: int, offset: int
-    ) -> tuple[list[dict[str, Any]], int]:
+    ) -> tuple[list[JobRow], int]:
         with self._session() as session:
             query = select(JobRow)
             if model:
@@ -222,14 +148,14 @@ class JobStore:
             rows = session.scalars(
                 query.order_by(JobRow.created_at.desc(), JobRow.id).limit(limit).offset(offset)
             )
-            return [job_dict(row) for row in rows], total
+            return list(rows), total
 
     def count_queued(self) -> int:
         with self._session() as session:
             query = select(func.count()).where(JobRow.status == JobStatus.queued.value)
             return session.scalar(query) or 0
 
-    def request_cancel(self, job_id: str) -> dict[str, Any] | None:
+    def request_cancel(self, job_id: str) -> JobRow | None:
         """Cancels a queued job at once; asks a running one to stop at its next batch. Returns
         the job when this call did so, None when the job is gone, final or already asked to
         stop (each check is part of the UPDATE, so of concurrent calls exactly one wins)."""
@@ -302,7 +228,7 @@ class JobStore:
                 select(JobRow).where(JobRow.status == JobStatus.running.value)
             ).all()
             for row in running:
-                heartbeat = _as_utc(row.heartbeat_at or row.started_at)
+                heartbeat = row.heartbeat_at or row.started_at
                 if heartbeat is not None and heartbeat < cutoff:
                     lost.append(
                         (row.id, f"worker lost: no heartbeat since {heartbeat.isoformat()}")
@@ -317,7 +243,7 @@ class JobStore:
 
     # -- worker side ------------------------------------------------------------------------
 
-    def start(self, job_id: str, worker: str) -> dict[str, Any] | None:
+    def start(self, job_id: str, worker: str) -> JobRow | None:
         """Marks a queued job running; None when it was cancelled (or taken) meanwhile."""
         with self._session() as session:
             started = _updated(
@@ -368,13 +294,13 @@ class JobStore:
                 row is None or row.cancel_requested or row.status != JobStatus.running.value
             )
 
-    def finish(self, job_id: str, status: JobStatus, **values: Any) -> dict[str, Any] | None:
+    def finish(self, job_id: str, status: JobStatus, **values: Any) -> JobRow | None:
         with self._session() as session:
             return self._finish(session, job_id, status, **values)
 
     def _finish(
         self, session: Session, job_id: str, status: JobStatus, **values: Any
-    ) -> dict[str, Any] | None:
+    ) -> JobRow | None:
         changed = _updated(
             session,
             update(JobRow)
@@ -383,30 +309,26 @@ class JobStore:
         )
         return self._reread(session, job_id, status_changed=bool(changed))
 
-    def _reread(
-        self, session: Session, job_id: str, *, status_changed: bool
-    ) -> dict[str, Any] | None:
+    def _reread(self, session: Session, job_id: str, *, status_changed: bool) -> JobRow | None:
         """The job as stored after an update, recording its new status as an event when the
         update changed it; None when there is no such job."""
         row = session.get(JobRow, job_id)
         if row is None:
             return None
         session.refresh(row)
-        snapshot = job_dict(row)
         if status_changed:
-            self._add_event(session, job_id, "status", _status_data(snapshot))
-        return snapshot
+            self._add_event(session, job_id, "status", _status_data(row))
+        return row
 
     @staticmethod
     def _add_event(session: Session, job_id: str, kind: str, data: dict[str, Any]) -> None:
         session.add(EventRow(job_id=job_id, type=kind, data=data, created_at=now()))
 
 
-def _status_data(snapshot: dict[str, Any]) -> dict[str, Any]:
-    keys = ("status", "version", "metrics", "promotion", "error", "device")
-    return {key: snapshot[key] for key in keys if snapshot.get(key) is not None} | {
-        "status": snapshot["status"]
-    }
+def _status_data(row: JobRow) -> dict[str, Any]:
+    keys = ("version", "metrics", "promotion", "error", "device")
+    present = {key: value for key in keys if (value := getattr(row, key)) is not None}
+    return {"status": row.status} | present
 
 
 def _dead_local_process(worker: str, host: str) -> bool:

@@ -28,10 +28,10 @@ from service.errors import (
 from service.jobs.broadcast import JobEventHub, Subscription, is_final
 from service.jobs.queue import JobQueue
 from service.jobs.store import FINAL_STATUSES, DatabaseBusy, JobStatus, JobStore
+from service.jobs.tables import JobRow
 from service.schemas.jobs import (
     JOB_REQUEST_EXAMPLES,
     Job,
-    JobLinks,
     JobList,
     JobRequest,
     JobSummary,
@@ -66,18 +66,8 @@ EventHubDep = Annotated[JobEventHub, Depends(get_event_hub)]
 QueueDep = Annotated[JobQueue, Depends(get_queue)]
 
 
-def _links(job_id: str) -> JobLinks:
-    return JobLinks(
-        self=f"/jobs/{job_id}", events=f"/jobs/{job_id}/events", cancel=f"/jobs/{job_id}/cancel"
-    )
-
-
-def _summary(job: dict[str, Any]) -> JobSummary:
-    return JobSummary(**job, links=_links(job["id"]))
-
-
-def _detail(job: dict[str, Any], store: JobStore) -> Job:
-    return Job(**job, links=_links(job["id"]), history=store.history(job["id"]))
+def _detail(job: JobRow, store: JobStore) -> Job:
+    return Job.model_validate(job).model_copy(update={"history": store.history(job.id)})
 
 
 def _duration(seconds: float) -> str:
@@ -92,7 +82,7 @@ def _busy(exc: DatabaseBusy) -> ModelUnavailable:
     return ModelUnavailable(f"{exc}; retry shortly", headers={"Retry-After": "1"})
 
 
-def existing_job(job_id: JobId, store: StoreDep) -> dict[str, Any]:
+def existing_job(job_id: JobId, store: StoreDep) -> JobRow:
     try:
         job = store.get(job_id)
     except DatabaseBusy as exc:
@@ -102,7 +92,7 @@ def existing_job(job_id: JobId, store: StoreDep) -> dict[str, Any]:
     return job
 
 
-ExistingJob = Annotated[dict[str, Any], Depends(existing_job)]
+ExistingJob = Annotated[JobRow, Depends(existing_job)]
 
 
 @router.post(
@@ -144,11 +134,11 @@ def create_job(
     except DatabaseBusy as exc:
         raise _busy(exc) from None
     try:
-        queue.submit(job["id"])
+        queue.submit(job.id)
     except Exception as exc:
-        store.fail_queued(job["id"], f"the job queue was unavailable: {exc}")
+        store.fail_queued(job.id, f"the job queue was unavailable: {exc}")
         raise ModelUnavailable(f"the job queue is unavailable: {exc}") from exc
-    response.headers["Location"] = f"/jobs/{job['id']}"
+    response.headers["Location"] = f"/jobs/{job.id}"
     return _detail(job, store)
 
 
@@ -168,7 +158,8 @@ def list_jobs(
         )
     except DatabaseBusy as exc:
         raise _busy(exc) from None
-    return JobList(jobs=[_summary(j) for j in jobs], total=total, limit=limit, offset=offset)
+    summaries = [JobSummary.model_validate(job) for job in jobs]
+    return JobList(jobs=summaries, total=total, limit=limit, offset=offset)
 
 
 @router.get("/{job_id}", summary="Inspect a job", responses=error_responses(404, 503))
@@ -187,19 +178,17 @@ def get_job(job: ExistingJob, store: StoreDep) -> Job:
 )
 def cancel_job(job: ExistingJob, store: StoreDep) -> Job:
     """A queued job never starts; a running job stops at its next batch and exports nothing."""
-    if JobStatus(job["status"]) in FINAL_STATUSES:
-        raise Conflict(f"job {job['id']} already {job['status']}; nothing to cancel")
+    if JobStatus(job.status) in FINAL_STATUSES:
+        raise Conflict(f"job {job.id} already {job.status}; nothing to cancel")
     try:
-        updated = store.request_cancel(job["id"])
+        updated = store.request_cancel(job.id)
         if updated is None:
-            current = store.get(job["id"]) or job
+            current = store.get(job.id) or job
     except DatabaseBusy as exc:
         raise _busy(exc) from None
     if updated is None:
-        state = (
-            current["status"] if JobStatus(current["status"]) in FINAL_STATUSES else "asked to stop"
-        )
-        raise Conflict(f"job {job['id']} already {state}; nothing to cancel")
+        state = current.status if JobStatus(current.status) in FINAL_STATUSES else "asked to stop"
+        raise Conflict(f"job {job.id} already {state}; nothing to cancel")
     return _detail(updated, store)
 
 
@@ -232,11 +221,15 @@ async def job_events(
     try:
         job = await run_in_threadpool(existing_job, job_id, store)
         after = last_event_id or 0
-        if JobStatus(job["status"]) in FINAL_STATUSES and last_event_id is not None:
+        if JobStatus(job.status) in FINAL_STATUSES and last_event_id is not None:
             pending = await run_in_threadpool(store.events_after, job_id, after, 1)
             if not pending:
                 return Response(status_code=204)
-        first = None if last_event_id is not None else _summary(job).model_dump(mode="json")
+        first = (
+            None
+            if last_event_id is not None
+            else JobSummary.model_validate(job).model_dump(mode="json")
+        )
         subscription = hub.subscribe(job_id, client, after, reserved=True)
     finally:
         if subscription is None:

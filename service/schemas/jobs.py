@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from training.hyperparameters import (
     DEFAULT_PROMOTE_POLICY,
@@ -70,6 +70,12 @@ class JobLinks(BaseModel):
 
 
 class JobSummary(BaseModel):
+    """A job as stored, read straight from its database row (`JobSummary.model_validate(row)`
+    with a `service.jobs.tables.JobRow`): each field is a column of that table, and
+    tests/jobs/test_job_record.py fails when a column is added there and not here."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     id: str
     model: str
     status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
@@ -87,7 +93,15 @@ class JobSummary(BaseModel):
     metrics: dict[str, Any] | None = Field(None, description="Its test-set metrics")
     promotion: dict[str, Any] | None = Field(None, description="Whether it is served, and why")
     error: str | None = None
-    links: JobLinks
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def links(self) -> JobLinks:
+        return JobLinks(
+            self=f"/jobs/{self.id}",
+            events=f"/jobs/{self.id}/events",
+            cancel=f"/jobs/{self.id}/cancel",
+        )
 
 
 class Job(JobSummary):

@@ -39,8 +39,9 @@ from tests.containers.container_files import (
     python_module_commands,
 )
 
-CONTAINER_DEFAULTS = {"PERCEPTRON_REDIS_URL": "redis://redis:6379/0"}
-"""Compose defaults that differ from the Settings defaults on purpose."""
+CONTAINER_DEFAULTS = {"PERCEPTRON_REDIS_URL": "redis://:change-me@redis:6379/0"}
+"""Compose values that differ from the Settings defaults on purpose, as they read with no .env
+(the Redis URL is built from REDIS_PASSWORD and REDIS_ADDRESS)."""
 VOLUME_PATH_SETTINGS = ("PERCEPTRON_MODELS_DIR", "PERCEPTRON_STATE_DIR", "PERCEPTRON_CACHE_DIR")
 
 
@@ -239,12 +240,12 @@ def test_volumes_mount_where_the_settings_point() -> None:
 def test_compose_defaults_equal_the_settings_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     environment = compose()["services"]["api"]["environment"]
     for key, value in environment.items():
+        if key in CONTAINER_DEFAULTS:
+            assert interpolate(str(value)) == CONTAINER_DEFAULTS[key]
+            continue
         variables = compose_variables(str(value))
         assert list(variables) == [key], f"{key} should be ${{{key}:-default}}"
         default = variables[key] or ""
-        if key in CONTAINER_DEFAULTS:
-            assert default == CONTAINER_DEFAULTS[key]
-            continue
         field = next(
             n for n, f in Settings.model_fields.items() if key == f"PERCEPTRON_{n}".upper()
         )

@@ -16,6 +16,8 @@ from tests.containers.container_files import (
     PERCEPTRON_SERVICES,
     REPO,
     compose,
+    compose_variables,
+    interpolate,
     tool,
 )
 
@@ -136,3 +138,62 @@ def _devices(service: dict[str, Any]) -> list[dict[str, Any]]:
     reservations = service.get("deploy", {}).get("resources", {}).get("reservations", {})
     devices: list[dict[str, Any]] = reservations.get("devices", [])
     return devices
+
+
+def test_redis_and_postgres_stay_on_the_internal_network_unpublished() -> None:
+    services = compose()["services"]
+    assert compose()["networks"]["backend"] == {"internal": True}
+    for name in ("redis", "postgres"):
+        assert "ports" not in services[name], f"{name} must never be published"
+        assert services[name]["networks"] == ["backend"], name
+    for name in PERCEPTRON_SERVICES:
+        assert "backend" in services[name]["networks"], f"{name} cannot reach Redis"
+
+
+def test_redis_requires_the_password_the_services_connect_with() -> None:
+    redis = compose()["services"]["redis"]
+    password = compose_variables(redis["environment"]["REDIS_PASSWORD"])
+    assert list(password) == ["REDIS_PASSWORD"]
+    assert '--requirepass "$$REDIS_PASSWORD"' in redis["command"][-1]
+    assert 'REDISCLI_AUTH="$$REDIS_PASSWORD"' in redis["healthcheck"]["test"][-1]
+    url = compose()["services"]["api"]["environment"]["PERCEPTRON_REDIS_URL"]
+    assert "REDIS_PASSWORD" in compose_variables(url)
+    assert interpolate(url).startswith(f"redis://:{password['REDIS_PASSWORD']}@redis:")
+
+
+@pytest.mark.servers
+def test_the_compose_redis_command_refuses_clients_without_the_password(tmp_path: Path) -> None:
+    """Runs the redis service's command with Debian's redis-server (the image's is the same
+    program), on loopback, and connects as the API would and as an intruder would."""
+    import redis as redis_client
+
+    from tests.real_servers import free_port, wait_until
+
+    service = compose()["services"]["redis"]
+    shell, flag, script = service["command"]
+    port = free_port()
+    script = script.replace("$$", "$") + f" --port {port} --bind 127.0.0.1 --dir {tmp_path}"
+    password = "pa ss'wo$rd"  # quoting must survive anything a person may choose
+    server = subprocess.Popen(
+        [shell, flag, script],
+        env={**_clean_env(), "REDIS_PASSWORD": password},
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        with redis_client.Redis(port=port, password=password) as api:
+            wait_until(lambda: _pings(api), 30, "the compose redis command to answer")
+        with (
+            redis_client.Redis(port=port) as intruder,
+            pytest.raises(redis_client.AuthenticationError),
+        ):
+            intruder.lpush("huey.redis.perceptron-jobs", b"anything")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _pings(client: Any) -> bool:
+    try:
+        return bool(client.ping())
+    except Exception:
+        return False

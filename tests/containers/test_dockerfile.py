@@ -130,6 +130,12 @@ def test_build_context_keeps_out_local_state() -> None:
     assert {"Makefile", "requirements/cpu.lock", "service/app.py", "training/pipeline.py"} <= set(
         context
     )
+    migrations = {
+        str(path.relative_to(REPO))
+        for path in (REPO / "service/jobs/migrations").rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    }
+    assert migrations and migrations <= set(context), "the image must carry the migrations"
     leaked = [
         path
         for path in context

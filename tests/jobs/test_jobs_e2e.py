@@ -1,4 +1,5 @@
-"""Training jobs end to end: the real app, the real Huey queue, a real worker process."""
+"""Training jobs end to end: the real app, the real Huey queue, real worker processes; on SQLite
+and on PostgreSQL with Redis (tests/jobs/conftest.py)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 
 from tests.conftest import REPO
 from tests.drawings import mnist_png
+from tests.jobs.conftest import backend_environment
 
 pytestmark = [pytest.mark.slow, pytest.mark.data]
 
@@ -35,18 +37,19 @@ LONG_DIGIT_JOB = {
 
 
 class System:
-    """The API (in-process TestClient) and one worker process sharing a state folder."""
+    """The API (in-process TestClient) and worker processes sharing a job database and queue."""
 
     def __init__(self, client, env: dict[str, str], models_dir: Path) -> None:
         self.client = client
         self.env = env
         self.models_dir = models_dir
-        self.worker: subprocess.Popen[bytes] | None = None
+        self.workers: list[subprocess.Popen[bytes]] = []
         self.log = Path(env["PERCEPTRON_STATE_DIR"]) / "worker.log"
+        self.log.parent.mkdir(parents=True, exist_ok=True)  # PostgreSQL and Redis make no files
 
     def start_worker(self) -> None:
         with self.log.open("ab") as log:
-            self.worker = subprocess.Popen(
+            worker = subprocess.Popen(
                 [sys.executable, "-m", "service", "worker"],
                 cwd=REPO,
                 env=self.env,
@@ -54,11 +57,13 @@ class System:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+        self.workers.append(worker)
 
-    def stop_worker(self) -> None:
-        if self.worker and self.worker.poll() is None:
-            os.killpg(self.worker.pid, signal.SIGKILL)
-            self.worker.wait(timeout=30)
+    def stop_workers(self) -> None:
+        for worker in self.workers:
+            if worker.poll() is None:
+                os.killpg(worker.pid, signal.SIGKILL)
+                worker.wait(timeout=30)
 
     def submit(self, model: str, hyperparameters: dict[str, Any], promote: str = "always") -> str:
         response = self.client.post(
@@ -109,8 +114,8 @@ def system(client_factory, settings_factory, models_dir, tmp_path, data_paths) -
     )
     env = {
         **os.environ,
+        **backend_environment(settings),
         "PERCEPTRON_MODELS_DIR": str(models_dir),
-        "PERCEPTRON_STATE_DIR": str(state),
         "PERCEPTRON_CACHE_DIR": str(data_paths.cache_dir),
         "PERCEPTRON_JOB_HEARTBEAT_S": "1",
         "PERCEPTRON_JOB_LOST_AFTER_S": "20",
@@ -122,7 +127,7 @@ def system(client_factory, settings_factory, models_dir, tmp_path, data_paths) -
     running = System(client_factory(settings), env, models_dir)
     running.start_worker()
     yield running
-    running.stop_worker()
+    running.stop_workers()
 
 
 def test_a_job_runs_live_and_its_version_serves(system: System, mnist) -> None:
@@ -228,8 +233,8 @@ def test_jobs_survive_an_api_restart(
     first.__exit__(None, None, None)  # the API goes away with the job still queued
     env = {
         **os.environ,
+        **backend_environment(settings),
         "PERCEPTRON_MODELS_DIR": str(models_dir),
-        "PERCEPTRON_STATE_DIR": str(state),
         "PERCEPTRON_CACHE_DIR": str(data_paths.cache_dir),
         "TF_CPP_MIN_LOG_LEVEL": "2",
     }
@@ -241,4 +246,4 @@ def test_jobs_survive_an_api_restart(
     try:
         assert restarted.wait_final(job_id)["status"] == "succeeded"
     finally:
-        restarted.stop_worker()
+        restarted.stop_workers()

@@ -34,9 +34,9 @@ def test_one_broadcaster_feeds_every_stream_of_a_job(store: JobStore) -> None:
 
     async def scenario() -> None:
         hub = JobEventHub(store, max_streams=10, max_streams_per_client=10)
-        streams = [hub.subscribe(job["id"], f"client-{i}", 0) for i in range(5)]
+        streams = [hub.subscribe(job.id, f"client-{i}", 0) for i in range(5)]
         assert hub.polling_jobs == 1 and hub.open_streams == 5
-        await asyncio.to_thread(store.request_cancel, job["id"])
+        await asyncio.to_thread(store.request_cancel, job.id)
         for stream in streams:
             received = []
             async with asyncio.timeout(10):
@@ -56,15 +56,15 @@ def test_streams_are_capped_per_client_and_in_total(store: JobStore) -> None:
 
     async def scenario() -> None:
         hub = JobEventHub(store, max_streams=3, max_streams_per_client=2)
-        first = [hub.subscribe(job["id"], "a", 0) for _ in range(2)]
+        first = [hub.subscribe(job.id, "a", 0) for _ in range(2)]
         with pytest.raises(TooManyRequests, match="from this client") as per_client:
-            hub.subscribe(job["id"], "a", 0)
+            hub.subscribe(job.id, "a", 0)
         assert per_client.value.headers == {"Retry-After": "5"}
-        hub.subscribe(job["id"], "b", 0)
+        hub.subscribe(job.id, "b", 0)
         with pytest.raises(TooManyRequests, match="3 event streams are open"):
-            hub.subscribe(job["id"], "c", 0)
+            hub.subscribe(job.id, "c", 0)
         hub.unsubscribe(first[0])
-        hub.subscribe(job["id"], "c", 0)  # a closed stream frees its place
+        hub.subscribe(job.id, "c", 0)  # a closed stream frees its place
         await hub.close()
 
     asyncio.run(scenario())
@@ -82,7 +82,7 @@ def test_a_reserved_place_counts_until_it_subscribes_or_is_released(store: JobSt
         with pytest.raises(TooManyRequests, match="from this client"):
             hub.reserve("a")
         hub.release("a")  # the request found no job
-        stream = hub.subscribe(job["id"], "a", 0, reserved=True)  # takes its place over
+        stream = hub.subscribe(job.id, "a", 0, reserved=True)  # takes its place over
         assert hub.open_streams == 1
         hub.reserve("a")
         with pytest.raises(TooManyRequests):

@@ -43,12 +43,12 @@ def test_a_running_job_is_failed_at_its_wall_clock_limit(settings_factory, model
     store = JobStore(settings.job_database_url)
     try:
         job = store.create("mpg", MpgHyperparameters(epochs=5).model_dump(mode="json"), "never")
-        run_job(job["id"], settings, store)
-        finished = store.get(job["id"])
+        run_job(job.id, settings, store)
+        finished = store.get(job.id)
     finally:
         store.close()
-    assert finished is not None and finished["status"] == "failed"
-    assert "PERCEPTRON_JOB_TIMEOUT_S" in finished["error"] and finished["version"] is None
+    assert finished is not None and finished.status == "failed"
+    assert "PERCEPTRON_JOB_TIMEOUT_S" in finished.error and finished.version is None
     assert sorted(p.name for p in (models_dir / "mpg").iterdir() if p.name.isdigit()) == ["1"]
 
 
