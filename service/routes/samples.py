@@ -19,8 +19,9 @@ from service.bodies import UPLOAD_FIELD, read_feedback
 from service.deps import AdminAccess, DecodeGateDep, MetricsDep, PredictionAccess, SettingsDep
 from service.errors import NotFound, PayloadTooLarge, error_responses, invalid_input
 from service.imaging import ALLOWED_FORMATS, to_png
+from service.jobs.tables import SampleRow
 from service.rate_limit import RateLimiter
-from service.samples.store import SampleRow, SampleStatus, SampleStore
+from service.samples.store import SampleStatus, SampleStore
 from service.schemas.samples import (
     DigitFeedbackJson,
     FeedbackFields,

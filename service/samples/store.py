@@ -1,5 +1,6 @@
 """Samples in the job database (the same engine as the jobs: SQLite by default, PostgreSQL when
-configured). Each keeps the 28x28 image the model saw, as a PNG, and the original upload."""
+configured; the table is `SampleRow`, made by the job database's migrations). Each keeps the
+28x28 image the model saw, as a PNG, and the original upload."""
 
 from __future__ import annotations
 
@@ -7,18 +8,19 @@ import io
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
 import numpy as np
 from PIL import Image
-from sqlalchemy import DateTime, Integer, LargeBinary, String, delete, func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.engine import CursorResult, Engine
-from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.dml import Delete
 
-from service.jobs.store import Base, _as_utc, now
+from service.jobs.store import now
+from service.jobs.tables import SampleRow
 
 
 class SampleStatus(StrEnum):
@@ -33,27 +35,9 @@ class SampleSource(StrEnum):
     camera = "camera"
 
 
-class SampleRow(Base):
-    __tablename__ = "samples"
-
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    label: Mapped[int] = mapped_column(Integer, index=True)
-    predicted: Mapped[int | None] = mapped_column(Integer)
-    model_version: Mapped[int | None] = mapped_column(Integer)
-    source: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16), index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    image_png: Mapped[bytes] = mapped_column(LargeBinary)
-    """The 28x28 image the model saw (white ink on black, MNIST layout)."""
-    original: Mapped[bytes] = mapped_column(LargeBinary)
-    original_type: Mapped[str] = mapped_column(String(64))
-
-
 class SampleStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        Base.metadata.create_all(engine, tables=[SampleRow.__table__])  # type: ignore[list-item]
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 
     @contextmanager
@@ -91,7 +75,7 @@ class SampleStore:
     def get(self, sample_id: str) -> SampleRow | None:
         with self._session() as session:
             row = session.get(SampleRow, sample_id)
-            return None if row is None else _utc(row)
+            return row
 
     def page(
         self,
@@ -114,7 +98,7 @@ class SampleStore:
                 .limit(limit)
                 .offset(offset)
             ).all()
-            return [_utc(row) for row in rows], int(total)
+            return list(rows), int(total)
 
     def counts(self) -> dict[str, dict[int, int]]:
         """Samples per status and label."""
@@ -139,7 +123,7 @@ class SampleStore:
             if label is not None:
                 row.label = label
             row.reviewed_at = now()
-            return _utc(row)
+            return row
 
     def delete(self, sample_id: str) -> bool:
         with self._session() as session:
@@ -176,11 +160,3 @@ def _changed(session: Session, statement: Delete) -> int:
     """Rows a DELETE removed."""
     result: CursorResult[Any] = session.execute(statement)  # type: ignore[assignment]
     return int(result.rowcount)
-
-
-def _utc(row: SampleRow) -> SampleRow:
-    # SQLite hands back naive datetimes; everything stored is UTC. The row is about to leave
-    # its session, so the assignment is never flushed.
-    row.created_at = _as_utc(row.created_at) or row.created_at
-    row.reviewed_at = _as_utc(row.reviewed_at)
-    return row

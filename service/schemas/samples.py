@@ -6,7 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from service.samples.store import SampleRow, SampleSource, SampleStatus
+from service.jobs.tables import SampleRow
+from service.samples.store import SampleSource, SampleStatus
 from service.schemas.digit import DigitJsonImage
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import io
-from datetime import timedelta
 
 import numpy as np
 import pytest
@@ -183,14 +182,3 @@ def test_listing_filters_and_pages(client) -> None:
     assert len(first["items"]) == 2 and len(second["items"]) == 1
     seen = {item["id"] for item in first["items"] + second["items"]}
     assert seen == set(ids)
-
-
-def test_retention_deletes_old_samples_but_keeps_accepted_ones(client) -> None:
-    store = client.app.state.sample_store
-    kept, dropped = (send(client, 7).json()["id"] for _ in range(2))
-    client.patch(f"/samples/{kept}", json={"status": "accepted"})
-    assert store.purge(timedelta(days=1), keep_accepted=True) == 0  # both are new
-    assert store.purge(timedelta(seconds=-1), keep_accepted=True) == 1
-    assert store.get(dropped) is None and store.get(kept) is not None
-    assert store.purge(timedelta(seconds=-1), keep_accepted=False) == 1
-    assert store.get(kept) is None
