@@ -8,6 +8,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -29,14 +30,17 @@ from service.middleware import (
     ContentEncodingMiddleware,
     RequestContextMiddleware,
 )
+from service.rate_limit import RateLimiter
 from service.registry import ModelRegistry
-from service.routes import digit, health, inference_v2, jobs, models, mpg, tfserving
+from service.routes import digit, health, inference_v2, jobs, models, mpg, samples, tfserving
+from service.samples.store import SampleStore
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
 SWAGGER_UI = "/static/vendor/swagger-ui"
+SAMPLE_SWEEP_INTERVAL_S = 3600.0
 """swagger-ui-dist from the npm registry, vendored with its licence (no CDN at run time)."""
 
 DESCRIPTION = """
@@ -76,14 +80,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_streams_per_client=settings.max_event_streams_per_client,
         )
         app.state.event_hub = hub
+        samples = SampleStore(store.engine)
+        app.state.sample_store = samples
         await registry.start()
         monitor = asyncio.create_task(_watch_for_lost_jobs(store, settings), name="job-monitor")
+        retention = asyncio.create_task(_purge_old_samples(samples, settings), name="retention")
         try:
             yield
         finally:
-            monitor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await monitor
+            for task in (monitor, retention):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await hub.close()
             await registry.stop()
             queue.close()
@@ -100,13 +108,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.registry = registry
+    app.state.feedback_limiter = RateLimiter(
+        settings.feedback_per_minute, "PERCEPTRON_FEEDBACK_PER_MINUTE"
+    )
     app.state.decode_gate = DecodeGate(
         settings.decode_slots or auto_decode_slots(settings.max_image_pixels),
         settings.decode_queue_limit,
     )
 
     install_error_handlers(app)
-    for router in (digit.router, mpg.router, models.router, jobs.router, health.router):
+    for router in (
+        digit.router,
+        samples.feedback_router,
+        samples.router,
+        mpg.router,
+        models.router,
+        jobs.router,
+        health.router,
+    ):
         app.include_router(router)
     app.include_router(tfserving.router)
     app.include_router(inference_v2.router)
@@ -132,6 +151,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(TrustedHostMiddleware, settings=settings)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app
+
+
+async def _purge_old_samples(store: SampleStore, settings: Settings) -> None:
+    """Deletes samples past their retention period, at start and then hourly."""
+    if not settings.sample_retention_days:
+        return
+    while True:
+        try:
+            deleted = await asyncio.to_thread(
+                store.purge,
+                timedelta(days=settings.sample_retention_days),
+                keep_accepted=settings.sample_retention_keeps_accepted,
+            )
+        except Exception:  # a busy or unreachable database must not end the sweeps
+            log.exception("deleting old samples failed; retrying in an hour")
+        else:
+            if deleted:
+                log.info(
+                    "deleted %d samples older than %d days", deleted, settings.sample_retention_days
+                )
+        await asyncio.sleep(SAMPLE_SWEEP_INTERVAL_S)
 
 
 async def _watch_for_lost_jobs(store: JobStore, settings: Settings) -> None:

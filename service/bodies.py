@@ -186,3 +186,38 @@ def _json_source(index: int, image: DigitJsonImage) -> DigitSource:
     except (binascii.Error, ValueError):
         raise InvalidInput(f"{label}: 'image' is not valid base64") from None
     return DigitSource(label, data)
+
+
+async def read_feedback(request: Request) -> tuple[DigitSource, dict[str, Any], bool]:
+    """The image of a /digit/feedback request and its other fields, unvalidated, and whether
+    they came as JSON (typed, so validated strictly) rather than form text."""
+    kind = media_type(request)
+    if kind == "multipart/form-data":
+        await _check_closing_boundary(request)
+        try:
+            form = await request.form(max_files=1, max_fields=8)
+        except MultiPartException as exc:
+            raise BadRequest(f"malformed multipart body: {exc.message}") from None
+        try:
+            uploads = form.getlist(UPLOAD_FIELD)
+            if len(uploads) != 1 or not isinstance(uploads[0], UploadFile):
+                raise InvalidInput(
+                    f"send exactly one image, as a file in the '{UPLOAD_FIELD}' field"
+                )
+            upload = uploads[0]
+            fields = {key: value for key, value in form.multi_items() if key != UPLOAD_FIELD}
+            source = DigitSource(upload.filename or "file", await upload.read())
+            return source, fields, False
+        finally:
+            await form.close()
+    if kind == "application/json":
+        document = await read_json(request)
+        if not isinstance(document, dict):
+            raise InvalidInput("send one JSON object: the image ('image' or 'pixels') and 'label'")
+        image = {key: document[key] for key in ("image", "pixels") if key in document}
+        fields = {key: value for key, value in document.items() if key not in image}
+        return _from_json(image, 1)[0], fields, True
+    raise UnsupportedMediaType(
+        f"send the image as multipart/form-data (field '{UPLOAD_FIELD}', plus 'label') or as "
+        f"application/json; got {kind or 'no content type'}"
+    )

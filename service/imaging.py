@@ -214,7 +214,8 @@ def _reduce(pixels: np.ndarray) -> np.ndarray:
 
 
 def to_png(tensor: np.ndarray) -> bytes:
-    """Encodes a 28x28 0..1 tensor as a greyscale PNG (what the model saw, for people)."""
+    """Encodes a 0..1 array (the 28x28 the model saw, or a JSON upload's pixels) as a
+    greyscale PNG, for people."""
     pixels = np.clip(np.rint(tensor * 255.0), 0, 255).astype(np.uint8)
     buffer = io.BytesIO()
     Image.fromarray(pixels, mode="L").save(buffer, format="PNG")

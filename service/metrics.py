@@ -38,6 +38,12 @@ class ServiceMetrics:
             ("model", "version"),
             registry=r,
         )
+        self.feedback = Counter(
+            "perceptron_digit_feedback",
+            "Feedback samples received, by source and whether the answer was right",
+            ("source", "agreed"),
+            registry=r,
+        )
         self.digit_classes = Counter(
             "perceptron_digit_predictions",
             "Digit predictions by predicted class",

@@ -127,6 +127,15 @@ class Settings(TrainingSettings):
     max_event_streams_per_client: int = Field(8, ge=1, le=10_000)
     """Open event streams per client address beyond which new ones get 429 (behind a proxy
     every client shares the proxy's address: raise it there)."""
+    feedback_per_minute: int = Field(30, ge=1, le=100_000)
+    """POST /digit/feedback requests a client address may send a minute (bursts of the same
+    size); past it the answer is 429 with Retry-After."""
+    max_feedback_image_bytes: int = Field(2 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    """The largest original image kept with a feedback sample; larger uploads get 413."""
+    sample_retention_days: int = Field(90, ge=0, le=36_500)
+    """Samples older than this many days are deleted (checked hourly); 0 keeps them for ever."""
+    sample_retention_keeps_accepted: bool = True
+    """Accepted samples are training data: keep them past the retention period unless false."""
     event_stream_timeout_s: float = Field(900.0, gt=0, le=86_400)
     """An event stream is ended after this long (an EventSource reconnects with
     Last-Event-ID and loses nothing), so no stream is held for ever."""

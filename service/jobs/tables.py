@@ -1,13 +1,14 @@
-"""The job database's tables: the one definition of a job record. The API's job model is built
-from a `JobRow` (`service/schemas/jobs.py`, pydantic `from_attributes`), and every change here
-ships with a migration in `service/jobs/migrations/versions/`."""
+"""The job database's tables: the one definition of a job record and of a feedback sample.
+The API's job model is built from a `JobRow` (`service/schemas/jobs.py`, pydantic
+`from_attributes`), and every change here ships with a migration in
+`service/jobs/migrations/versions/`."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -60,3 +61,22 @@ class EventRow(Base):
     type: Mapped[str] = mapped_column(String(16))
     data: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]
+
+
+class SampleRow(Base):
+    """A labelled example a person sent with POST /digit/feedback (`service/samples/`)."""
+
+    __tablename__ = "samples"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    label: Mapped[int] = mapped_column(Integer, index=True)
+    predicted: Mapped[int | None] = mapped_column(Integer)
+    model_version: Mapped[int | None] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    reviewed_at: Mapped[datetime | None]
+    image_png: Mapped[bytes] = mapped_column(LargeBinary)
+    """The 28x28 image the model saw (white ink on black, MNIST layout), as a PNG."""
+    original: Mapped[bytes] = mapped_column(LargeBinary)
+    original_type: Mapped[str] = mapped_column(String(64))

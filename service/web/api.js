@@ -63,8 +63,8 @@ const MAX_TOKEN_QUESTIONS = 3;
 /**
  * Sends a request and answers the parsed JSON body. `json` is sent as application/json,
  * `body` as is (FormData, Blob). Rejects with ApiError on a network failure or a non-2xx answer.
- * When the service wants the admin token, the person is asked for it once; it is kept for the
- * rest of the session (this tab) and the request is sent again.
+ * When the service wants the admin token, the person is asked for it once (unless `askToken` is
+ * false); it is kept for the rest of the session (this tab) and the request is sent again.
  */
 export async function request(method, path, options = {}) {
   for (let questions = 0; ; questions++) {
@@ -72,6 +72,7 @@ export async function request(method, path, options = {}) {
       return await send(method, path, options);
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
+      if (options.askToken === false) throw error;
       if (!tokenCouldHelp(error.status, error.sentToken) || questions >= MAX_TOKEN_QUESTIONS) throw error;
       const token = await askForToken(error.message);
       if (!token) throw error;
@@ -80,8 +81,8 @@ export async function request(method, path, options = {}) {
   }
 }
 
-async function send(method, path, { json, body, signal } = {}) {
-  const headers = { Accept: "application/json" };
+async function send(method, path, { json, body, signal, blob = false } = {}) {
+  const headers = { Accept: blob ? "*/*" : "application/json" };
   if (json !== undefined) {
     headers["Content-Type"] = "application/json";
     body = JSON.stringify(json);
@@ -96,6 +97,7 @@ async function send(method, path, { json, body, signal } = {}) {
     if (error.name === "AbortError") throw error;
     throw new ApiError("The service did not answer. Is it still running?");
   }
+  if (blob && response.ok) return response.blob();
   const text = await response.text();
   let data = null;
   try {
@@ -119,4 +121,6 @@ async function send(method, path, { json, body, signal } = {}) {
 }
 
 export const getJson = (path, options) => request("GET", path, options);
+/** A binary answer (an image, a download) as a Blob, with the admin token like any request. */
+export const getBlob = (path, options) => request("GET", path, { ...options, blob: true });
 export const postJson = (path, json, options) => request("POST", path, { ...options, json });

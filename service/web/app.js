@@ -1,9 +1,10 @@
-// The page's entry point: switches between the four panels (ARIA tabs, one per URL hash) and
+// The page's entry point: switches between the five panels (ARIA tabs, one per URL hash) and
 // starts each panel's module.
 
 import { initDigit } from "./digit.js";
 import { initModels } from "./models.js";
 import { initMpg } from "./mpg.js";
+import { initSamples } from "./samples.js";
 import { initTokenDialog } from "./token-dialog.js";
 import { initTraining } from "./training.js";
 import { events } from "./ui.js";
@@ -53,6 +54,7 @@ function initTabs() {
 initTokenDialog();
 initDigit();
 initModels();
+initSamples();
 const loading = [initMpg(), initTraining()];
 initTabs();
 // Marks the page as fully built (the forms need /mpg/features and /openapi.json first).

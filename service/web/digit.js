@@ -3,7 +3,7 @@
 
 import { request } from "./api.js";
 import { renderBarChart } from "./charts.js";
-import { $, formatPercent, showError } from "./ui.js";
+import { $, el, events, formatPercent, showError } from "./ui.js";
 
 const STROKE_WIDTH = 20; // in canvas pixels (280 wide): about MNIST's stroke once scaled to 20x20
 const AUTO_DELAY_MS = 400; // wait this long after a stroke ends: a "7" or a "4" has two strokes
@@ -32,6 +32,7 @@ export function initDigit() {
   let autoTimer = null;
   let requestSeq = 0; // only the newest request's answer is shown
   let uploadedUrl = null; // object URL of the picture shown beside what the model saw
+  let asked = null; // what the answer shown was asked about: { blob, filename, source, answer }
 
   function clear() {
     ctx.fillStyle = "#fff";
@@ -103,7 +104,7 @@ export function initDigit() {
       return;
     }
     showUpload(null); // the pad itself shows the drawing
-    canvas.toBlob((blob) => recognise(blob, "drawing.png", "your drawing"), "image/png");
+    canvas.toBlob((blob) => recognise(blob, "drawing.png", "your drawing", "canvas"), "image/png");
   }
 
   /** Shows the uploaded picture beside what the model saw (null hides it). */
@@ -125,6 +126,7 @@ export function initDigit() {
   function reset() {
     clear();
     requestSeq++;
+    asked = null;
     showUpload(null);
     $("#digit-answer").hidden = true;
     delete $("#digit-answer").dataset.digit;
@@ -133,8 +135,9 @@ export function initDigit() {
     showError(error, null);
   }
 
-  async function recognise(blob, filename, what) {
+  async function recognise(blob, filename, what, source) {
     const seq = ++requestSeq;
+    asked = null;
     const form = new FormData();
     form.append("file", blob, filename);
     status.textContent = `Recognising ${what}…`;
@@ -142,6 +145,7 @@ export function initDigit() {
     try {
       const answer = await request("POST", "/digit?include_preprocessed=true", { body: form });
       if (seq !== requestSeq) return;
+      asked = { blob, filename, source, answer };
       show(answer, what);
     } catch (err) {
       if (seq !== requestSeq) return;
@@ -182,9 +186,60 @@ export function initDigit() {
     status.textContent = "";
     panel.dataset.digit = answer.digit; // for tests and styling: the answer shown
     panel.dataset.uncertain = String(uncertain);
+    resetFeedback();
   }
 
-  function recogniseFile(file) {
+  // -- feedback: "Correct" or "Wrong? It was: 0 … 9" stores the picture as a labelled sample --
+  const feedbackButtons = [$("#digit-correct")];
+  for (let digit = 0; digit <= 9; digit++) {
+    const button = el(
+      "button",
+      { type: "button", class: "small digit-key", "data-label": digit, "aria-label": `It was ${digit}` },
+      String(digit),
+    );
+    button.addEventListener("click", () => sendFeedback(digit));
+    $("#digit-wrong").append(button);
+    feedbackButtons.push(button);
+  }
+  $("#digit-correct").addEventListener("click", () => asked && sendFeedback(asked.answer.digit));
+
+  function resetFeedback() {
+    for (const button of feedbackButtons) button.disabled = false;
+    for (const button of $("#digit-wrong").children) {
+      button.hidden = asked !== null && Number(button.dataset.label) === asked.answer.digit;
+    }
+    $("#digit-feedback-status").textContent = "";
+    showError($("#digit-feedback-error"), null);
+  }
+
+  async function sendFeedback(label) {
+    if (!asked) return;
+    const { blob, filename, source, answer } = asked;
+    const form = new FormData();
+    form.append("file", blob, filename);
+    form.append("label", String(label));
+    form.append("predicted", String(answer.digit));
+    form.append("model_version", String(answer.model_version));
+    form.append("source", source);
+    for (const button of feedbackButtons) button.disabled = true;
+    const status = $("#digit-feedback-status");
+    status.textContent = "Sending…";
+    showError($("#digit-feedback-error"), null);
+    try {
+      await request("POST", "/digit/feedback", { body: form });
+      status.textContent =
+        label === answer.digit
+          ? `Thank you: kept as a ${label} the model read right.`
+          : `Thank you: kept as a ${label}, for review, to teach the model.`;
+      events.dispatchEvent(new CustomEvent("sample-added"));
+    } catch (err) {
+      status.textContent = "";
+      showError($("#digit-feedback-error"), err);
+      for (const button of feedbackButtons) button.disabled = false;
+    }
+  }
+
+  function recogniseFile(file, source = "upload") {
     if (!file) return;
     clearTimeout(autoTimer); // the file, not a drawing about to be recognised, is the question
     if (file.type && !file.type.startsWith("image/")) {
@@ -193,14 +248,17 @@ export function initDigit() {
     }
     clear(); // the pad no longer holds the question
     showUpload(file);
-    recognise(file, file.name, file.name);
+    recognise(file, file.name, file.name, source);
   }
 
   $("#digit-clear").addEventListener("click", reset);
   $("#digit-recognise").addEventListener("click", recogniseDrawing);
-  for (const input of [upload, $("#digit-camera")]) {
+  for (const [input, source] of [
+    [upload, "upload"],
+    [$("#digit-camera"), "camera"],
+  ]) {
     input.addEventListener("change", () => {
-      recogniseFile(input.files[0]);
+      recogniseFile(input.files[0], source);
       input.value = ""; // choosing the same file again must fire `change` again
     });
   }

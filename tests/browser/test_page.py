@@ -11,7 +11,7 @@ from tests.browser.conftest import open_panel, screenshot
 
 pytestmark = pytest.mark.browser
 
-PANELS = ("digit", "mpg", "training", "models")
+PANELS = ("digit", "mpg", "training", "models", "samples")
 
 
 def test_the_tabs_work_with_the_keyboard(page: Page) -> None:
@@ -23,8 +23,11 @@ def test_the_tabs_work_with_the_keyboard(page: Page) -> None:
     expect(page.locator("#panel-mpg")).to_be_visible()
     expect(page.locator("#panel-digit")).to_be_hidden()
     page.keyboard.press("End")
-    expect(page.locator("#panel-models")).to_be_visible()
-    assert page.evaluate("location.hash") == "#models"
+    expect(page.locator("#panel-samples")).to_be_visible()
+    assert page.evaluate("location.hash") == "#samples"
+    # An admin panel shown without the token says so; it does not open a dialog on its own.
+    expect(page.locator("#samples-error")).to_contain_text("Refresh")
+    expect(page.locator("#token-dialog")).to_be_hidden()
     page.keyboard.press("Home")
     expect(page.locator("#panel-digit")).to_be_visible()
     page.keyboard.press("Tab")  # into the panel, not along the tabs
