@@ -170,11 +170,11 @@ def run_job(job_id: str, settings: Settings, store: JobStore) -> None:
     # The job's error is public (GET /jobs answers anyone): the exception, which names files
     # and internals, goes to the worker's log under the job id instead.
     except DataError as exc:
-        store.finish(job_id, JobStatus.failed, error=DATA_UNAVAILABLE)
+        store.finish(job_id, JobStatus.failed, error=DATA_UNAVAILABLE, error_detail=_detail(exc))
         log.warning("job %s failed: %s", job_id, exc, extra={"job_id": job_id})
         return
-    except Exception:
-        store.finish(job_id, JobStatus.failed, error=UNEXPECTED_FAILURE)
+    except Exception as exc:
+        store.finish(job_id, JobStatus.failed, error=UNEXPECTED_FAILURE, error_detail=_detail(exc))
         log.exception("job %s failed", job_id, extra={"job_id": job_id})
         return
     meta = exported.metadata
@@ -208,3 +208,11 @@ def _prune(settings: Settings, name: str) -> None:
         return
     if deleted:
         log.info("deleted %s versions held back from promotion: %s", name, deleted)
+
+
+ERROR_DETAIL_CHARS = 2000
+
+
+def _detail(exc: BaseException) -> str:
+    """The exception as an administrator reads it on the job (the log has the traceback)."""
+    return f"{type(exc).__name__}: {exc}"[:ERROR_DETAIL_CHARS]

@@ -51,6 +51,9 @@ class JobRow(Base):
     metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     promotion: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)
+    """Why the job failed, in stable words that name no file: public."""
+    error_detail: Mapped[str | None] = mapped_column(Text)
+    """The exception behind `error` (paths, internals): for administrators only."""
 
 
 class EventRow(Base):

@@ -7,14 +7,14 @@ import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Body, Depends, FastAPI, Header, Path, Query, Request, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from service.connections import Gatekeeper
-from service.deps import AdminAccess, SettingsDep
+from service.deps import AdminAccess, IsAdmin, SettingsDep
 from service.errors import (
     Conflict,
     InvalidInput,
@@ -65,8 +65,17 @@ EventHubDep = Annotated[JobEventHub, Depends(get_event_hub)]
 QueueDep = Annotated[JobQueue, Depends(get_queue)]
 
 
-def _detail(job: JobRow, store: JobStore) -> Job:
-    return Job.model_validate(job).model_copy(update={"history": store.history(job.id)})
+def _detail(job: JobRow, store: JobStore, *, admin: bool) -> Job:
+    detailed = Job.model_validate(job).model_copy(update={"history": store.history(job.id)})
+    return detailed if admin else _public(detailed)
+
+
+Answer = TypeVar("Answer", bound=JobSummary)
+
+
+def _public(job: Answer) -> Answer:
+    """The job as anyone may read it: without the exception behind its error."""
+    return job.model_copy(update={"error_detail": None}) if job.error_detail else job
 
 
 def _duration(seconds: float) -> str:
@@ -141,12 +150,13 @@ def create_job(
             internal=f"submitting job {job.id} failed: {type(exc).__name__}: {exc}",
         ) from exc
     response.headers["Location"] = f"/jobs/{job.id}"
-    return _detail(job, store)
+    return _detail(job, store, admin=True)
 
 
 @router.get("", summary="List jobs, newest first")
 def list_jobs(
     store: StoreDep,
+    admin: IsAdmin,
     model: Annotated[str | None, Query(description="Only this model", max_length=16)] = None,
     status: Annotated[JobStatus | None, Query(description="Only this status")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
@@ -161,14 +171,17 @@ def list_jobs(
     except DatabaseBusy as exc:
         raise _busy(exc) from None
     summaries = [JobSummary.model_validate(job) for job in jobs]
+    if not admin:
+        summaries = [_public(summary) for summary in summaries]
     return JobList(jobs=summaries, total=total, limit=limit, offset=offset)
 
 
 @router.get("/{job_id}", summary="Inspect a job", responses=error_responses(404, 503))
-def get_job(job: ExistingJob, store: StoreDep) -> Job:
+def get_job(job: ExistingJob, store: StoreDep, admin: IsAdmin) -> Job:
     """Status, timestamps, progress, the per-epoch history so far, the device, and once
-    finished the exported version, its test metrics and the promotion decision (or the error)."""
-    return _detail(job, store)
+    finished the exported version, its test metrics and the promotion decision (or the error;
+    the exception behind it, `error_detail`, for administrators only)."""
+    return _detail(job, store, admin=admin)
 
 
 @router.post(
@@ -191,7 +204,7 @@ def cancel_job(job: ExistingJob, store: StoreDep) -> Job:
     if updated is None:
         state = current.status if JobStatus(current.status) in FINAL_STATUSES else "asked to stop"
         raise Conflict(f"job {job.id} already {state}; nothing to cancel")
-    return _detail(updated, store)
+    return _detail(updated, store, admin=True)
 
 
 @dataclass(frozen=True)
@@ -223,7 +236,7 @@ async def follow_job(
             pending = await run_in_threadpool(store.events_after, job_id, after, 1)
             if not pending:
                 raise NoContent()
-        first = None if last_event_id is not None else JobSummary.model_validate(job)
+        first = None if last_event_id is not None else _public(JobSummary.model_validate(job))
         subscription = hub.subscribe(job_id, client, after, reserved=True)
     finally:
         if subscription is None:

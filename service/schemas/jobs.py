@@ -93,6 +93,9 @@ class JobSummary(BaseModel):
     metrics: dict[str, Any] | None = Field(None, description="Its test-set metrics")
     promotion: dict[str, Any] | None = Field(None, description="Whether it is served, and why")
     error: str | None = None
+    error_detail: str | None = Field(
+        None, description="The exception behind `error` (administrators only; null otherwise)"
+    )
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -155,3 +155,8 @@ def test_a_failed_job_shows_stable_words_and_logs_the_cause(
     assert any(
         secret.removeprefix("ValueError: ") in (r.getMessage() + str(r.exc_info)) for r in logged
     )
+    # An administrator reads the cause on the job itself, in the list and in its detail.
+    as_admin = service.get(f"/jobs/{job_id}", headers=ADMIN).json()
+    assert secret.removeprefix("ValueError: ") in as_admin["error_detail"]
+    listed = service.get("/jobs", headers=ADMIN).json()["jobs"]
+    assert any(secret.removeprefix("ValueError: ") in (j["error_detail"] or "") for j in listed)
