@@ -12,6 +12,7 @@ import contextlib
 import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
@@ -193,6 +194,15 @@ class Settings(TrainingSettings):
                     f"{MIN_PRODUCTION_TOKEN_LENGTH} characters in production "
                     "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
                 )
+            if self.redis_url:
+                # Whoever can write to the queue can make workers train (not run code: the
+                # messages are JSON), so the queue's Redis needs a real password too.
+                password = urlsplit(self.redis_url).password or ""
+                if password.strip().lower() in PLACEHOLDER_TOKENS:
+                    raise ValueError(
+                        "PERCEPTRON_REDIS_URL must carry a real password in production "
+                        "(redis://:PASSWORD@host:6379/0; set REDIS_PASSWORD in .env for compose)"
+                    )
         return self
 
     @property

@@ -42,6 +42,22 @@ def test_production_without_a_real_token_says_so_in_one_line(
     assert "cannot start: PERCEPTRON_ADMIN_TOKEN must be set to a random secret" in lines[0]
 
 
+@pytest.mark.parametrize("redis_url", ["redis://redis:6379/0", "redis://:change-me@redis:6379/0"])
+def test_production_refuses_a_redis_queue_without_a_real_password(
+    tmp_path: Path, redis_url: str
+) -> None:
+    result = _start(
+        tmp_path,
+        "service",
+        "api",
+        PERCEPTRON_ENVIRONMENT="production",
+        PERCEPTRON_ADMIN_TOKEN="a-real-secret-of-enough-length",
+        PERCEPTRON_REDIS_URL=redis_url,
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "PERCEPTRON_REDIS_URL must carry a real password in production" in result.stderr
+
+
 def test_training_names_a_bad_setting_of_its_own_in_one_line(tmp_path: Path) -> None:
     """Training reads only the training settings: the service's (a production token) are not
     its business, a bad value of its own stops it before any work."""
