@@ -209,7 +209,7 @@ class DigitHyperparameters(TrainingHyperparameters):
     learning_rate: float = Field(3e-3, gt=0, le=10)
     lr_schedule: Schedule = Schedule.one_cycle
     cosine_alpha: float = Field(0.01, ge=0, le=1)
-    dropout: float = Field(0.4, ge=0, le=0.9)
+    dropout: float = Field(0.1, ge=0, le=0.9)
     kernel_initializer: Initializer = Initializer.he_uniform
     conv_filters: list[Annotated[int, Field(ge=1, le=256)]] = Field(
         [16, 32],
