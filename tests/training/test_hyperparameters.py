@@ -41,7 +41,7 @@ def test_digit_defaults_are_valid_and_describe_the_cnn() -> None:
 def test_mpg_defaults_are_valid() -> None:
     hp = MpgHyperparameters()
     assert hp.loss is MpgLoss.mae
-    assert hp.hidden_units == [64, 64]
+    assert hp.hidden_units == [32, 32]
     assert 1 <= hp.ensemble_size <= 10
     assert hp.validation_split == 0.1
     assert MpgHyperparameters.model_validate(hp.model_dump(mode="json")) == hp
