@@ -143,7 +143,7 @@ class Settings(BaseSettings):
     max_job_cost_s: float = Field(21_600.0, gt=0)
     """Estimated run time (on 2 reference CPU cores; training/cost.py) beyond which POST /jobs
     refuses a job with 422; the default digit recipe is estimated at about 11 minutes, its
-    `--preset best` (the bundled model's) at about an hour."""
+    `--preset best` at about an hour."""
     job_timeout_s: float = Field(43_200.0, gt=0)
     """Wall-clock time after which a running job is stopped and failed; nothing is exported."""
     keep_unpromoted_versions: int = Field(5, ge=0, le=10_000)

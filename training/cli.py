@@ -87,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
                 choices=list(DIGIT_PRESETS),
                 default="default",
                 help="a named recipe; options given beside it override its values "
-                "(default: within 10 minutes on 2 CPU cores; best: the bundled model's, "
+                "(default: 99.5%% in 10 epochs on 2 CPU cores; best: a 4x larger CNN, "
                 "about 3x longer)",
             )
         sub.add_argument(

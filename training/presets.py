@@ -3,7 +3,7 @@ changes in a recipe that does not say otherwise.
 
 * `default`: the schema's defaults, chosen to reach 99.5% MNIST test accuracy within
   10 minutes on a 2-core CPU (measurements in bench/RESULTS.md, "Training time").
-* `best`: a wider network trained longer; the bundled `models/digit` version comes from it.
+* `best`: a wider network trained longer (99.61% MNIST test accuracy with seed 0).
 
 Every choice in both was made on the validation split (the last 6,000 training images).
 """
