@@ -160,7 +160,8 @@ LEVERS: tuple[tuple[str, dict[str, Any], dict[str, str]], ...] = (
     ("no augmentation", {"augment": False}, {}),
     ("batch 64", {"batch_size": 64}, {}),
     ("batch 256", {"batch_size": 256}, {}),
-    ("jit_compile (XLA)", {"jit_compile": True}, {}),
+    # TensorFlow cannot XLA-compile the augmentation's image transform: XLA is timed without it.
+    ("no augmentation, jit_compile (XLA)", {"augment": False, "jit_compile": True}, {}),
     ("1 intra-op thread", {}, {"TF_NUM_INTRAOP_THREADS": "1"}),
     ("JAX backend", {}, {"KERAS_BACKEND": "jax"}),
 )
@@ -192,6 +193,22 @@ def lever_rows(results: list[dict[str, Any]]) -> list[list[str]]:
             ]
         )  # fmt: skip
     return rows
+
+
+def earlier_runs(folder: Path) -> list[dict[str, Any]]:
+    """The exported whole-command runs an earlier `--seeds` run saved in `folder`, labelled as
+    such; the load is the range seen at the epochs' ends."""
+    runs = []
+    for path in sorted(folder.glob("train-*.json")):
+        result = json.loads(path.read_text())
+        if not result.get("exported"):
+            continue
+        loads = [e["load"] for e in result["epochs"]]
+        seed = result["hyperparameters"]["seed"]
+        result["label"] = f"cnn default, seed {seed} (earlier run: {folder.name})"
+        result["load_before"], result["load_after"] = min(loads), max(loads)
+        runs.append(result)
+    return runs
 
 
 def seeds_summary(results: list[dict[str, Any]], bar: float) -> str:
@@ -301,6 +318,12 @@ def main(argv: list[str], *, results_file: Path, out: Path) -> int:
     )
     parser.add_argument("--lever-rows", type=int, default=6400, help="rows per lever run")
     parser.add_argument("--lever-epochs", type=int, default=2, help="epochs per lever run")
+    parser.add_argument(
+        "--include-runs",
+        type=Path,
+        default=None,
+        help="also report the whole-command runs (--seeds) saved in this earlier bench/out folder",
+    )
     parser.add_argument("--write-results", action="store_true", help="update bench/RESULTS.md")
     options = parser.parse_args(argv)
     run_out = out / f"train-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -326,7 +349,9 @@ def main(argv: list[str], *, results_file: Path, out: Path) -> int:
         result = measure(architecture, overrides, run_out)
         report["measured"].append(result)
         report["rows"].append(measured_row(result, options.bar))
-    seeded = []
+    seeded = [] if options.include_runs is None else earlier_runs(options.include_runs)
+    for result in seeded:
+        report["rows"].append(measured_row(result, options.bar))
     for seed in range(options.seeds):
         result = measure(f"cnn default, seed {seed}", {"seed": seed}, run_out, export=True)
         seeded.append(result)

@@ -43,6 +43,9 @@ class RandomAffineStroke(layers.Layer):
         self.stroke_probability = stroke_probability
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
+        # TensorFlow's image transform has no XLA kernel: with this layer, Keras must not
+        # compile the TensorFlow training step with XLA (JAX compiles it fine).
+        self.supports_jit = keras.backend.backend() != "tensorflow"
 
     def call(self, images, training=None):  # type: ignore[no-untyped-def]
         if not training:

@@ -151,8 +151,9 @@ class TrainingHyperparameters(BaseModel):
     )
     jit_compile: bool | None = Field(
         None,
-        description="XLA-compile the training step; default: Keras's choice (on with JAX and "
-        "on TensorFlow GPUs, off on TensorFlow CPUs, where it measured slower)",
+        description="XLA-compile the training step; default: Keras's choice (always with JAX; "
+        "on TensorFlow only on a GPU and without augmentation, whose image transform XLA "
+        "cannot compile)",
     )
     max_train_samples: int | None = Field(
         None, ge=10, description="Train on the first N training rows only (quick jobs)"
