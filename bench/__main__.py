@@ -1,4 +1,4 @@
-"""`python -m bench serve|memory|sweep|train|soak|uploads|preprocess|figure|abuse`;
+"""`python -m bench serve|memory|sweep|train|mpg|soak|uploads|preprocess|figure|abuse`;
 `python -m bench COMMAND --help`.
 
 * `serve`: our service against the bare FastAPI ceiling, the naive `model.predict` baseline and
@@ -6,6 +6,8 @@
 * `memory`: resident memory of our service over a sustained load run (5 minutes by default).
 * `sweep`: our service under each candidate setting (batching, TensorFlow threads, logging...).
 * `train`: seconds per epoch and time to the accuracy bar of the digit models on this machine.
+* `mpg`: the MPG recipe's candidates cross-validated on the training rows; the default's test
+  MAE over seeds.
 * `soak`: mixed traffic, a training job and version swaps for minutes (issue 8's soak).
 * `uploads`: accuracy and preprocessing time on realistic uploads (photos, scans, canvases),
   per condition of `bench.uploads_corpus`, and on MNIST's test set through the preprocessing.
@@ -265,6 +267,12 @@ def _train(argv: list[str]) -> int:
     return train_main(argv, results_file=RESULTS_FILE, out=OUT)
 
 
+def _mpg(argv: list[str]) -> int:
+    from bench.mpg_cv import main as mpg_main
+
+    return mpg_main(argv, results_file=RESULTS_FILE, out=OUT)
+
+
 def _soak(argv: list[str]) -> int:
     from bench.report import replace_section
     from bench.soak import SoakOptions, run_soak
@@ -379,6 +387,7 @@ COMMANDS = {
     "memory": _memory,
     "sweep": _sweep,
     "train": _train,
+    "mpg": _mpg,
     "soak": _soak,
     "uploads": _uploads,
     "preprocess": _preprocess,

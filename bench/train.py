@@ -5,7 +5,10 @@ Two sources, each row saying which:
 * **measured now**: the default digit CNN and the classic MLP (`architecture=mlp`) trained here,
   each in its own process through the training package (`bench.training_run`), epochs timed
   one by one. `--epochs` and `--max-train-samples` make short runs; their figures are then
-  those of the short run, not of the default.
+  those of the short run, not of the default. `--seeds N` runs the whole default command
+  (training and export) with seeds 0..N-1; `--levers` times each lever (network size,
+  augmentation, batch size, XLA, threads, backend) against the default recipe in the same
+  command, on a slice of the data.
 * **bundled metadata**: the served versions in `--models-dir` (digit and mpg), read from their
   `metadata.json` (training time, per-epoch history, test metrics) without retraining. The
   history has no per-epoch times, so seconds per epoch there is the training time over the
@@ -41,22 +44,29 @@ COLUMNS = (
 
 
 def measure(
-    architecture: str, epochs: int | None, max_train_samples: int | None, out: Path
+    label: str,
+    overrides: dict[str, Any],
+    out: Path,
+    *,
+    env: dict[str, str] | None = None,
+    export: bool = False,
 ) -> dict[str, Any]:
-    """Trains one architecture in a child process; returns what `bench.training_run` wrote."""
-    result_path = out / f"train-{architecture}.json"
-    command = [sys.executable, "-m", "bench.training_run", "--architecture", architecture]
-    command += ["--json", str(result_path)]
-    if epochs is not None:
-        command += ["--epochs", str(epochs)]
-    if max_train_samples is not None:
-        command += ["--max-train-samples", str(max_train_samples)]
-    env = dict(os.environ)
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    print(f"training digit {architecture} ...", flush=True)
-    subprocess.run(command, check=True, cwd=REPO, env=env)
+    """Trains one digit recipe in a child process; returns what `bench.training_run` wrote."""
+    result_path = out / f"train-{len(list(out.glob('train-*.json')))}.json"
+    command = [sys.executable, "-m", "bench.training_run", "--json", str(result_path)]
+    command += ["--set", json.dumps(overrides)] + (["--export"] if export else [])
+    child_env = {**os.environ, **(env or {})}
+    child_env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    child_env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(REPO), child_env.get("PYTHONPATH")])
+    )
+    print(f"training digit: {label} {json.dumps(overrides)} {env or ''} ...", flush=True)
+    load_before = os.getloadavg()[0]
+    subprocess.run(command, check=True, cwd=REPO, env=child_env)
     measured: dict[str, Any] = json.loads(result_path.read_text())
+    measured["label"] = label
+    measured["load_before"] = round(load_before, 2)
+    measured["load_after"] = round(os.getloadavg()[0], 2)
     return measured
 
 
@@ -82,9 +92,11 @@ def measured_row(result: dict[str, Any], bar: float) -> list[str]:
     steady = statistics.median(times[1:]) if len(times) > 1 else times[0]
     hp = result["hyperparameters"]
     short = " (short run)" if hp.get("max_train_samples") else ""
+    exported = ", exported" if result.get("exported") else ""
+    load = f"load {result['load_before']:.1f}->{result['load_after']:.1f}"
     return [
-        f"digit {result['architecture']}",
-        "measured now" + short,
+        f"digit {result.get('label') or result['architecture']}",
+        f"measured now{short}{exported}, {load}",
         result["device"],
         str(len(epochs)),
         f"{result['train_samples']:,}",
@@ -142,6 +154,79 @@ def metadata_row(meta: dict[str, Any], bar: float) -> list[str]:
     ]  # fmt: skip
 
 
+LEVERS: tuple[tuple[str, dict[str, Any], dict[str, str]], ...] = (
+    ("default recipe (baseline)", {}, {}),
+    ("previous network: 32-64 filters", {"conv_filters": [32, 64]}, {}),
+    ("no augmentation", {"augment": False}, {}),
+    ("batch 64", {"batch_size": 64}, {}),
+    ("batch 256", {"batch_size": 256}, {}),
+    # TensorFlow cannot XLA-compile the augmentation's image transform: XLA is timed without it.
+    ("no augmentation, jit_compile (XLA)", {"augment": False, "jit_compile": True}, {}),
+    ("1 intra-op thread", {}, {"TF_NUM_INTRAOP_THREADS": "1"}),
+    ("JAX backend", {}, {"KERAS_BACKEND": "jax"}),
+)
+"""Each lever changes one thing in the default recipe; timed on a slice of the training set."""
+LEVER_COLUMNS = (
+    "lever", "s/epoch (54k rows)", "ratio to baseline", "first epoch s (54k rows)",
+    "CPU s/epoch", "load before->after",
+)  # fmt: skip
+
+
+def lever_rows(results: list[dict[str, Any]]) -> list[list[str]]:
+    """Steady seconds per 54,000-row epoch (the last epoch; the first compiles) of each lever
+    and its ratio to the baseline's, measured in the same command."""
+
+    def per_full_epoch(result: dict[str, Any], seconds: float) -> float:
+        return seconds * 54_000 / result["train_samples"]
+
+    baseline = per_full_epoch(results[0], results[0]["epochs"][-1]["seconds"])
+    rows = []
+    for result in results:
+        steady = per_full_epoch(result, result["epochs"][-1]["seconds"])
+        first = per_full_epoch(result, result["epochs"][0]["seconds"])
+        cpu = per_full_epoch(result, result["cpu_seconds"]) / len(result["epochs"])
+        rows.append(
+            [
+                result["label"], f"{steady:.1f}", f"{steady / baseline:.2f}x", f"{first:.1f}",
+                f"{cpu:.1f} (whole run, per epoch)",
+                f"{result['load_before']:.1f}->{result['load_after']:.1f}",
+            ]
+        )  # fmt: skip
+    return rows
+
+
+def earlier_runs(folder: Path) -> list[dict[str, Any]]:
+    """The exported whole-command runs an earlier `--seeds` run saved in `folder`, labelled as
+    such; the load is the range seen at the epochs' ends."""
+    runs = []
+    for path in sorted(folder.glob("train-*.json")):
+        result = json.loads(path.read_text())
+        if not result.get("exported"):
+            continue
+        loads = [e["load"] for e in result["epochs"]]
+        seed = result["hyperparameters"]["seed"]
+        result["label"] = f"cnn default, seed {seed} (earlier run: {folder.name})"
+        result["load_before"], result["load_after"] = min(loads), max(loads)
+        runs.append(result)
+    return runs
+
+
+def seeds_summary(results: list[dict[str, Any]], bar: float) -> str:
+    tests = [r["test_accuracy"] for r in results]
+    walls = [r["wall_seconds"] for r in results]
+    reached = sum(1 for t in tests if t >= bar)
+    sd = statistics.stdev(tests) if len(tests) > 1 else 0.0
+    return (
+        f"Default recipe over seeds {', '.join(str(r['hyperparameters']['seed']) for r in results)}"
+        f": test accuracy {statistics.mean(tests):.2%} ± {sd:.2%} (each: "
+        + ", ".join(f"{t:.2%}" for t in tests)
+        + f"; {reached}/{len(tests)} at or above {bar:.1%}); whole command (data load, training,"
+        f" test evaluation, export) {statistics.mean(walls):,.0f} s on average (each: "
+        + ", ".join(f"{w:,.0f} s" for w in walls)
+        + ")."
+    )
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     m = report["machine"]
     return "\n".join(
@@ -159,6 +244,19 @@ def render_markdown(report: dict[str, Any]) -> str:
             "the final model on the standard test set.",
             "",
             markdown_table(COLUMNS, report["rows"]),
+            *(["", report["seeds_summary"]] if report.get("seeds_summary") else []),
+            *(
+                [
+                    "",
+                    f"Levers, one at a time ({report['lever_rows_used']:,} training rows, "
+                    f"{report['lever_epochs']} epochs each, seconds scaled to 54,000 rows; "
+                    "steady = last epoch):",
+                    "",
+                    markdown_table(LEVER_COLUMNS, report["levers"]),
+                ]
+                if report.get("levers")
+                else []
+            ),
         ]
     )
 
@@ -209,6 +307,23 @@ def main(argv: list[str], *, results_file: Path, out: Path) -> int:
     parser.add_argument(
         "--bar", type=float, default=DIGIT_BAR, help="digit accuracy bar (default 0.995)"
     )
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        default=0,
+        help="also run the whole default command (exported) with seeds 0..N-1",
+    )
+    parser.add_argument(
+        "--levers", action="store_true", help="time each lever against the default recipe"
+    )
+    parser.add_argument("--lever-rows", type=int, default=6400, help="rows per lever run")
+    parser.add_argument("--lever-epochs", type=int, default=2, help="epochs per lever run")
+    parser.add_argument(
+        "--include-runs",
+        type=Path,
+        default=None,
+        help="also report the whole-command runs (--seeds) saved in this earlier bench/out folder",
+    )
     parser.add_argument("--write-results", action="store_true", help="update bench/RESULTS.md")
     options = parser.parse_args(argv)
     run_out = out / f"train-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -226,13 +341,40 @@ def main(argv: list[str], *, results_file: Path, out: Path) -> int:
         for meta in bundled(options.models_dir).values():
             report["rows"].append(metadata_row(meta, options.bar))
     for architecture, epochs in options.architectures:
-        epochs = epochs or options.epochs
-        result = measure(architecture, epochs, options.max_train_samples, run_out)
+        overrides: dict[str, Any] = {"architecture": architecture}
+        if epochs or options.epochs:
+            overrides["epochs"] = epochs or options.epochs
+        if options.max_train_samples:
+            overrides["max_train_samples"] = options.max_train_samples
+        result = measure(architecture, overrides, run_out)
         report["measured"].append(result)
         report["rows"].append(measured_row(result, options.bar))
+    seeded = [] if options.include_runs is None else earlier_runs(options.include_runs)
+    for result in seeded:
+        report["rows"].append(measured_row(result, options.bar))
+    for seed in range(options.seeds):
+        result = measure(f"cnn default, seed {seed}", {"seed": seed}, run_out, export=True)
+        seeded.append(result)
+        report["rows"].append(measured_row(result, options.bar))
+    if seeded:
+        report["seeds_summary"] = seeds_summary(seeded, options.bar)
+    if options.levers:
+        short = {"max_train_samples": options.lever_rows, "epochs": options.lever_epochs}
+        levers = [
+            measure(label, {**short, **overrides}, run_out, env=env)
+            for label, overrides, env in LEVERS
+        ]
+        report["measured"] += levers
+        report["levers"] = lever_rows(levers)
+        report["lever_rows_used"] = levers[0]["train_samples"]
+        report["lever_epochs"] = options.lever_epochs
     (run_out / "train.json").write_text(json.dumps(report, indent=2))
     print()
     print(text_table(COLUMNS, report["rows"]))
+    if report.get("seeds_summary"):
+        print(report["seeds_summary"])
+    if report.get("levers"):
+        print(text_table(LEVER_COLUMNS, report["levers"]))
     if options.write_results:
         replace_section(results_file, "train", render_markdown(report))
         print(f"\nwritten to {results_file}")

@@ -142,7 +142,8 @@ class Settings(TrainingSettings):
     Last-Event-ID and loses nothing), so no stream is held for ever."""
     max_job_cost_s: float = Field(21_600.0, gt=0)
     """Estimated run time (on 2 reference CPU cores; training/cost.py) beyond which POST /jobs
-    refuses a job with 422; the bundled CNN's recipe is estimated at about an hour."""
+    refuses a job with 422; the default digit recipe is estimated at about 11 minutes, its
+    `--preset best` at about an hour."""
     job_timeout_s: float = Field(43_200.0, gt=0)
     """Wall-clock time after which a running job is stopped and failed; nothing is exported."""
     keep_unpromoted_versions: int = Field(5, ge=0, le=10_000)

@@ -26,6 +26,7 @@ from training.hyperparameters import (
     MODEL_NAMES,
     PromotePolicy,
 )
+from training.presets import DIGIT_PRESETS
 
 
 def _option(name: str) -> str:
@@ -80,6 +81,19 @@ def build_parser() -> argparse.ArgumentParser:
             "the served version's), always, or never (keep it on disk); "
             f"default: {DEFAULT_PROMOTE_POLICY.value}, as for POST /jobs",
         )
+        if name == "digit":
+            sub.add_argument(
+                "--preset",
+                choices=list(DIGIT_PRESETS),
+                default="default",
+                help="a named recipe; options given beside it override its values "
+                "(default: 99.5%% in 10 epochs on 2 CPU cores; best: a 4x larger CNN, "
+                "about 3x longer)",
+            )
+        sub.add_argument(
+            "--note",
+            help="recorded in the version's metadata.json as `note` (how the run was chosen)",
+        )
         group = sub.add_argument_group("hyperparameters")
         for field_name, field in schema.model_fields.items():
             _add_field(group, field_name, field)
@@ -87,7 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _hyperparameters(schema: type[BaseModel], options: argparse.Namespace) -> dict[str, Any]:
-    return {name: getattr(options, name) for name in schema.model_fields if hasattr(options, name)}
+    given = {name: getattr(options, name) for name in schema.model_fields if hasattr(options, name)}
+    preset = DIGIT_PRESETS.get(getattr(options, "preset", "default"), {})
+    return {**preset, **given}
 
 
 class ConsoleProgress:
@@ -116,7 +132,9 @@ class ConsoleProgress:
             flush=True,
         )
 
-    def batch_ended(self, step: int, steps: int | None) -> None:
+    def batch_ended(
+        self, step: int, steps: int | None, *, progress: float, eta_s: float | None
+    ) -> None:
         pass
 
     def finished(self) -> None:
@@ -163,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
             promote=PromotePolicy(options.promote),
             command=command,
             settings_pin=settings.pinned_versions.get(options.model),
+            note=options.note,
         )
     except (DataError, TrainingDiverged) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -53,6 +53,10 @@ def kernel_initializer(hp: TrainingHyperparameters, seed: int) -> keras.initiali
     return initializer
 
 
+ONE_CYCLE_START = 0.1
+"""one_cycle starts at this fraction of the peak rate."""
+
+
 def learning_rate(
     hp: TrainingHyperparameters, steps_per_epoch: int
 ) -> float | keras.optimizers.schedules.LearningRateSchedule:
@@ -64,11 +68,19 @@ def learning_rate(
             decay_rate=hp.decay_rate,
             staircase=hp.staircase,
         )
+    total_steps = max(1, hp.epochs * steps_per_epoch)
     if hp.lr_schedule is Schedule.cosine:
         return keras.optimizers.schedules.CosineDecay(
-            hp.learning_rate,
-            decay_steps=hp.decay_steps or max(1, hp.epochs * steps_per_epoch),
+            hp.learning_rate, decay_steps=hp.decay_steps or total_steps, alpha=hp.cosine_alpha
+        )
+    if hp.lr_schedule is Schedule.one_cycle:
+        warmup = min(total_steps - 1, round(hp.warmup_epochs * steps_per_epoch))
+        return keras.optimizers.schedules.CosineDecay(
+            hp.learning_rate * ONE_CYCLE_START if warmup else hp.learning_rate,
+            decay_steps=total_steps - warmup,
             alpha=hp.cosine_alpha,
+            warmup_target=hp.learning_rate if warmup else None,
+            warmup_steps=warmup,
         )
     return hp.learning_rate
 

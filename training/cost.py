@@ -4,9 +4,11 @@ samples it trains on, its epochs and ensemble members, plus a fixed overhead per
 step (what makes batch 1 slow whatever the model).
 
 The estimate is expressed in seconds on the reference machine (2 CPU cores), from rates
-measured there: the bundled CNN's epoch (140-320 s; estimated 250 s) and the classic MLP's
-(about 6 s; estimated 7 s). It is
-an order of magnitude, good enough to refuse a job that would run for days.
+measured there (bench/RESULTS.md, "Training time"): the default CNN's epoch (16-32 filters,
+3.9 M multiply-adds an image: 35-110 s from a quiet to a loaded machine; estimated 64 s), the
+32-64 CNN's of `--preset best` (15.2 M: 100-250 s; estimated 247 s) and the classic MLP's
+(about 4-6 s; estimated 7 s). It is an order of magnitude, good enough to refuse a job that
+would run for days.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Input: a batch of 28x28 images, white ink on black, values 0..1, exactly what
 `service.imaging.to_mnist_tensor` produces from an upload. Output: softmax over 10 classes.
-Augmentation layers are part of the model and act only while training.
+Augmentation (`training.augmentation`) is the model's first layer and acts only while training.
 """
 
 from __future__ import annotations
@@ -10,48 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import keras
-from keras import layers, ops
+from keras import layers
 
 from training import components
+from training.augmentation import RandomAffineStroke
 from training.hyperparameters import DigitArchitecture, DigitHyperparameters
 from training.signatures import IMAGE_SIZE, NUM_CLASSES
-
-
-class RandomStrokeWidth(layers.Layer):
-    """Thickens or thins the strokes of some images while training.
-
-    People draw with pens and brushes of every width; MNIST's strokes vary less. A grey-level
-    dilation (or erosion) over 3x3 pixels, blended halfway, widens (or narrows) a stroke by about
-    half a pixel on each side.
-    """
-
-    def __init__(self, probability: float = 0.3, seed: int | None = None, **kwargs: object):
-        super().__init__(**kwargs)
-        self.probability = probability
-        self.seed_generator = keras.random.SeedGenerator(seed)
-
-    def call(self, images, training=None):  # type: ignore[no-untyped-def]
-        if not training:
-            return images
-        dilated = ops.max_pool(images, pool_size=3, strides=1, padding="same")
-        eroded = -ops.max_pool(-images, pool_size=3, strides=1, padding="same")
-        batch = ops.shape(images)[0]
-        draw = keras.random.uniform((batch, 1, 1, 1), seed=self.seed_generator)
-        half = self.probability / 2
-        target = ops.where(draw < half, dilated, ops.where(draw < self.probability, eroded, images))
-        return images + 0.5 * (target - images)
-
-    def get_config(self) -> dict[str, object]:
-        return {**super().get_config(), "probability": self.probability}
-
-
-def _augmentation(seed: int) -> list[layers.Layer]:
-    return [
-        layers.RandomRotation(10 / 360, fill_mode="constant", seed=seed),
-        layers.RandomZoom(0.1, fill_mode="constant", seed=seed + 1),
-        layers.RandomTranslation(0.1, 0.1, fill_mode="constant", seed=seed + 2),
-        RandomStrokeWidth(0.3, seed=seed + 3),
-    ]
 
 
 def build_digit_model(hp: DigitHyperparameters) -> keras.Model:
@@ -60,8 +24,7 @@ def build_digit_model(hp: DigitHyperparameters) -> keras.Model:
     images = keras.Input(shape=(IMAGE_SIZE, IMAGE_SIZE), name="image", dtype="float32")
     x = layers.Reshape((IMAGE_SIZE, IMAGE_SIZE, 1))(images)
     if hp.augment:
-        for layer in _augmentation(next(seeds)):
-            x = layer(x)
+        x = RandomAffineStroke(seed=next(seeds), name="augmentation")(x)
     if hp.architecture is DigitArchitecture.cnn:
         x = _convolution_stages(x, hp, seeds)
     x = layers.Flatten()(x)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib.metadata
 import platform
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -9,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import keras
-import tensorflow as tf
 
 from training import versions
 from training.promotion import Promotion
+from training.saved_model import write_saved_model
 from training.signatures import SIGNATURES, Signature
 from training.train import TrainedModel
 
@@ -32,12 +34,13 @@ def export_version(
     promotion: Promotion,
     data_sha256: dict[str, str],
     command: str,
+    note: str | None = None,
 ) -> ExportedVersion:
     """Exports `trained` as `<models_dir>/<name>/<next integer>/`, atomically."""
     signature = SIGNATURES[trained.name]
 
     def write(folder: Path) -> None:
-        _write_saved_model(trained.model, signature, folder)
+        write_saved_model(trained.model, trained.name, folder)
 
     def metadata(version: int) -> dict[str, Any]:
         return {
@@ -50,12 +53,14 @@ def export_version(
             "parameters": trained.parameters,
             "training_seconds": round(trained.training_seconds, 1),
             "device": trained.device,
-            "tensorflow_version": tf.__version__,
+            "tensorflow_version": _tensorflow_version(),
             "keras_version": keras.__version__,
+            "keras_backend": keras.backend.backend(),
             "python_version": platform.python_version(),
             "data_sha256": data_sha256,
             "seed": trained.hyperparameters.get("seed"),
             "command": command,
+            **({"note": note} if note else {}),
             "promotion": promotion.as_dict(),
             "signature": _describe(signature),
             **trained.extra,
@@ -65,24 +70,12 @@ def export_version(
     return ExportedVersion(trained.name, version, path, versions.read_metadata(path) or {})
 
 
-def _write_saved_model(model: keras.Model, signature: Signature, folder: Path) -> None:
-    """A SavedModel whose `serve`/`serving_default` signature takes and returns the named
-    tensors of the model's serving contract, so TensorFlow Serving could serve the folder."""
-    input_spec = {
-        spec.name: tf.TensorSpec(list(spec.shape), spec.dtype, name=spec.name)
-        for spec in signature.inputs
-    }
-    (output_name,) = signature.output_names
-    single_input = len(signature.inputs) == 1
-
-    def serve(inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        features = next(iter(inputs.values())) if single_input else inputs
-        return {output_name: tf.cast(model(features, training=False), tf.float32)}
-
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.add_endpoint(name="serve", fn=serve, input_signature=[input_spec])
-    archive.write_out(str(folder), verbose=False)
+def _tensorflow_version() -> str | None:
+    """TensorFlow writes the SavedModel even when another backend trained."""
+    for distribution in ("tensorflow", "tensorflow-cpu"):
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            return importlib.metadata.version(distribution)
+    return None
 
 
 def _describe(signature: Signature) -> dict[str, Any]:

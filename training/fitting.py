@@ -4,24 +4,15 @@ through a checkpoint, optional early stopping, progress and cancellation."""
 from __future__ import annotations
 
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 
-from training.progress import KerasProgress, ProgressObserver
+from training.progress import KerasProgress, ProgressObserver, RunClock
 
-
-class RunClock:
-    """Shared by the stages of one run so progress and ETA cover the whole run."""
-
-    def __init__(self, total_epochs: int) -> None:
-        self.total_epochs = total_epochs
-        self.done_epochs = 0
-        self.started_at = time.monotonic()
-        self.history: list[dict[str, Any]] = []
+__all__ = ["RunClock", "fit_keeping_best"]
 
 
 def fit_keeping_best(
@@ -41,14 +32,7 @@ def fit_keeping_best(
     """Trains `model` and leaves it holding the weights of its lowest validation loss."""
     with tempfile.TemporaryDirectory(prefix="perceptron-ckpt-") as folder:
         checkpoint = Path(folder) / "best.weights.h5"
-        progress = KerasProgress(
-            observer,
-            stage=stage,
-            done_epochs=clock.done_epochs,
-            total_epochs=clock.total_epochs,
-            history=clock.history,
-            started_at=clock.started_at,
-        )
+        progress = KerasProgress(observer, stage=stage, clock=clock)
         callbacks: list[keras.callbacks.Callback] = [
             keras.callbacks.ModelCheckpoint(
                 checkpoint, monitor="val_loss", save_best_only=True, save_weights_only=True
@@ -69,10 +53,6 @@ def fit_keeping_best(
             callbacks=callbacks,
         )
         # Epochs skipped by early stopping still count as done for the run's progress.
-        clock.done_epochs = progress.done_epochs + (epochs - _epochs_run(clock.history, stage))
+        clock.done_epochs += epochs - progress.epochs_run
         if checkpoint.exists():
             model.load_weights(checkpoint)
-
-
-def _epochs_run(history: list[dict[str, Any]], stage: str) -> int:
-    return sum(1 for record in history if record["stage"] == stage)

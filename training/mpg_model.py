@@ -20,6 +20,7 @@ LOG_FEATURES = ("displacement", "horsepower", "weight")
 NUMERIC_FEATURES = tuple(name for name in FEATURE_NAMES if name != "origin")
 
 
+@keras.saving.register_keras_serializable(package="perceptron")
 class CarEncoder(layers.Layer):
     """Named raw features -> one vector per car: numeric features (some logged) then the
     origin one-hot. An origin code outside 1-3 encodes as all zeros."""
@@ -43,6 +44,7 @@ class CarEncoder(layers.Layer):
         return {**super().get_config(), "log_features": self.log_features}
 
 
+@keras.saving.register_keras_serializable(package="perceptron")
 class TargetScale(layers.Layer):
     """Maps the networks' standardised output back to miles per gallon."""
 

@@ -38,12 +38,19 @@ def run_training(
     promote: PromotePolicy,
     command: str,
     settings_pin: int | None = None,
+    note: str | None = None,
 ) -> ExportedVersion:
-    """Trains model `name` with `hp` and exports it as a new version of `models_dir/name`."""
+    """Trains model `name` with `hp` and exports it as a new version of `models_dir/name`;
+    `note` (how the run was chosen, say) goes into its metadata."""
     trained, data_sha256 = train(name, hp, paths=paths, observer=observer)
     promotion = decide_promotion(models_dir, name, trained.metrics, promote, settings_pin)
     return export_version(
-        trained, models_dir, promotion=promotion, data_sha256=data_sha256, command=command
+        trained,
+        models_dir,
+        promotion=promotion,
+        data_sha256=data_sha256,
+        command=command,
+        note=note,
     )
 
 

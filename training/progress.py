@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import keras
@@ -29,9 +30,11 @@ class ProgressObserver(Protocol):
     def epoch_ended(self, record: dict[str, Any], *, progress: float, eta_s: float | None) -> None:
         """`record` holds stage, epoch, epochs and the epoch's logs; `progress` is 0..1."""
 
-    def batch_ended(self, step: int, steps: int | None) -> None:
-        """Called after each batch (`step` of `steps` in the epoch); raises TrainingCancelled
-        to stop the run (so may `epoch_ended`)."""
+    def batch_ended(
+        self, step: int, steps: int | None, *, progress: float, eta_s: float | None
+    ) -> None:
+        """Called after each batch (`step` of `steps` in the epoch) with the run's progress
+        (0..1) and ETA; raises TrainingCancelled to stop the run (so may `epoch_ended`)."""
 
     def finished(self) -> None:
         """Called once training is over, before anything is exported: the last chance to raise
@@ -47,34 +50,65 @@ class SilentProgress:
     def epoch_ended(self, record: dict[str, Any], *, progress: float, eta_s: float | None) -> None:
         pass
 
-    def batch_ended(self, step: int, steps: int | None) -> None:
+    def batch_ended(
+        self, step: int, steps: int | None, *, progress: float, eta_s: float | None
+    ) -> None:
         pass
 
     def finished(self) -> None:
         pass
 
 
-class KerasProgress(keras.callbacks.Callback):
-    """Forwards a stage of `fit` to an observer, checks for cancellation between batches and
-    fails fast on a diverging loss. `done_epochs`/`total_epochs` place the stage in the run."""
+class RunClock:
+    """Shared by the stages of one run so progress and ETA cover the whole run.
 
-    def __init__(
-        self,
-        observer: ProgressObserver,
-        *,
-        stage: str,
-        done_epochs: int,
-        total_epochs: int,
-        history: list[dict[str, Any]],
-        started_at: float,
-    ) -> None:
+    The ETA is the run's own pace since the end of its first step times the epochs left: the
+    first step (graph tracing, XLA compilation) is a one-off that would otherwise make every
+    estimate of a short run too long, and epochs skipped by early stopping took no time.
+    """
+
+    def __init__(self, total_epochs: int, now: Callable[[], float] = time.monotonic) -> None:
+        self.total_epochs = total_epochs
+        self.done_epochs = 0
+        """Epochs done, counting those skipped by early stopping."""
+        self.trained_epochs = 0
+        """Epochs actually trained."""
+        self.now = now
+        self.started_at = now()
+        self.history: list[dict[str, Any]] = []
+        self._pace_origin: tuple[float, float] | None = None
+
+    def progress(self, epoch_fraction: float = 0.0) -> float:
+        """The share of the run done, `epoch_fraction` of the current epoch included."""
+        return min(1.0, (self.done_epochs + epoch_fraction) / max(1, self.total_epochs))
+
+    def step_ended(self, epoch_fraction: float) -> None:
+        if self._pace_origin is None:
+            self._pace_origin = (self.now(), self.trained_epochs + epoch_fraction)
+
+    def eta_s(self, epoch_fraction: float = 0.0) -> float | None:
+        """Seconds left at the run's pace, or None before there is a pace to go by."""
+        if self._pace_origin is None:
+            return None
+        origin_time, origin_epochs = self._pace_origin
+        trained = self.trained_epochs + epoch_fraction - origin_epochs
+        if trained <= 0:
+            return None
+        left = max(0.0, self.total_epochs - self.done_epochs - epoch_fraction)
+        return (self.now() - origin_time) / trained * left
+
+
+class KerasProgress(keras.callbacks.Callback):
+    """Forwards a stage of `fit` to an observer, with the run's progress and ETA after every
+    batch and epoch, checks for cancellation between batches and fails fast on a diverging
+    loss."""
+
+    def __init__(self, observer: ProgressObserver, *, stage: str, clock: RunClock) -> None:
         super().__init__()
         self.observer = observer
         self.stage = stage
-        self.done_epochs = done_epochs
-        self.total_epochs = total_epochs
-        self.history = history
-        self.started_at = started_at
+        self.clock = clock
+        self.epochs_run = 0
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         loss = (logs or {}).get("loss")
@@ -83,7 +117,15 @@ class KerasProgress(keras.callbacks.Callback):
                 f"loss became {float(loss)} in {self.stage} at batch {batch + 1}; "
                 "lower the learning rate or change the initializer"
             )
-        self.observer.batch_ended(batch + 1, self.params.get("steps"))
+        steps = self.params.get("steps")
+        fraction = min(1.0, (batch + 1) / steps) if steps else 0.0
+        self.clock.step_ended(fraction)
+        self.observer.batch_ended(
+            batch + 1,
+            steps,
+            progress=self.clock.progress(fraction),
+            eta_s=self.clock.eta_s(fraction),
+        )
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = {k: float(v) for k, v in (logs or {}).items()}
@@ -99,12 +141,11 @@ class KerasProgress(keras.callbacks.Callback):
         }
         if lr is not None:
             record["learning_rate"] = float(f"{lr:.6g}")
-        self.history.append(record)
-        self.done_epochs += 1
-        progress = min(1.0, self.done_epochs / max(1, self.total_epochs))
-        elapsed = time.monotonic() - self.started_at
-        eta = elapsed / progress * (1 - progress) if progress > 0 else None
-        self.observer.epoch_ended(record, progress=progress, eta_s=eta)
+        self.clock.history.append(record)
+        self.clock.done_epochs += 1
+        self.clock.trained_epochs += 1
+        self.epochs_run += 1
+        self.observer.epoch_ended(record, progress=self.clock.progress(), eta_s=self.clock.eta_s())
 
 
 def _current_learning_rate(model: keras.Model) -> float | None:

@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from training import components, digit_model, mpg_model
+from training import components, digit_model, mpg_model, presets
 from training.cars import FEATURE_NAMES, TARGET
 from training.data import Mnist, features_of, standard_split
 from training.devices import TrainingDevice
@@ -20,6 +20,7 @@ from training.hyperparameters import (
     DigitLoss,
     MpgHyperparameters,
     MpgLoss,
+    TrainingHyperparameters,
 )
 from training.metrics import classification_metrics, regression_metrics
 from training.progress import ProgressObserver
@@ -49,6 +50,7 @@ def train_digit(
     """Trains the digit classifier on MNIST's training set (the last `validation_split` of it
     held out for checkpointing) and evaluates it on the 10,000 test images."""
     started = time.monotonic()
+    hp = presets.for_device(hp, device)
     x = mnist.x_train.astype(np.float32) / 255.0
     y = mnist.y_train.astype(np.int64)
     if hp.max_train_samples:
@@ -58,13 +60,14 @@ def train_digit(
     validation = (x[-n_validation:], y[-n_validation:])
     steps_per_epoch = -(-len(x_train) // hp.batch_size)
 
-    with device.strategy.scope():
+    with device.scope():
         keras.utils.set_random_seed(hp.seed)
         model = digit_model.build_digit_model(hp)
         model.compile(
             optimizer=components.optimizer(hp, steps_per_epoch),
             loss=_digit_loss(hp),
             metrics=["accuracy"],
+            jit_compile=_jit_compile(hp),
         )
     observer.started(device=device.description, total_epochs=hp.epochs)
     clock = RunClock(hp.epochs)
@@ -86,7 +89,7 @@ def train_digit(
         stage="train",
         seed=hp.seed,
     )
-    probabilities = _predict(model, mnist.x_test.astype(np.float32) / 255.0)
+    probabilities = predict(model, mnist.x_test.astype(np.float32) / 255.0)
     metrics = classification_metrics(mnist.y_test, probabilities)
     return TrainedModel(
         name="digit",
@@ -99,6 +102,10 @@ def train_digit(
         device=device.description,
         extra={"train_samples": len(x_train), "validation_samples": n_validation},
     )
+
+
+def _jit_compile(hp: TrainingHyperparameters) -> bool | str:
+    return "auto" if hp.jit_compile is None else hp.jit_compile
 
 
 def _digit_loss(hp: DigitHyperparameters) -> keras.losses.Loss:
@@ -114,7 +121,7 @@ def _digit_loss(hp: DigitHyperparameters) -> keras.losses.Loss:
     raise ValueError(f"unknown loss {hp.loss}")
 
 
-def _predict(model: keras.Model, x: Any) -> np.ndarray:
+def predict(model: keras.Model, x: Any) -> np.ndarray:
     if isinstance(x, dict):
         n = len(next(iter(x.values())))
         chunks = [
@@ -139,12 +146,39 @@ def train_mpg(
     train, test = standard_split(cars)
     if hp.max_train_samples:
         train = train.iloc[: hp.max_train_samples]
+    model, clock = fit_mpg(hp, train, device, observer)
+    predictions = predict(model, features_of(test))
+    metrics = regression_metrics(test[TARGET].to_numpy(), predictions)
+    return TrainedModel(
+        name="mpg",
+        model=model,
+        hyperparameters=hp.model_dump(mode="json"),
+        metrics=metrics,
+        history=clock.history,
+        parameters=model.count_params(),
+        training_seconds=time.monotonic() - started,
+        device=device.description,
+        extra={
+            "feature_ranges": {
+                name: [float(train[name].min()), float(train[name].max())] for name in FEATURE_NAMES
+            },
+            "train_samples": len(train),
+            "test_samples": len(test),
+        },
+    )
+
+
+def fit_mpg(
+    hp: MpgHyperparameters, train: pd.DataFrame, device: TrainingDevice, observer: ProgressObserver
+) -> tuple[keras.Model, RunClock]:
+    """The ensemble trained on the rows of `train` only (the cross-validation in
+    `bench.mpg_cv` passes folds of the standard training rows)."""
     train_features = features_of(train)
     target = mpg_model.transform_target(train[TARGET].to_numpy(np.float64), hp.target_transform)
     mean, std = float(target.mean()), float(target.std() or 1.0)
     standardised = ((target - mean) / std).astype(np.float32)
 
-    with device.strategy.scope():
+    with device.scope():
         keras.utils.set_random_seed(hp.seed)
         encoder = mpg_model.build_encoder(hp, train_features)
     vectors = keras.ops.convert_to_numpy(encoder(train_features))
@@ -157,9 +191,10 @@ def train_mpg(
         order = np.random.default_rng(hp.seed * 1000 + index).permutation(len(vectors))
         fit_rows, check_rows = order[n_validation:], order[:n_validation]
         steps_per_epoch = -(-len(fit_rows) // hp.batch_size)
-        with device.strategy.scope():
+        with device.scope():
             member = mpg_model.build_member(hp, vectors.shape[1], index)
             member.compile(
+                jit_compile=_jit_compile(hp),
                 optimizer=components.optimizer(hp, steps_per_epoch),
                 loss=_mpg_loss(hp),
                 metrics=[
@@ -183,25 +218,7 @@ def train_mpg(
         )
         members.append(member)
     model = mpg_model.assemble(encoder, members, mean=mean, std=std, transform=hp.target_transform)
-    predictions = _predict(model, features_of(test))
-    metrics = regression_metrics(test[TARGET].to_numpy(), predictions)
-    return TrainedModel(
-        name="mpg",
-        model=model,
-        hyperparameters=hp.model_dump(mode="json"),
-        metrics=metrics,
-        history=clock.history,
-        parameters=model.count_params(),
-        training_seconds=time.monotonic() - started,
-        device=device.description,
-        extra={
-            "feature_ranges": {
-                name: [float(train[name].min()), float(train[name].max())] for name in FEATURE_NAMES
-            },
-            "train_samples": len(train),
-            "test_samples": len(test),
-        },
-    )
+    return model, clock
 
 
 def _mpg_loss(hp: MpgHyperparameters) -> keras.losses.Loss | str:

@@ -71,8 +71,16 @@ class JobObserver:
         self._epochs.append({"record": record, "progress": self.progress})
         self.flush()
 
-    def batch_ended(self, step: int, steps: int | None) -> None:
-        self.progress = {**self.progress, "step": step, "steps": steps}
+    def batch_ended(
+        self, step: int, steps: int | None, *, progress: float, eta_s: float | None
+    ) -> None:
+        self.progress = {
+            **self.progress,
+            "step": step,
+            "steps": steps,
+            "fraction": round(progress, 4),
+            "eta_s": None if eta_s is None else round(eta_s, 1),
+        }
         self.flush()
 
     def finished(self) -> None:

@@ -84,16 +84,16 @@ def test_a_full_disk_during_export_fails_the_job_and_keeps_the_last_version(
     """The SavedModel writer hits ENOSPC halfway through the variables (injected: TensorFlow
     writes through its own C++ file system, which no Python-level full disk reaches reliably).
     The job fails saying so; no version 2 and no temporary folder is left; version 1 serves."""
-    real_write = export._write_saved_model
+    real_write = export.write_saved_model
 
-    def write_until_the_disk_is_full(model: Any, signature: Any, folder: Path) -> None:
-        real_write(model, signature, folder)
+    def write_until_the_disk_is_full(model: Any, name: str, folder: Path) -> None:
+        real_write(model, name, folder)
         data = next(folder.glob("variables/variables.data-*"))
         with data.open("r+b") as handle:
             handle.truncate(data.stat().st_size // 2)
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(data))
 
-    monkeypatch.setattr(export, "_write_saved_model", write_until_the_disk_is_full)
+    monkeypatch.setattr(export, "write_saved_model", write_until_the_disk_is_full)
     job_id = client.post("/jobs", json={**MPG_JOB, "promote": "always"}).json()["id"]
     settings = client.app.state.settings
     store = JobStore(settings.job_database_url)

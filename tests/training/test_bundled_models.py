@@ -1,6 +1,7 @@
-"""The bundled models in `models/` meet issue 2's bars on the real test sets, measured through
-their serving signatures the way TensorFlow Serving or the service would call them, and their
-metadata agrees with what is measured here."""
+"""The bundled models in `models/` meet their bars on the real test sets (issue 2's, and issue
+12's 99.6% for the digit model), measured through their serving signatures the way TensorFlow
+Serving or the service would call them; their metadata agrees with what is measured here and
+says how the version was chosen."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from training.signatures import SERVING_SIGNATURE_KEY, SIGNATURES
 
 pytestmark = pytest.mark.data
 
-DIGIT_ACCURACY_BAR = 0.995
+DIGIT_ACCURACY_BAR = 0.996
 MPG_MAE_BAR = 1.65
 
 
@@ -110,3 +111,12 @@ def test_the_bundled_metadata_records_its_run(
         {data_file.name: data.sha256_of(path)},
         {data_file.name: data_file.sha256},
     )
+
+
+def test_the_bundled_mpg_model_was_not_chosen_on_the_test_split(bundled_models: Path) -> None:
+    """Issue 12: a seed picked by its test MAE makes the reported figure optimistic. The bundled
+    version is the default seed's run, and its metadata says so."""
+    _, metadata, _ = _served(bundled_models, "mpg")
+    assert metadata["seed"] == HYPERPARAMETERS["mpg"]().seed
+    assert "default seed" in metadata.get("note", "")
+    assert "test" in metadata["note"]

@@ -61,7 +61,7 @@ def test_help_shows_choices_and_defaults() -> None:
     result = _python_m_training("digit", "--help", timeout=60)
     assert "{cnn,mlp}" in result.stdout
     assert "{sgd,momentum,adam,adamw,adagrad,rmsprop,adadelta,adamax,nadam}" in result.stdout
-    assert re.search(r"--epochs EPOCHS\s+default: 15\n", result.stdout)  # the default CNN's
+    assert re.search(r"--epochs EPOCHS\s+default: 10\n", result.stdout)  # the default CNN's
 
 
 @pytest.mark.parametrize("name", ["digit", "mpg"])
@@ -179,3 +179,14 @@ def test_a_tiny_real_run_prints_a_summary_and_writes_version_1_then_2(
     ) == (5, 1)
     assert len(metadata["history"]) == 5
     assert f"test MAE {metadata['metrics']['mae']:.3f} mpg" in out
+
+
+def test_a_preset_sets_its_values_and_options_beside_it_win() -> None:
+    from training.presets import DIGIT_PRESETS
+
+    options = cli.build_parser().parse_args(["digit", "--preset", "best", "--epochs", "3"])
+    hp = DigitHyperparameters.model_validate(cli._hyperparameters(DigitHyperparameters, options))
+    assert hp == DigitHyperparameters.model_validate({**DIGIT_PRESETS["best"], "epochs": 3})
+    assert hp.conv_filters == [32, 64] and hp.epochs == 3
+    plain = cli.build_parser().parse_args(["digit"])
+    assert cli._hyperparameters(DigitHyperparameters, plain) == {}

@@ -124,6 +124,19 @@ def test_cosine_decay_spans_the_whole_run() -> None:
     assert _rate(schedule, 30) == pytest.approx(0.01)
 
 
+def test_one_cycle_warms_up_for_its_epochs_then_decays_to_alpha() -> None:
+    hp = MpgHyperparameters(  # type: ignore[arg-type]
+        learning_rate=0.1, lr_schedule="one_cycle", warmup_epochs=1, cosine_alpha=0.1, epochs=3
+    )
+    schedule = components.learning_rate(hp, steps_per_epoch=10)
+    assert _rate(schedule, 0) == pytest.approx(0.1 * components.ONE_CYCLE_START)
+    start = components.ONE_CYCLE_START
+    assert _rate(schedule, 5) == pytest.approx(0.1 * (start + (1 - start) * 0.5))
+    assert _rate(schedule, 10) == pytest.approx(0.1)
+    assert _rate(schedule, 20) == pytest.approx(0.1 * (0.1 + 0.9 * 0.5))
+    assert _rate(schedule, 30) == pytest.approx(0.01)
+
+
 @pytest.mark.parametrize("schedule", list(Schedule))
 def test_every_schedule_trains(schedule: Schedule) -> None:
     model, hp = _tiny_net(lr_schedule=schedule, learning_rate=0.05, optimizer="sgd", epochs=2)

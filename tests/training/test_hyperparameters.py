@@ -32,7 +32,8 @@ def test_digit_defaults_are_valid_and_describe_the_cnn() -> None:
     assert hp.architecture is DigitArchitecture.cnn
     assert hp.loss is DigitLoss.cross_entropy
     assert hp.augment is True
-    assert hp.conv_filters == [32, 64]
+    assert hp.conv_filters == [16, 32]
+    assert hp.lr_schedule is Schedule.one_cycle
     # The defaults survive a JSON round trip, as the API and metadata.json carry them.
     assert DigitHyperparameters.model_validate(hp.model_dump(mode="json")) == hp
 
@@ -40,7 +41,7 @@ def test_digit_defaults_are_valid_and_describe_the_cnn() -> None:
 def test_mpg_defaults_are_valid() -> None:
     hp = MpgHyperparameters()
     assert hp.loss is MpgLoss.mae
-    assert hp.hidden_units == [64, 64]
+    assert hp.hidden_units == [32, 32]
     assert 1 <= hp.ensemble_size <= 10
     assert hp.validation_split == 0.1
     assert MpgHyperparameters.model_validate(hp.model_dump(mode="json")) == hp
@@ -189,7 +190,7 @@ def test_the_vocabulary_covers_what_issue_2_promises() -> None:
     assert {
         "sgd", "momentum", "adam", "adamw", "adagrad", "rmsprop", "adadelta", "adamax", "nadam",
     } <= set(Optimizer)  # fmt: skip
-    assert set(Schedule) == {"constant", "exponential", "cosine"}
+    assert set(Schedule) == {"constant", "exponential", "cosine", "one_cycle"}
     assert set(MpgLoss) == {"mse", "mae", "huber"}
     assert "cross_entropy" in set(DigitLoss)
     common = {

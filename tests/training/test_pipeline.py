@@ -52,8 +52,10 @@ class Recorder:
         self.calls.append(("epoch_ended", (record, progress, eta_s)))
         self._maybe_cancel("epoch_ended")
 
-    def batch_ended(self, step: int, steps: int | None) -> None:
-        self.calls.append(("batch_ended", (step, steps)))
+    def batch_ended(
+        self, step: int, steps: int | None, *, progress: float, eta_s: float | None
+    ) -> None:
+        self.calls.append(("batch_ended", (step, steps, progress, eta_s)))
         self._maybe_cancel("batch_ended")
 
     def finished(self) -> None:
@@ -116,8 +118,12 @@ def test_progress_is_reported_across_the_whole_run(tmp_path: Path, data_paths: D
     assert epochs[-1][2] == 0
     batches = observer.named("batch_ended")
     # 314 rows, a fifth held out: 251 rows in batches of 32 = 8 steps per epoch.
-    assert batches[:8] == [(step, 8) for step in range(1, 9)]
+    assert [(step, steps) for step, steps, _, _ in batches[:8]] == [(s, 8) for s in range(1, 9)]
     assert len(batches) == 4 * 8
+    # Per step, progress counts the run's steps; the ETA exists from the second step on.
+    assert [p for _, _, p, _ in batches] == pytest.approx([(i + 1) / 32 for i in range(32)])
+    assert batches[0][3] is None
+    assert all(eta is not None and eta >= 0 for _, _, _, eta in batches[1:])
     assert [call for call, _ in observer.calls][-1] == "finished"
     assert exported.metadata["history"] == [record for record, _, _ in epochs]
 
