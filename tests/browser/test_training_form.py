@@ -7,6 +7,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import PHONE, open_panel
+from training.hyperparameters import DigitHyperparameters
 
 pytestmark = pytest.mark.browser
 
@@ -27,7 +28,8 @@ def test_the_help_text_speaks_to_people(page: Page) -> None:
 def test_the_mlp_shows_its_own_defaults(page: Page) -> None:
     open_panel(page, "training")
     page.select_option("#training-model", "digit")
-    expect(page.locator("#hp-epochs")).to_have_attribute("placeholder", "default 15")
+    cnn_epochs = DigitHyperparameters.model_fields["epochs"].default
+    expect(page.locator("#hp-epochs")).to_have_attribute("placeholder", f"default {cnn_epochs}")
     page.select_option("#hp-architecture", "mlp")
     expect(page.locator("#hp-epochs")).to_have_attribute("placeholder", "default 2")
     expect(page.locator("#hp-hidden_units")).to_have_attribute("placeholder", "default 512")
