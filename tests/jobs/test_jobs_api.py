@@ -6,6 +6,7 @@ import pytest
 
 from tests.conftest import LOOPBACK_CLIENT, REMOTE_CLIENT
 from training.cars import EXAMPLE_CAR
+from training.hyperparameters import MpgHyperparameters
 
 TOKEN = "s3cret-token-for-tests-0123456789"
 JOB = {"model": "mpg", "hyperparameters": {"epochs": 5}, "promote": "never"}
@@ -24,7 +25,8 @@ def test_a_job_is_queued_with_its_resolved_hyperparameters(client) -> None:
     job = response.json()
     assert job["status"] == "queued" and job["promote"] == "never"
     assert job["hyperparameters"]["epochs"] == 5
-    assert job["hyperparameters"]["hidden_units"] == [64, 64]  # defaults filled in
+    default_units = MpgHyperparameters.model_fields["hidden_units"].default
+    assert job["hyperparameters"]["hidden_units"] == default_units  # defaults filled in
     assert job["links"]["events"] == f"/jobs/{job['id']}/events"
     assert client.get(response.headers["location"]).json()["id"] == job["id"]
 
