@@ -5,6 +5,7 @@ The service runs on a copy of the bundled models: nothing here needs the data se
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from pathlib import Path
@@ -16,6 +17,7 @@ from service.jobs.runner import run_job
 from service.jobs.store import JobStore
 from tests.conftest import BUNDLED_MODELS
 from tests.service.test_bad_input import GOOD_CAR
+from training import versions
 
 TOKEN = "public-answers-admin-token-0123456789"
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
@@ -37,10 +39,17 @@ PUBLIC_READS = (
 
 @pytest.fixture
 def broken_models(tmp_path: Path) -> Path:
-    """mpg version 1 whole and version 2 half-copied (no variables); no digit at all."""
+    """mpg version 1 whole and version 2 half-copied (no variables); no digit at all. Both are
+    copies of the bundled mpg version, renumbered."""
     models = tmp_path / "models"
-    shutil.copytree(BUNDLED_MODELS / "mpg" / "1", models / "mpg" / "1")
-    shutil.copytree(BUNDLED_MODELS / "mpg" / "1", models / "mpg" / "2")
+    bundled = versions.version_dir(
+        BUNDLED_MODELS, "mpg", versions.served_version(BUNDLED_MODELS, "mpg") or 0
+    )
+    for number in (1, 2):
+        target = models / "mpg" / str(number)
+        shutil.copytree(bundled, target)
+        metadata = json.loads((target / "metadata.json").read_text())
+        (target / "metadata.json").write_text(json.dumps({**metadata, "version": number}))
     shutil.rmtree(models / "mpg" / "2" / "variables")
     return models
 
