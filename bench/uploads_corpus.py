@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable, Iterator
+from concurrent.futures import Executor
 
 import numpy as np
 from PIL import Image
@@ -250,12 +251,34 @@ def render(condition: str, digit: np.ndarray, index: int, seed: int) -> bytes:
 
 
 def corpus(
-    condition: str, digits: np.ndarray, labels: np.ndarray, count: int, seed: int
+    condition: str,
+    digits: np.ndarray,
+    labels: np.ndarray,
+    count: int,
+    seed: int,
+    *,
+    pool: Executor | None = None,
 ) -> Iterator[tuple[bytes, int]]:
     """Yields (file bytes, true label) for `count` test digits rendered under `condition`; the
-    i-th item is test digit `sample(condition, len(digits), count, seed)[i]`."""
-    for index in sample(condition, len(digits), count, seed):
-        yield render(condition, digits[index], int(index), seed), int(labels[index])
+    i-th item is test digit `sample(condition, len(digits), count, seed)[i]`.
+
+    A process `pool` renders several at once, in the same order and to the same bytes: each
+    image has its own generator, so who renders it does not matter. A 12-megapixel phone photo
+    takes about half a second, so this is what makes a hundred of them affordable."""
+    indices = [int(index) for index in sample(condition, len(digits), count, seed)]
+    if pool is None:
+        files: Iterator[bytes] = (render(condition, digits[i], i, seed) for i in indices)
+    else:
+        files = pool.map(
+            render,
+            [condition] * count,
+            [digits[i] for i in indices],
+            indices,
+            [seed] * count,
+            chunksize=max(1, count // 32),
+        )
+    for index, data in zip(indices, files, strict=True):
+        yield data, int(labels[index])
 
 
 def mnist_test_digits() -> tuple[np.ndarray, np.ndarray]:

@@ -7,6 +7,7 @@ service reads the corpus is tests/service/test_real_uploads.py."""
 from __future__ import annotations
 
 import io
+from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
 from bench import ink_and_paper
 from bench.paper_scenes import PHOTO_SIZE, cut_gaps, phone_photo_image
+from bench.uploads import SPAWN
 from bench.uploads_corpus import CONDITIONS, corpus, render, sample, upright_photo
 
 JPEG_CONDITIONS = {"paper_jpeg", "blue_pen", "red_pen", "phone_photo", "exif_rotated"}
@@ -65,6 +67,13 @@ def test_the_same_seed_makes_the_same_corpus_and_another_seed_another(digits) ->
         first = list(corpus(condition, *digits, count=3, seed=5))
         assert first == list(corpus(condition, *digits, count=3, seed=5))
         assert first != list(corpus(condition, *digits, count=3, seed=6))
+
+
+def test_a_process_pool_renders_the_same_files_in_the_same_order(digits) -> None:  # type: ignore[no-untyped-def]
+    with ProcessPoolExecutor(2, mp_context=SPAWN) as pool:
+        for condition in ("paper_jpeg", "broken_strokes"):
+            alone = list(corpus(condition, *digits, count=7, seed=3))
+            assert list(corpus(condition, *digits, count=7, seed=3, pool=pool)) == alone
 
 
 def test_each_item_can_be_made_again_alone_and_conditions_draw_independently(digits) -> None:  # type: ignore[no-untyped-def]

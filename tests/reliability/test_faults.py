@@ -211,7 +211,7 @@ def test_the_api_killed_and_restarted_during_a_job(processes: Processes) -> None
     processes.start("worker")
     job = {
         "model": "mpg",
-        "hyperparameters": {"epochs": 300, "ensemble_size": 1, "early_stopping_patience": 0},
+        "hyperparameters": {"epochs": 150, "ensemble_size": 1, "early_stopping_patience": 0},
         "promote": "always",
     }
     job_id = httpx.post(f"{processes.url}/jobs", json=job, timeout=10).json()["id"]

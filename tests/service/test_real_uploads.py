@@ -8,12 +8,22 @@ images; `--save-dir` writes the files and what the model saw."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from bench.uploads import MNIST_LINE, ConditionResult, DigitModel, condition_uploads, evaluate
+from bench.uploads import (
+    MNIST_LINE,
+    SPAWN,
+    ConditionResult,
+    DigitModel,
+    condition_uploads,
+    evaluate,
+)
 from bench.uploads_corpus import CONDITIONS
 from service.settings import Settings
 
@@ -36,6 +46,13 @@ def digit_model(bundled_models: Path) -> DigitModel:
     return DigitModel(bundled_models)
 
 
+@pytest.fixture(scope="module")
+def render_pool() -> Iterator[ProcessPoolExecutor]:
+    """Renders the corpus on every core: the same bytes as one process, in half the time."""
+    with ProcessPoolExecutor(os.cpu_count() or 1, mp_context=SPAWN) as pool:
+        yield pool
+
+
 def _misreads(result: ConditionResult) -> str:
     shown = ", ".join(
         f"test #{index}: {label} read as {'no digit' if predicted is None else predicted}"
@@ -46,9 +63,13 @@ def _misreads(result: ConditionResult) -> str:
 
 
 @pytest.mark.parametrize("condition", list(CONDITIONS))
-def test_realistic_uploads_are_read_correctly(condition: str, mnist, digit_model) -> None:  # type: ignore[no-untyped-def]
+def test_realistic_uploads_are_read_correctly(
+    condition: str, mnist, digit_model, render_pool
+) -> None:  # type: ignore[no-untyped-def]
     count = PHONE_PHOTOS if condition == "phone_photo" else IMAGES
-    uploads = condition_uploads(condition, mnist.x_test, mnist.y_test, count, SEED)
+    uploads = condition_uploads(
+        condition, mnist.x_test, mnist.y_test, count, SEED, pool=render_pool
+    )
     result = evaluate(condition, uploads, digit_model, max_pixels=Settings().max_image_pixels)
     assert result.images == count
     assert result.accuracy >= BARS_BELOW_TARGET.get(condition, ACCURACY_BAR), (
