@@ -12,7 +12,6 @@ from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
@@ -28,6 +27,7 @@ from service.metrics import ServiceMetrics
 from service.middleware import (
     BodySizeLimitMiddleware,
     ContentEncodingMiddleware,
+    JsonCORSMiddleware,
     RequestContextMiddleware,
 )
 from service.rate_limit import RateLimiter
@@ -139,7 +139,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "need it instead"
             )
         app.add_middleware(
-            CORSMiddleware,
+            JsonCORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_credentials=settings.cors_allow_credentials,
             allow_methods=["GET", "POST", "PUT", "DELETE"],

@@ -8,6 +8,9 @@ import re
 import time
 import uuid
 
+from starlette.datastructures import Headers
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.errors import PayloadTooLarge, UnsupportedMediaType, error_response
@@ -162,3 +165,27 @@ def _header(scope: Scope, name: bytes) -> str | None:
         if key == name:
             return str(value.decode("latin-1"))
     return None
+
+
+class JsonCORSMiddleware(CORSMiddleware):
+    """Starlette's CORS, whose refused preflights answer in this service's error format (a
+    JSON body with a code) instead of plain text, so that one client-side handler reads every
+    refusal."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code != 400:
+            return response
+        refused = bytes(response.body).decode().removeprefix("Disallowed CORS ")
+        headers = {
+            name: value
+            for name, value in response.headers.items()
+            if name.startswith("access-control-") or name == "vary"
+        }
+        return error_response(
+            400,
+            f"cross-origin request refused: its {refused} is not allowed here "
+            "(PERCEPTRON_CORS_ORIGINS lists the web sites that may call this service)",
+            "cors_refused",
+            headers=headers,
+        )

@@ -112,6 +112,10 @@ def test_cors_is_closed_unless_configured(client_factory, settings_factory, mode
     assert allowed.headers["access-control-allow-origin"] == "https://app.example"
     refused = opened.options("/jobs", headers=preflight)
     assert "access-control-allow-origin" not in refused.headers
+    assert refused.status_code == 400 and refused.json()["code"] == "cors_refused"
+    assert (
+        "origin" in refused.json()["error"] and "PERCEPTRON_CORS_ORIGINS" in refused.json()["error"]
+    )
     refused_simple = opened.post(
         "/mpg", json=GOOD_CAR, headers={"Origin": "https://elsewhere.example"}
     )
