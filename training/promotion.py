@@ -32,7 +32,12 @@ class Promotion:
     """The served version's accuracy on the same held-out user samples."""
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The record for metadata and the job; the user-sample fields only when they apply."""
+        record = asdict(self)
+        for key in ("user_samples_value", "compared_with_user_samples_value"):
+            if record[key] is None:
+                del record[key]
+        return record
 
 
 def decide_promotion(

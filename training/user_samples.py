@@ -36,7 +36,9 @@ def load_samples_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
         with path.open("rb") as f, np.load(f, allow_pickle=False) as archive:
             x, y = archive["x"], archive["y"]
     except (KeyError, zipfile.BadZipFile, zlib.error, ValueError, OSError, EOFError) as exc:
-        raise UserSamplesError(f"the accepted samples could not be read: {exc}") from exc
+        raise UserSamplesError(
+            f"the accepted samples could not be read ({type(exc).__name__})"
+        ) from exc
     if x.dtype != np.uint8 or x.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE) or y.shape != x.shape[:1]:
         raise UserSamplesError(
             f"the accepted samples are {x.dtype}{list(x.shape)} with {len(y)} labels; "
