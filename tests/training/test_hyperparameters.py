@@ -222,9 +222,9 @@ def test_user_samples_and_fine_tuning_are_off_unless_asked() -> None:
 
 def test_fine_tuning_has_its_own_defaults_which_given_values_override() -> None:
     tuned = DigitHyperparameters.model_validate({"start_from": "served"})
-    assert (tuned.epochs, tuned.learning_rate, tuned.lr_schedule) == (2, 3e-4, Schedule.cosine)
-    mine = DigitHyperparameters.model_validate({"start_from": "served", "epochs": 1})
-    assert mine.epochs == 1 and mine.learning_rate == 3e-4
+    assert (tuned.epochs, tuned.learning_rate, tuned.lr_schedule) == (1, 3e-4, Schedule.cosine)
+    mine = DigitHyperparameters.model_validate({"start_from": "served", "epochs": 3})
+    assert mine.epochs == 3 and mine.learning_rate == 3e-4
     schema = DigitHyperparameters.model_json_schema()["properties"]
     assert schema["learning_rate"]["x-fine-tune-default"] == 3e-4
 
