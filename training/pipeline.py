@@ -54,21 +54,21 @@ def run_training(
 ) -> ExportedVersion:
     """Trains model `name` with `hp` and exports it as a new version of `models_dir/name`;
     `note` (how the run was chosen, say) goes into its metadata."""
-    served = versions.served_version(models_dir, name, settings_pin)
-    served_dir = None if served is None else versions.version_dir(models_dir, name, served)
     start_from = None
     if isinstance(hp, DigitHyperparameters) and hp.start_from is StartFrom.served:
-        if served_dir is None:
+        start_from = _served_dir(models_dir, name, settings_pin)
+        if start_from is None:
             raise ServedModelError(
                 "start_from=served needs a served digit version to fine-tune; there is none: "
                 "train with start_from=scratch"
             )
-        start_from = served_dir
     trained, data_sha256 = train(name, hp, paths=paths, observer=observer, start_from=start_from)
     held_out = trained.held_out_user_samples
     served_user_accuracy = None
-    if held_out is not None and served_dir is not None:
-        served_user_accuracy = held_out_accuracy(served_dir, held_out)
+    # The version served now, after training, is the one promotion compares with.
+    served_now = _served_dir(models_dir, name, settings_pin)
+    if held_out is not None and served_now is not None:
+        served_user_accuracy = held_out_accuracy(served_now, held_out)
     promotion = decide_promotion(
         models_dir,
         name,
@@ -85,6 +85,11 @@ def run_training(
         command=command,
         note=note,
     )
+
+
+def _served_dir(models_dir: Path, name: str, settings_pin: int | None) -> Path | None:
+    served = versions.served_version(models_dir, name, settings_pin)
+    return None if served is None else versions.version_dir(models_dir, name, served)
 
 
 def held_out_accuracy(version_dir: Path, samples: UserSampleSplit) -> float:
