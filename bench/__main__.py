@@ -1,4 +1,4 @@
-"""`python -m bench serve|memory|sweep|train|mpg|soak|uploads|preprocess|figure|abuse`;
+"""`python -m bench serve|memory|sweep|train|mpg|soak|uploads|preprocess|figure|abuse|feedback`;
 `python -m bench COMMAND --help`.
 
 * `serve`: our service against the bare FastAPI ceiling, the naive `model.predict` baseline and
@@ -15,6 +15,8 @@
   bare decode, measured in the same run; `--libraries` compares OpenCV with SciPy/Pillow.
 * `figure`: docs/preprocessing.png, the README's figure of each preprocessing step.
 * `abuse`: issue 16's attacks against a live server: /healthz stalls, memory, descriptors.
+* `feedback`: issue 13's experiment: fine-tuning the served digit model on 200 accepted
+  corrections of an under-represented writing style, measured on that style and on MNIST.
 
 `--write-results` puts the figures into bench/RESULTS.md, each command in its own section.
 """
@@ -267,6 +269,14 @@ def _train(argv: list[str]) -> int:
     return train_main(argv, results_file=RESULTS_FILE, out=OUT)
 
 
+def _feedback(argv: list[str]) -> int:
+    from bench.feedback_learning import main as feedback_main
+
+    return feedback_main(
+        argv, results_file=RESULTS_FILE, out=OUT, command=_command_line(["feedback", *argv])
+    )
+
+
 def _mpg(argv: list[str]) -> int:
     from bench.mpg_cv import main as mpg_main
 
@@ -393,6 +403,7 @@ COMMANDS = {
     "preprocess": _preprocess,
     "figure": _figure,
     "abuse": _abuse,
+    "feedback": _feedback,
 }
 
 

@@ -73,6 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
         paths.add_argument(
             "--no-download", action="store_true", help="fail instead of downloading data"
         )
+        if name == "digit":
+            paths.add_argument(
+                "--samples-file",
+                type=Path,
+                help="accepted samples (.npz from GET /samples/export) for --user-samples accepted",
+            )
         sub.add_argument(
             "--promote",
             choices=[p.value for p in PromotePolicy],
@@ -163,11 +169,14 @@ def main(argv: list[str] | None = None) -> int:
     from training.data import DataError
     from training.pipeline import DataPaths, run_training
     from training.progress import TrainingDiverged
+    from training.served_model import ServedModelError
+    from training.user_samples import UserSamplesError
 
     paths = DataPaths(
         data_dir=options.data_dir or settings.data_dir,
         cache_dir=options.cache_dir or settings.cache_dir,
         download=settings.download_data and not options.no_download,
+        user_samples=getattr(options, "samples_file", None),
     )
     models_dir: Path = options.models_dir or settings.models_dir
     command = "python -m training " + " ".join(shlex.quote(a) for a in argv)
@@ -183,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
             settings_pin=settings.pinned_versions.get(options.model),
             note=options.note,
         )
-    except (DataError, TrainingDiverged) as exc:
+    except (DataError, TrainingDiverged, UserSamplesError, ServedModelError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     _summarise(exported.metadata, exported.path)
@@ -202,6 +211,12 @@ def _summarise(metadata: dict[str, Any], path: Path) -> None:
             f"test MAE {metrics['mae']:.3f} mpg  RMSE {metrics['rmse']:.3f}  R² {metrics['r2']:.3f}"
         )
     promotion = metadata["promotion"]
+    if "user_samples_accuracy" in metrics:
+        headline += (
+            f"  user samples {metrics['user_samples_accuracy']:.2%} "
+            f"({metrics['user_samples_count']} held out, {metrics['user_samples_trained']} "
+            f"trained on)"
+        )
     print(f"{metadata['model']} version {metadata['version']}: {headline}")
     print(
         f"  parameters {metadata['parameters']:,}  trained in "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -24,7 +25,12 @@ from training.hyperparameters import (
 )
 from training.metrics import classification_metrics, regression_metrics
 from training.progress import ProgressObserver
+from training.served_model import (
+    fine_tuning_hyperparameters,
+    load_saved_weights,
+)
 from training.signatures import NUM_CLASSES
+from training.user_samples import UserSampleSplit, with_repeats
 
 EVALUATION_BATCH = 1024
 
@@ -42,14 +48,30 @@ class TrainedModel:
     training_seconds: float
     device: str
     extra: dict[str, Any] = field(default_factory=dict)
+    held_out_user_samples: UserSampleSplit | None = None
+    """The user samples of the run, for promotion to test the served version on the same
+    held-out slice; not written to the metadata."""
 
 
 def train_digit(
-    hp: DigitHyperparameters, mnist: Mnist, device: TrainingDevice, observer: ProgressObserver
+    hp: DigitHyperparameters,
+    mnist: Mnist,
+    device: TrainingDevice,
+    observer: ProgressObserver,
+    *,
+    user_samples: UserSampleSplit | None = None,
+    start_from: Path | None = None,
 ) -> TrainedModel:
     """Trains the digit classifier on MNIST's training set (the last `validation_split` of it
-    held out for checkpointing) and evaluates it on the 10,000 test images."""
+    held out for checkpointing) and evaluates it on the 10,000 test images.
+
+    With `user_samples`, their training part joins MNIST's training rows `user_samples_repeat`
+    times and their held-out part is a second test set (`user_samples_accuracy` in the
+    metrics). With `start_from` (a version folder), the network and weights are that
+    version's, fine-tuned instead of trained from new weights."""
     started = time.monotonic()
+    if start_from is not None:
+        hp = fine_tuning_hyperparameters(hp, start_from)
     hp = presets.for_device(hp, device)
     x = mnist.x_train.astype(np.float32) / 255.0
     y = mnist.y_train.astype(np.int64)
@@ -58,11 +80,23 @@ def train_digit(
     n_validation = max(1, round(len(x) * hp.validation_split))
     x_train, y_train = x[:-n_validation], y[:-n_validation]
     validation = (x[-n_validation:], y[-n_validation:])
+    extra: dict[str, Any] = {"train_samples": len(x_train), "validation_samples": n_validation}
+    if user_samples is not None:
+        x_train, y_train = with_repeats(
+            x_train,
+            y_train,
+            user_samples.x_train.astype(np.float32) / 255.0,
+            user_samples.y_train.astype(np.int64),
+            hp.user_samples_repeat,
+        )
     steps_per_epoch = -(-len(x_train) // hp.batch_size)
 
     with device.scope():
         keras.utils.set_random_seed(hp.seed)
         model = digit_model.build_digit_model(hp)
+        if start_from is not None:
+            load_saved_weights(model, start_from)
+            extra["started_from_version"] = int(start_from.name)
         model.compile(
             optimizer=components.optimizer(hp, steps_per_epoch),
             loss=_digit_loss(hp),
@@ -91,6 +125,8 @@ def train_digit(
     )
     probabilities = predict(model, mnist.x_test.astype(np.float32) / 255.0)
     metrics = classification_metrics(mnist.y_test, probabilities)
+    if user_samples is not None:
+        metrics.update(user_sample_metrics(model, user_samples, hp.user_samples_repeat))
     return TrainedModel(
         name="digit",
         model=model,
@@ -100,8 +136,23 @@ def train_digit(
         parameters=model.count_params(),
         training_seconds=time.monotonic() - started,
         device=device.description,
-        extra={"train_samples": len(x_train), "validation_samples": n_validation},
+        extra=extra,
+        held_out_user_samples=user_samples,
     )
+
+
+def user_sample_metrics(
+    model: keras.Model, samples: UserSampleSplit, repeat: int
+) -> dict[str, Any]:
+    """Accuracy on the held-out user samples, next to how many were tested and trained on."""
+    probabilities = predict(model, samples.x_held_out.astype(np.float32) / 255.0)
+    correct = probabilities.argmax(axis=1) == samples.y_held_out
+    return {
+        "user_samples_accuracy": float(correct.mean()),
+        "user_samples_count": len(samples.y_held_out),
+        "user_samples_trained": len(samples.y_train),
+        "user_samples_repeat": repeat,
+    }
 
 
 def _jit_compile(hp: TrainingHyperparameters) -> bool | str:

@@ -9,8 +9,10 @@ while an epoch runs, so a worker that dies is told apart from one that is busy.
 from __future__ import annotations
 
 import logging
+import tempfile
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from service.jobs.store import DatabaseBusy, JobStatus, JobStore, this_worker
@@ -142,6 +144,8 @@ def run_job(job_id: str, settings: Settings, store: JobStore) -> None:
     from training.hyperparameters import HYPERPARAMETERS, PromotePolicy
     from training.pipeline import DataPaths, run_training
     from training.progress import TrainingCancelled, TrainingDiverged
+    from training.served_model import ServedModelError
+    from training.user_samples import UserSamplesError
 
     job = store.start(job_id, this_worker())
     if job is None:
@@ -151,12 +155,20 @@ def run_job(job_id: str, settings: Settings, store: JobStore) -> None:
     log.info("job %s started: training %s", job_id, name, extra={"job_id": job_id})
     observer = JobObserver(store, job_id, settings.job_timeout_s)
     try:
-        with Heartbeat(store, job_id, settings.job_heartbeat_s):
+        with (
+            Heartbeat(store, job_id, settings.job_heartbeat_s),
+            tempfile.TemporaryDirectory(prefix="perceptron-job-") as scratch,
+        ):
             hp = HYPERPARAMETERS[name].model_validate(job.hyperparameters)
             exported = run_training(
                 name,
                 hp,
-                paths=DataPaths(settings.data_dir, settings.cache_dir, settings.download_data),
+                paths=DataPaths(
+                    settings.data_dir,
+                    settings.cache_dir,
+                    settings.download_data,
+                    _accepted_samples(store, hp, Path(scratch)),
+                ),
                 models_dir=settings.models_dir,
                 observer=observer,
                 promote=PromotePolicy(job.promote),
@@ -171,7 +183,8 @@ def run_job(job_id: str, settings: Settings, store: JobStore) -> None:
         store.finish(job_id, JobStatus.failed, error=str(exc))
         log.warning("job %s timed out", job_id, extra={"job_id": job_id})
         return
-    except TrainingDiverged as exc:  # our own words about the run, naming no file
+    # Our own words about the run, naming no file: what to change to make the job possible.
+    except (TrainingDiverged, UserSamplesError, ServedModelError) as exc:
         store.finish(job_id, JobStatus.failed, error=str(exc))
         log.warning("job %s failed: %s", job_id, exc, extra={"job_id": job_id})
         return
@@ -199,6 +212,21 @@ def run_job(job_id: str, settings: Settings, store: JobStore) -> None:
         "job %s succeeded: %s version %d", job_id, name, exported.version, extra={"job_id": job_id}
     )
     _prune(settings, name)
+
+
+def _accepted_samples(store: JobStore, hp: Any, folder: Path) -> Path | None:
+    """The accepted samples, exported from the job database into `folder` for training
+    (which reads files, never the database), when the hyperparameters ask for them."""
+    from training.hyperparameters import UserSamples
+    from training.user_samples import SAMPLES_FILE
+
+    if getattr(hp, "user_samples", UserSamples.none) is not UserSamples.accepted:
+        return None
+    from service.samples.store import SampleStore
+
+    path = folder / SAMPLES_FILE
+    SampleStore(store.engine).export_accepted(path)
+    return path
 
 
 def _prune(settings: Settings, name: str) -> None:

@@ -159,9 +159,8 @@ async def count_samples(request: Request) -> SampleCounts:
 async def export_samples(request: Request) -> Response:
     """`x`: N x 28 x 28 uint8, white ink on black as in MNIST; `y`: N uint8 labels. Accepted
     samples only, oldest first. Load with `numpy.load(path)`."""
-    x, y = await run_in_threadpool(_store(request).accepted_arrays)
     buffer = io.BytesIO()
-    await run_in_threadpool(np.savez_compressed, buffer, x=x, y=y)
+    await run_in_threadpool(_store(request).export_accepted, buffer)
     return Response(
         buffer.getvalue(),
         media_type="application/octet-stream",

@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from enum import StrEnum
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 import numpy as np
 from PIL import Image
@@ -21,6 +22,7 @@ from sqlalchemy.sql.dml import Delete
 
 from service.jobs.store import now
 from service.jobs.tables import SampleRow
+from training.user_samples import write_samples_npz
 
 
 class SampleStatus(StrEnum):
@@ -154,6 +156,13 @@ class SampleStore:
                 x[index] = np.asarray(image.convert("L"), dtype=np.uint8)
         y = np.array([label for _, label in rows], dtype=np.uint8)
         return x, y
+
+    def export_accepted(self, target: Path | IO[bytes]) -> int:
+        """Writes the accepted samples as the .npz that `GET /samples/export` answers and
+        training reads (`training.user_samples`); how many were written."""
+        x, y = self.accepted_arrays()
+        write_samples_npz(target, x, y)
+        return len(y)
 
 
 def _changed(session: Session, statement: Delete) -> int:

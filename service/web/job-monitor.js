@@ -3,7 +3,7 @@
 
 import { request } from "./api.js";
 import { renderLineChart } from "./charts.js";
-import { $, describeMetrics, events, formatDuration, showError } from "./ui.js";
+import { $, accuracySummary, describeMetrics, events, formatDuration, showError } from "./ui.js";
 
 export const FINAL = new Set(["succeeded", "failed", "cancelled"]);
 
@@ -125,8 +125,11 @@ export class JobMonitor {
     const outcome = $("#job-outcome");
     if (job.status === "succeeded") {
       const key = job.promotion?.metric;
+      const accuracies = accuracySummary(job.metrics);
       outcome.textContent =
-        `Version ${job.version} exported. Test metrics: ${describeMetrics(job.metrics, key) || "none"}. ` +
+        `Version ${job.version} exported. ` +
+        (accuracies ? `Accuracy: ${accuracies}. ` : "") +
+        `Test metrics: ${describeMetrics(job.metrics, key) || "none"}. ` +
         `Promotion: ${promotionText(job.promotion) || "–"}.`;
     } else if (final) {
       outcome.textContent = `${job.status[0].toUpperCase()}${job.status.slice(1)}: ${job.error ?? "no reason given"}.`;

@@ -19,6 +19,8 @@ const FIELDS = [
   ["ensemble_size", "Ensemble size"],
   ["max_train_samples", "Training rows (first N)"],
   ["early_stopping_patience", "Early-stopping patience"],
+  ["user_samples", "Use accepted samples"],
+  ["start_from", "Start from"],
 ];
 
 function refName(ref) {
@@ -86,9 +88,14 @@ export function renderFields(container, vocabulary, model) {
   const controls = [];
 
   function placeholderFor(name, spec) {
-    // The digit schema's defaults are the CNN's; `x-mlp-default` holds the MLP's where they differ.
+    // The digit schema's defaults are the CNN's; `x-mlp-default` holds the MLP's where they
+    // differ, and `x-fine-tune-default` those of fine-tuning the served version.
     const architecture = $("#hp-architecture", container)?.value;
-    const value = architecture === "mlp" && "x-mlp-default" in spec ? spec["x-mlp-default"] : spec.default;
+    const startFrom = $("#hp-start_from", container)?.value;
+    const value =
+      startFrom === "served" && "x-fine-tune-default" in spec ? spec["x-fine-tune-default"]
+      : architecture === "mlp" && "x-mlp-default" in spec ? spec["x-mlp-default"]
+      : spec.default;
     if (value === undefined || value === null) return spec.nullable ? "all" : "default";
     return `default ${Array.isArray(value) ? value.join(", ") : value}`;
   }
@@ -158,6 +165,7 @@ export function renderFields(container, vocabulary, model) {
   }
   refreshDefaults();
   $("#hp-architecture", container)?.addEventListener("change", refreshDefaults);
+  $("#hp-start_from", container)?.addEventListener("change", refreshDefaults);
   $("#training-model-help").textContent = description.replace(/`/g, "").replace(/\s+/g, " ");
 
   /** The hyperparameters the user set; fields left blank take the service's defaults. */

@@ -5,7 +5,7 @@
 import { getJson, postJson } from "./api.js";
 import { FINAL, JobMonitor, promotionText } from "./job-monitor.js";
 import { jobVocabulary, renderFields } from "./training-form.js";
-import { $, describeMetrics, el, events, formatTime, showError } from "./ui.js";
+import { $, accuracySummary, describeMetrics, el, events, formatTime, showError } from "./ui.js";
 
 const LIST_SIZE = 10;
 const LIST_POLL_MS = 5000;
@@ -101,7 +101,11 @@ export async function initTraining() {
         const key = job.promotion?.metric;
         const result =
           job.status === "succeeded"
-            ? [`version ${job.version}`, describeMetrics(job.metrics, key).split(" · ").slice(0, 2).join(" · "), promotionText(job.promotion)]
+            ? [
+                `version ${job.version}`,
+                accuracySummary(job.metrics) || describeMetrics(job.metrics, key).split(" · ").slice(0, 2).join(" · "),
+                promotionText(job.promotion),
+              ]
                 .filter(Boolean)
                 .join("; ")
             : job.error ?? (job.progress?.fraction != null ? `${Math.round(job.progress.fraction * 100)}%` : "");

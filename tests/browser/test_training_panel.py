@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import enter_admin_token, open_panel, screenshot
+from tests.browser.conftest import ADMIN_TOKEN, enter_admin_token, open_panel, screenshot
+from tests.drawings import mnist_png
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.data]
 
@@ -89,3 +91,62 @@ def test_a_running_job_can_be_cancelled(page: Page) -> None:
     expect(box).to_have_attribute("data-status", "cancelled", timeout=JOB_TIMEOUT_MS)
     expect(page.locator("#job-outcome")).to_contain_text("Cancelled")
     expect(page.locator("#job-cancel")).to_be_disabled()
+
+
+def _accepted_samples(page: Page, mnist, labels: tuple[int, ...]) -> list[str]:  # type: ignore[no-untyped-def]
+    """Sends MNIST test digits of `labels` as feedback and accepts them; returns their ids."""
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    ids = []
+    for label in labels:
+        for row in np.flatnonzero(mnist.y_test == label)[:2]:
+            png = mnist_png(mnist.x_test[row])
+            sent = page.request.post(
+                "/digit/feedback",
+                multipart={
+                    "file": {"name": "d.png", "mimeType": "image/png", "buffer": png},
+                    "label": str(label),
+                },
+            )
+            assert sent.status == 201, sent.text()
+            sample_id = sent.json()["id"]
+            accepted = page.request.patch(
+                f"/samples/{sample_id}", data={"status": "accepted"}, headers=admin
+            )
+            assert accepted.status == 200, accepted.text()
+            ids.append(sample_id)
+    return ids
+
+
+def test_a_job_on_accepted_samples_shows_both_accuracies(page: Page, mnist) -> None:  # type: ignore[no-untyped-def]
+    ids = _accepted_samples(page, mnist, (3, 8))
+    open_panel(page, "training")
+    enter_admin_token(page)
+    page.click("#tab-training")
+    page.select_option("#training-model", "digit")
+    # Fine-tuning has its own defaults, shown as the placeholders.
+    page.select_option("#hp-start_from", "served")
+    expect(page.locator("#hp-epochs")).to_have_attribute("placeholder", "default 1")
+    page.select_option("#hp-start_from", "scratch")
+    expect(page.locator("#hp-epochs")).to_have_attribute("placeholder", "default 10")
+    page.select_option("#hp-architecture", "mlp")
+    page.fill("#hp-epochs", "1")
+    page.fill("#hp-max_train_samples", "500")
+    page.select_option("#hp-user_samples", "accepted")
+    page.select_option("#training-promote", "never")
+    with page.expect_request(lambda r: r.method == "POST" and r.url.endswith("/jobs")) as sent:
+        page.click("#training-start")
+    hyperparameters = sent.value.post_data_json["hyperparameters"]
+    assert hyperparameters["user_samples"] == "accepted"
+    assert hyperparameters["start_from"] == "scratch"
+
+    box = page.locator("#job-box")
+    expect(box).to_have_attribute("data-status", "succeeded", timeout=JOB_TIMEOUT_MS)
+    both = re.compile(
+        r"MNIST test \d+\.\d\d% · user samples \d+\.\d\d% \(\d+ held out, \d+ trained on\)"
+    )
+    expect(page.locator("#job-outcome")).to_contain_text(both)
+    expect(page.locator("#jobs-body tr[data-status=succeeded]").first).to_contain_text(both)
+    screenshot(page, "training-user-samples")
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    for sample_id in ids:
+        assert page.request.delete(f"/samples/{sample_id}", headers=admin).status == 204

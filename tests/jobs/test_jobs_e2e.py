@@ -3,6 +3,7 @@ and on PostgreSQL with Redis (tests/jobs/conftest.py)."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -13,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from tests.conftest import REPO
@@ -28,6 +30,13 @@ TINY_DIGIT_JOB = {
     "epochs": 1,
     "hidden_units": [32],
     "max_train_samples": 2000,
+}
+USER_SAMPLES_JOB = {
+    **TINY_DIGIT_JOB,
+    "hidden_units": [64],  # fine-tuning keeps the served network's anyway
+    "user_samples": "accepted",
+    "user_samples_repeat": 10,
+    "start_from": "served",
 }
 LONG_DIGIT_JOB = {
     "architecture": "cnn",
@@ -257,3 +266,60 @@ def test_jobs_survive_an_api_restart(
         assert restarted.wait_final(job_id)["status"] == "succeeded"
     finally:
         restarted.stop_workers()
+
+
+def test_corrections_become_a_fine_tuned_version(system: System, mnist) -> None:
+    """Issue 13 end to end: predict, correct, list, accept, export, fine-tune the served version
+    on MNIST plus the accepted samples, read both accuracies, delete the samples."""
+    client = system.client
+    job = system.wait_final(system.submit("digit", USER_SAMPLES_JOB, promote="auto"))
+    assert job["status"] == "failed" and "accepted samples" in job["error"]  # none accepted yet
+
+    # Two test digits of each of 0..4: one in each pair is held out, stratified.
+    rows = [int(i) for label in range(5) for i in np.flatnonzero(mnist.y_test == label)[:2]]
+    sent = []
+    for row in rows:
+        png = mnist_png(mnist.x_test[row])
+        answer = client.post("/digit", files={"file": ("d.png", png, "image/png")}).json()
+        feedback = client.post(
+            "/digit/feedback",
+            files={"file": ("d.png", png, "image/png")},
+            data={
+                "label": str(mnist.y_test[row]),
+                "predicted": str(answer["digit"]),
+                "model_version": str(answer["model_version"]),
+            },
+        )
+        assert feedback.status_code == 201, feedback.text
+        sent.append(feedback.json()["id"])
+    listed = client.get("/samples", params={"status": "new", "limit": 50}).json()
+    assert listed["total"] == len(rows) and {s["id"] for s in listed["items"]} == set(sent)
+    for sample_id in sent:
+        reviewed = client.patch(f"/samples/{sample_id}", json={"status": "accepted"})
+        assert reviewed.status_code == 200 and reviewed.json()["status"] == "accepted"
+    exported = np.load(io.BytesIO(client.get("/samples/export").content))
+    assert exported["x"].shape == (len(rows), 28, 28)
+    assert sorted(exported["y"].tolist()) == sorted(int(mnist.y_test[r]) for r in rows)
+
+    job = system.wait_final(system.submit("digit", USER_SAMPLES_JOB, promote="auto"))
+    assert job["status"] == "succeeded", job
+    metrics = job["metrics"]
+    assert metrics["user_samples_count"] == 5 and metrics["user_samples_trained"] == 5
+    assert metrics["user_samples_repeat"] == USER_SAMPLES_JOB["user_samples_repeat"]
+    assert 0.0 <= metrics["user_samples_accuracy"] <= 1.0 and metrics["accuracy"] > 0.5
+    metadata = json.loads((system.models_dir / "digit" / "2" / "metadata.json").read_text())
+    assert metadata["metrics"] == metrics and metadata["started_from_version"] == 1
+    assert len(metadata["data_sha256"]) == 2  # MNIST and the accepted samples
+    # The served version was measured on the same held-out samples, and the rule applied.
+    promotion = job["promotion"]
+    served_user = promotion["compared_with_user_samples_value"]
+    assert promotion["compared_with_version"] == 1 and 0.0 <= served_user <= 1.0
+    expected = (
+        metrics["user_samples_accuracy"] >= served_user
+        and metrics["accuracy"] >= promotion["compared_with_value"] - 0.001 - 1e-9
+    )
+    assert promotion["promoted"] is expected and "held-out user samples" in promotion["reason"]
+
+    for sample_id in sent:
+        assert client.delete(f"/samples/{sample_id}").status_code == 204
+    assert client.get("/samples").json()["total"] == 0

@@ -212,3 +212,31 @@ def test_every_size_of_a_job_is_bounded(name: str) -> None:
         if field in properties:
             assert "maxItems" in properties[field], field
             assert "maximum" in properties[field]["items"], field
+
+
+def test_user_samples_and_fine_tuning_are_off_unless_asked() -> None:
+    hp = DigitHyperparameters()
+    assert hp.user_samples.value == "none" and hp.start_from.value == "scratch"
+    assert hp.epochs == 10 and hp.learning_rate == 3e-3
+
+
+def test_fine_tuning_has_its_own_defaults_which_given_values_override() -> None:
+    tuned = DigitHyperparameters.model_validate({"start_from": "served"})
+    assert (tuned.epochs, tuned.learning_rate, tuned.lr_schedule) == (1, 3e-4, Schedule.cosine)
+    mine = DigitHyperparameters.model_validate({"start_from": "served", "epochs": 3})
+    assert mine.epochs == 3 and mine.learning_rate == 3e-4
+    schema = DigitHyperparameters.model_json_schema()["properties"]
+    assert schema["learning_rate"]["x-fine-tune-default"] == 3e-4
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"user_samples": "all"},
+        {"start_from": "best"},
+        {"user_samples_repeat": 0},
+        {"user_samples_holdout": 0.9},
+    ],
+)
+def test_user_sample_fields_are_validated(values: dict[str, Any]) -> None:
+    _error_of(DigitHyperparameters, values)

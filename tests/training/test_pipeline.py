@@ -7,6 +7,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -20,7 +21,9 @@ from training.hyperparameters import (
 )
 from training.pipeline import DataPaths, run_training
 from training.progress import SilentProgress, TrainingCancelled, TrainingDiverged
+from training.served_model import ServedModelError
 from training.signatures import SERVING_SIGNATURE_KEY
+from training.user_samples import UserSamplesError, write_samples_npz
 
 pytestmark = [pytest.mark.slow, pytest.mark.data]
 
@@ -253,3 +256,36 @@ def test_a_schema_that_does_not_match_the_model_is_refused(
             "digit", MpgHyperparameters(), paths=data_paths, models_dir=tmp_path,
             observer=SilentProgress(), promote=PromotePolicy.always, command="test",
         )  # fmt: skip
+
+
+def test_fine_tuning_needs_a_served_version(tmp_path: Path, data_paths: DataPaths) -> None:
+    with pytest.raises(ServedModelError, match="there is none"):
+        _run("digit", tmp_path, data_paths, SilentProgress(), start_from="served")
+    assert _nothing_written(tmp_path, "digit")
+
+
+def test_accepted_samples_need_their_file(tmp_path: Path, data_paths: DataPaths) -> None:
+    with pytest.raises(UserSamplesError, match="--samples-file"):
+        _run("digit", tmp_path, data_paths, SilentProgress(), user_samples="accepted")
+    assert _nothing_written(tmp_path, "digit")
+
+
+def test_a_run_on_user_samples_records_what_it_held_out_and_trained_on(
+    tmp_path: Path, data_paths: DataPaths, mnist
+) -> None:  # type: ignore[no-untyped-def]
+    # 3 samples of each label; one of each held out: 10 tested, 20 trained on (x 3 repeats).
+    rows = [int(i) for label in range(10) for i in np.flatnonzero(mnist.y_test == label)[:3]]
+    samples = tmp_path / "samples.npz"
+    write_samples_npz(samples, mnist.x_test[rows], mnist.y_test[rows])
+    paths = DataPaths(data_paths.data_dir, data_paths.cache_dir, user_samples=samples)
+    exported = _run(
+        "digit", tmp_path, paths, SilentProgress(), user_samples="accepted", user_samples_repeat=3
+    )
+    metrics = exported.metadata["metrics"]
+    assert (metrics["user_samples_count"], metrics["user_samples_trained"]) == (10, 20)
+    assert metrics["user_samples_repeat"] == 3 and 0 <= metrics["user_samples_accuracy"] <= 1
+    assert exported.metadata["train_samples"] == 450  # MNIST's rows, before the samples join
+    assert set(exported.metadata["data_sha256"]) == {data.MNIST_FILE.name, "samples.npz"}
+    # Nothing was served: promoted without a comparison, none recorded on user samples.
+    assert exported.metadata["promotion"]["reason"] == "no version is served yet"
+    assert "compared_with_user_samples_value" not in exported.metadata["promotion"]

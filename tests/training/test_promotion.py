@@ -150,3 +150,35 @@ def test_the_decision_is_recorded_as_a_plain_dict(tmp_path: Path) -> None:
         "compared_with_version": 4,
         "compared_with_value": 1.6,
     }
+
+
+@pytest.mark.parametrize(
+    ("served_mnist", "new_mnist", "served_user", "new_user", "promoted", "says"),
+    [
+        (0.9963, 0.9960, 0.80, 0.95, True, "is at least"),
+        (0.9963, 0.9953, 0.80, 0.95, True, "is within 0.1 points"),  # exactly the bound
+        (0.9963, 0.9952, 0.80, 0.95, False, "falls more than 0.1 points below"),
+        (0.9963, 0.9970, 0.80, 0.75, False, "is below version 1's 0.8000"),
+        (0.9963, 0.9963, 0.80, 0.80, True, "(the same 20 samples)"),
+    ],
+    ids=["both-pass", "mnist-at-bound", "mnist-past-bound", "user-worse", "equal"],
+)
+def test_auto_judges_user_sample_versions_on_both_test_sets(
+    tmp_path: Path,
+    served_mnist: float,
+    new_mnist: float,
+    served_user: float,
+    new_user: float,
+    promoted: bool,
+    says: str,
+) -> None:
+    _existing(tmp_path, "digit", 1, {"accuracy": served_mnist})
+    metrics = {"accuracy": new_mnist, "user_samples_accuracy": new_user, "user_samples_count": 20}
+    decision = decide_promotion(
+        tmp_path, "digit", metrics, PromotePolicy.auto, served_user_samples_accuracy=served_user
+    )
+    assert decision.promoted is promoted, decision.reason
+    assert says in decision.reason
+    assert decision.user_samples_value == new_user
+    assert decision.compared_with_user_samples_value == served_user
+    assert decision.compared_with_version == 1
