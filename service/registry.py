@@ -137,19 +137,19 @@ def _freeze_heap() -> None:
     gc.freeze()
 
 
-def _thaw_heap(*, refreeze: bool) -> None:
-    """Makes frozen objects collectable again and collects, so that a retired version's
-    reference cycles (a SavedModel is full of them) are freed rather than kept for ever."""
+def _collect_retired() -> None:
+    """Makes frozen objects collectable again, collects and freezes the rest, so that a retired
+    version's reference cycles (a SavedModel is full of them) are freed rather than kept for
+    ever."""
     gc.unfreeze()
     gc.collect()
-    if refreeze:
-        gc.freeze()
+    gc.freeze()
 
 
 async def _retire(previous: LoadedVersion) -> None:
     await previous.batcher.close()
     del previous
-    _thaw_heap(refreeze=True)
+    _collect_retired()
 
 
 def _load_saved_model(path: Path) -> Any:
@@ -247,7 +247,10 @@ class ModelRegistry:
         self._unchanged_scans.clear()
         if self._retiring:
             await asyncio.gather(*self._retiring, return_exceptions=True)
-        _thaw_heap(refreeze=False)
+        # Collectable again, but not collected now: a stopping server is about to exit, and a
+        # full pass over everything a process has loaded costs 0.3 s or more. An app started
+        # again in the same process (tests, embedders) leaves it to the collector's own passes.
+        gc.unfreeze()
 
     async def _poll(self) -> None:
         while True:
