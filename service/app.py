@@ -112,7 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.feedback_per_minute, "PERCEPTRON_FEEDBACK_PER_MINUTE"
     )
     app.state.decode_gate = DecodeGate(
-        settings.decode_slots or auto_decode_slots(settings.max_image_pixels),
+        settings.decode_slots or auto_decode_slots(settings.max_image_pixels, settings.workers),
         settings.decode_queue_limit,
     )
 
