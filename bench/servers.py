@@ -98,7 +98,7 @@ def _command(spec: ServerSpec, port: int) -> list[str]:
             "-m",
             "bench.naive_app",
             "--models-dir",
-            str(spec.models_dir),
+            str(spec.models_dir.resolve()),
             "--port",
             str(port),
         ]
