@@ -18,9 +18,11 @@ its settings and its app's event-stream gatekeeper when it builds the app.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+PR_SET_PDEATHSIG = 1
 WORKER_HEALTHCHECK_S = 30
 """How long a worker may take to answer the supervisor's ping before it counts as hung and is
 replaced: loading TensorFlow and the models on a busy 2-core machine holds the interpreter for
@@ -46,12 +49,26 @@ class WorkerHttpProtocol(GuardedHttpToolsProtocol):
     `create_worker_app` sets `limits` and `gatekeeper` in each process."""
 
 
+def _die_with_supervisor() -> None:
+    """Linux: SIGTERM for this worker when its supervisor dies without stopping it (kill -9),
+    else the worker would go on serving the port with no one left to stop it."""
+    supervisor = os.getppid()
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: no such safety net
+        return
+    if supervisor == 1 or os.getppid() != supervisor:  # it died before the request
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def create_worker_app() -> FastAPI:
     """uvicorn's app factory in each worker process: the service built from the environment,
     with `WorkerHttpProtocol` bound to its settings."""
     from service.app import create_app
     from service.routes.jobs import event_stream_gatekeeper
 
+    _die_with_supervisor()
     settings = Settings()
     configure_logging(settings.log_level, json_lines=settings.log_json)
     app = create_app(settings)

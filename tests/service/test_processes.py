@@ -185,13 +185,28 @@ def test_a_served_version_change_reaches_every_worker(service: Service, models_d
     )
 
 
+def alive(pid: int) -> bool:
+    status = Path(f"/proc/{pid}/status")
+    try:
+        return "State:\tZ" not in status.read_text()  # a zombie has exited all the same
+    except OSError:
+        return False
+
+
 def test_sigterm_stops_every_worker_process(service: Service) -> None:
     workers = [int(pid) for pid in service.served_versions("mpg")]
     service.process.send_signal(signal.SIGTERM)
     assert service.process.wait(timeout=60) == 0
     for pid in workers:
-        assert (
-            not Path(f"/proc/{pid}").exists()
-            or "State:\tZ" in Path(f"/proc/{pid}/status").read_text()
-        ), f"worker {pid} outlived its supervisor"
+        assert not alive(pid), f"worker {pid} outlived its supervisor"
     assert not list(service.metrics_dir.glob("gauge_live*_*.db"))  # marked dead
+
+
+def test_worker_processes_die_with_a_killed_supervisor(service: Service) -> None:
+    workers = [int(pid) for pid in service.served_versions("mpg")]
+    service.process.kill()  # no chance to stop its workers itself
+    service.process.wait(timeout=30)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and any(alive(pid) for pid in workers):
+        time.sleep(0.2)  # the polling interval of a wait with a deadline
+    assert not any(alive(pid) for pid in workers), "workers outlived their killed supervisor"
