@@ -109,9 +109,11 @@ class Settings(TrainingSettings):
     """Rows waiting for a model call beyond which requests are shed with 503 (32 clients each
     sending a batch of 100 fit; past this the wait would outgrow any client's patience)."""
     tf_intra_op_threads: int = Field(0, ge=0, le=256)
-    """TensorFlow threads inside one op; 0 lets TensorFlow use every core."""
+    """TensorFlow threads inside one op; 0 lets TensorFlow use every core (with several
+    workers: each worker's share of the cores)."""
     tf_inter_op_threads: int = Field(0, ge=0, le=256)
-    """TensorFlow ops run in parallel; 0 lets TensorFlow decide."""
+    """TensorFlow ops run in parallel; 0 lets TensorFlow decide (with several workers: each
+    worker's share of the cores)."""
 
     allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: list(LOOPBACK_HOSTS)

@@ -210,3 +210,13 @@ def test_worker_processes_die_with_a_killed_supervisor(service: Service) -> None
     while time.monotonic() < deadline and any(alive(pid) for pid in workers):
         time.sleep(0.2)  # the polling interval of a wait with a deadline
     assert not any(alive(pid) for pid in workers), "workers outlived their killed supervisor"
+
+
+def test_each_worker_sizes_tensorflow_to_its_share_of_the_cores(settings_factory) -> None:
+    from service.app import tensorflow_threads
+    from service.settings import available_cores
+
+    share = max(1, available_cores() // 2)
+    assert tensorflow_threads(settings_factory(workers=1)) == (0, 0)  # TensorFlow's own choice
+    assert tensorflow_threads(settings_factory(workers=2)) == (share, share)
+    assert tensorflow_threads(settings_factory(workers=2, tf_intra_op_threads=3)) == (3, share)
