@@ -136,7 +136,7 @@ def expected_workers(spec: ServerSpec) -> int:
     """How many processes of ours must have loaded their models before it is measured."""
     if spec.kind == "ours-1":
         return 1
-    if spec.kind != "ours":
+    if spec.kind not in ("ours", "service-run"):
         return 0
     given = spec.env.get("PERCEPTRON_WORKERS")
     return int(given) if given else len(os.sched_getaffinity(0))
