@@ -107,6 +107,14 @@ def serve_in_processes(settings: Settings, options: dict[str, Any]) -> None:
         def keep_subprocess_alive(self) -> None:
             before = {process.pid for process in self.processes}
             super().keep_subprocess_alive()
+            self._forget_replaced(before)
+
+        def restart_all(self) -> None:  # on SIGHUP
+            before = {process.pid for process in self.processes}
+            super().restart_all()
+            self._forget_replaced(before)
+
+        def _forget_replaced(self, before: set[int | None]) -> None:
             for pid in before - {process.pid for process in self.processes}:
                 if pid is not None:
                     multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
