@@ -11,7 +11,7 @@ export DATA_DIR ?= $(if $(wildcard ../shared/data/mnist.npz),$(abspath ../shared
 
 .DEFAULT_GOAL := help
 .PHONY: help install install-dev develop run api worker test test-fast lint typecheck lock \
-        browser-deps server-deps container-check audit train-digit train-mpg bench docs-check clean
+        browser-deps server-deps container-check audit train-digit train-mpg bench bench-venv docs-check clean
 
 help:
 	@echo "make run        set up .venv and start the API and one training worker on :8000"
@@ -23,7 +23,7 @@ help:
 	@echo "make container-check  hadolint, compose validation and the container-vs-code tests"
 	@echo "make audit      pip-audit of every requirements/*.lock (needs the vulnerability feed online)"
 	@echo "make lock       re-resolve requirements/*.lock from pyproject.toml (needs uv)"
-	@echo "make bench      python -m bench serve (see bench/RESULTS.md)"
+	@echo "make bench      python -m bench serve (see bench/RESULTS.md; BentoML peer: make bench-venv)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -130,8 +130,19 @@ train-digit: develop
 train-mpg: develop
 	$(BIN)/python -m training mpg $(ARGS)
 
-bench: install-dev
+bench: install-dev bench-venv
 	$(BIN)/python -m bench serve
+
+# The BentoML peer's own environment (the `bench` extra's packages, from PyPI, unpinned below
+# them): kept apart so BentoML's dependencies never touch .venv, the locks or the image.
+BENCH_VENV := .venv-bench
+bench-venv: $(BENCH_VENV)/.installed
+
+$(BENCH_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+	  $$($(PYTHON) -c 'import tomllib; print(" ".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["bench"]))')
+	touch $@
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis tests/artifacts *.egg-info build

@@ -124,12 +124,14 @@ def _serve(argv: list[str]) -> int:
         "--quick", action="store_true", help="a few seconds in all: a smoke test, not figures"
     )
     parser.add_argument(
-        "--servers", type=_csv, default=SERVER_KINDS, help="default: ours,bare,naive"
+        "--servers", type=_csv, default=SERVER_KINDS, help=f"default: {','.join(SERVER_KINDS)}"
     )
     parser.add_argument(
         "--payloads", type=_csv, default=None, help=f"default: {','.join(ALL_PAYLOADS)}"
     )
-    parser.add_argument("--concurrency", type=_ints, default=(1, 32), help="default: 1,32")
+    parser.add_argument(
+        "--concurrency", type=_ints, default=(1, 8, 32, 64), help="default: 1,8,32,64"
+    )
     parser.add_argument("--seconds", type=float, default=None, help="per measured run (default 10)")
     parser.add_argument(
         "--warmup", type=float, default=None, help="discarded warm-up per run (default 3)"

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from bench.servers import newest_version
+
 BATCH_SIZES = (1, 32, 256)
 MPG_BATCH_SIZES = (1, 100)
 
@@ -95,13 +97,13 @@ def measure(models_dir: Path, images: dict[str, bytes], seconds: float) -> dict[
     configure_tensorflow(Settings())
     rng = np.random.default_rng(0)
     digit = model_ceiling(
-        models_dir / "digit" / "1",
+        newest_version(models_dir / "digit"),
         lambda rows: {"image": rng.random((rows, 28, 28), dtype=np.float32)},
         BATCH_SIZES,
         seconds,
     )
     mpg = model_ceiling(
-        models_dir / "mpg" / "1",
+        newest_version(models_dir / "mpg"),
         lambda rows: {name: np.full(rows, 5.0, np.float32) for name in FEATURE_NAMES},
         MPG_BATCH_SIZES,
         seconds,

@@ -16,6 +16,7 @@ import numpy as np
 from fastapi import Body, FastAPI, File, UploadFile
 from PIL import Image
 
+from bench.servers import newest_version
 from training.cars import FEATURE_NAMES
 from training.signatures import SERVING_SIGNATURE_KEY
 
@@ -38,9 +39,10 @@ def load_mpg_model(path: Path) -> Any:
     return keras.Model(inputs, outputs)
 
 
-def create_app(models_dir: Path, version: int = 1) -> FastAPI:
-    digit_model = load_digit_model(models_dir / "digit" / str(version))
-    mpg_model = load_mpg_model(models_dir / "mpg" / str(version))
+def create_app(models_dir: Path) -> FastAPI:
+    """Serves the newest version of each model, as ours does unpinned."""
+    digit_model = load_digit_model(newest_version(models_dir / "digit"))
+    mpg_model = load_mpg_model(newest_version(models_dir / "mpg"))
     app = FastAPI(title="naive", docs_url=None, redoc_url=None, openapi_url=None)
 
     def to_array(data: bytes) -> np.ndarray:

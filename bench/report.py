@@ -19,6 +19,9 @@ SPEEDUP_OVER_NAIVE = 20.0
 SHARE_OF_CEILING = 0.5
 MAX_RSS_DRIFT = 0.10
 MEMORY_RUN_S = 300
+LEAD_OVER_PEER = 2.0
+PEER_PAYLOAD = "digit-canvas"
+PEER_CONCURRENCY = (1, LOAD_CONCURRENCY)
 
 
 def find_run(
@@ -154,8 +157,111 @@ def targets(results: dict[str, Any], memory: dict[str, Any] | None = None) -> li
                 None if share is None else share >= SHARE_OF_CEILING,
             )
         )
+    if ours_mpg is not None:
+        naive_mpg = find_run(results, "naive", "mpg-one", LOAD_CONCURRENCY)
+        speedup = _ratio(ours_mpg["rps"], naive_mpg["rps"] if naive_mpg else None)
+        found.append(
+            Target(
+                f"/mpg one car c={LOAD_CONCURRENCY} vs naive",
+                f">= {SPEEDUP_OVER_NAIVE:g}x the naive baseline's requests/s",
+                f"{_fmt(ours_mpg['rps'])} vs {_fmt(naive_mpg and naive_mpg['rps'])} req/s = "
+                f"{_fmt(speedup, 2)}x",
+                None if speedup is None else speedup >= SPEEDUP_OVER_NAIVE,
+            )
+        )
+    for concurrency in PEER_CONCURRENCY:
+        ours = find_run(results, "ours", PEER_PAYLOAD, concurrency)
+        peer = find_run(results, "bentoml", PEER_PAYLOAD, concurrency)
+        if ours is None or peer is None:
+            continue
+        lead = _ratio(ours["rps"], peer["rps"])
+        found.append(
+            Target(
+                f"/digit {PEER_PAYLOAD} c={concurrency} vs BentoML",
+                f">= {LEAD_OVER_PEER:g}x BentoML's requests/s (its errors noted)",
+                f"{_fmt(ours['rps'])} vs {_fmt(peer['rps'])} req/s = {_fmt(lead, 2)}x; "
+                f"BentoML errors {peer['errors']:,} of {peer['requests']:,}",
+                None if lead is None else lead >= LEAD_OVER_PEER,
+            )
+        )
+    ours_runs = results.get("servers", {}).get("ours", {}).get("runs", [])
+    if ours_runs:
+        errors = sum(run["errors"] for run in ours_runs)
+        requests = sum(run["requests"] for run in ours_runs)
+        found.append(
+            Target(
+                "errors",
+                "no failed request in any of our runs",
+                f"{errors:,} of {requests:,}",
+                errors == 0,
+            )
+        )
     found.append(memory_target(memory))
     return found
+
+
+def scaling(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each run of `ours` (every core) beside the same run of `ours-1` (one process)."""
+    rows = []
+    for run in results.get("servers", {}).get("ours", {}).get("runs", []):
+        single = find_run(results, "ours-1", run["payload"], run["concurrency"])
+        if single is not None:
+            rows.append({"one": single, "all": run, "speedup": _ratio(run["rps"], single["rps"])})
+    return rows
+
+
+SCALING_COLUMNS = (
+    "request",
+    "c",
+    "req/s 1 proc",
+    "req/s all",
+    "all/1",
+    "p50 ms 1 / all",
+    "p99 ms 1 / all",
+    "CPU ms/req 1 / all",
+    "errors 1 / all",
+)
+
+
+def scaling_rows(results: dict[str, Any]) -> list[list[str]]:
+    return [
+        [
+            r["all"]["payload"],
+            str(r["all"]["concurrency"]),
+            _fmt(r["one"]["rps"]),
+            _fmt(r["all"]["rps"]),
+            "n/a" if r["speedup"] is None else f"{r['speedup']:.2f}x",
+            f"{r['one']['p50_ms']:.2f} / {r['all']['p50_ms']:.2f}",
+            f"{r['one']['p99_ms']:.2f} / {r['all']['p99_ms']:.2f}",
+            f"{r['one']['cpu_ms_per_request']:.2f} / {r['all']['cpu_ms_per_request']:.2f}",
+            f"{r['one']['errors']} / {r['all']['errors']}",
+        ]
+        for r in scaling(results)
+    ]
+
+
+PEER_COLUMNS = ("request", "c", "ours req/s", "BentoML req/s", "ours/BentoML", "BentoML errors")
+
+
+def peer_rows(results: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for peer in results.get("servers", {}).get("bentoml", {}).get("runs", []):
+        ours = find_run(results, "ours", peer["payload"], peer["concurrency"])
+        if ours is None:
+            continue
+        lead = _ratio(ours["rps"], peer["rps"])
+        share = peer["errors"] / peer["requests"] if peer["requests"] else 0.0
+        rows.append(
+            [
+                peer["payload"],
+                str(peer["concurrency"]),
+                _fmt(ours["rps"]),
+                _fmt(peer["rps"]),
+                "n/a" if lead is None else f"{lead:.2f}x",
+                f"{peer['errors']:,} of {peer['requests']:,} ({share:.1%})",
+            ]
+        )
+    return rows
 
 
 def memory_target(memory: dict[str, Any] | None) -> Target:
@@ -292,6 +398,12 @@ def render_text(results: dict[str, Any], memory: dict[str, Any] | None = None) -
         "Ratios (requests/s; ours/compute in items/s)",
         text_table(RATIO_COLUMNS, ratio_rows(results)),
         "",
+        "Scaling: one process (ours-1) against one per core (ours)",
+        text_table(SCALING_COLUMNS, scaling_rows(results)),
+        "",
+        "Against BentoML",
+        text_table(PEER_COLUMNS, peer_rows(results)),
+        "",
         "In-process model calls",
         text_table(("model", "batch", "ms/call", "rows/s"), compute_rows(results)),
         "",
@@ -339,6 +451,16 @@ def render_markdown(results: dict[str, Any], memory: dict[str, Any] | None = Non
         "ours/compute: images (cars) per second over the in-process model rate named.",
         "",
         markdown_table(RATIO_COLUMNS, ratio_rows(results)),
+        "",
+        "Scaling: `ours-1` is the service in one process (`PERCEPTRON_WORKERS=1`), `ours` the "
+        "default (one process per core); CPU ms per request counts every process of the server.",
+        "",
+        markdown_table(SCALING_COLUMNS, scaling_rows(results)),
+        "",
+        "Against BentoML (bench/bentoml_digit.py: the same SavedModel and preprocessing, "
+        "BentoML's documented API-service + batchable-model-service composition, its defaults):",
+        "",
+        markdown_table(PEER_COLUMNS, peer_rows(results)),
         "",
         "In-process model calls (the serving signature called directly, median of repeated calls):",
         "",

@@ -22,7 +22,7 @@ from typing import Any
 
 from bench import load, machine, procstat
 from bench.payloads import Payload, build
-from bench.servers import REPO, SERVER_KINDS, RunningServer, ServerSpec, running
+from bench.servers import OURS, REPO, SERVER_KINDS, RunningServer, ServerSpec, running
 
 ALL_PAYLOADS = ("digit-canvas", "digit-mnist", "digit-batch64", "mpg-one", "mpg-batch100")
 QUICK_PAYLOADS = ("digit-canvas", "mpg-one")
@@ -34,7 +34,7 @@ class ServeOptions:
     out: Path
     servers: tuple[str, ...] = SERVER_KINDS
     payloads: tuple[str, ...] = ALL_PAYLOADS
-    concurrency: tuple[int, ...] = (1, 32)
+    concurrency: tuple[int, ...] = (1, 8, 32, 64)
     seconds: float = 10.0
     warmup_s: float = 3.0
     compute_seconds: float = 3.0
@@ -104,6 +104,7 @@ def _headline(body: Any) -> Any:
 def measure_server(
     spec: ServerSpec, payloads: list[Payload], options: ServeOptions, out: Path
 ) -> dict[str, Any]:
+    payloads = [payload for payload in payloads if spec.serves(payload.endpoint)]
     with running(spec, out) as server:
         started_rss = procstat.memory(server.pid).rss_mib
         answers = check_answers(server, payloads)
@@ -180,10 +181,16 @@ def run_serve(options: ServeOptions) -> dict[str, Any]:
     servers = {}
     for kind in options.servers:
         print(f"{kind}:", flush=True)
+        digit = next((p for p in chosen if p.endpoint == "/digit"), None)
         spec = ServerSpec(
             kind,
             options.models_dir,
-            env=options.env if kind == "ours" else {},
+            env=options.env if kind in OURS else {},
+            ready_request=(
+                (digit.endpoint, digit.path.read_bytes(), digit.content_type)
+                if kind == "bentoml" and digit is not None
+                else None
+            ),
         )
         servers[kind] = measure_server(spec, chosen, options, out)
     results = {

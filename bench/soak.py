@@ -85,14 +85,27 @@ def _kinds(payloads: dict[str, Any], events: Events) -> list[Kind]:
     return [Kind(name, weight, prepared[name]) for name, weight in MIX]
 
 
+def _is_training_worker(pid: int) -> bool:
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return command[-3:-1] == [b"service", b"worker"]
+
+
 def _sample(api_pid: int) -> dict[str, Any]:
-    """RSS and open fds of the API process alone, and of the worker's process tree (the Huey
-    consumer and the process it trains in, replaced after every job)."""
-    workers = procstat.children(api_pid)
+    """RSS and open fds of the API (the process `run` started and its serving processes,
+    summed), and of the training worker's process tree (the Huey consumer and the process it
+    trains in, replaced after every job)."""
+    children = procstat.children(api_pid)
+    workers = [pid for pid in children if _is_training_worker(pid)]
+    api = [api_pid] + [
+        member for pid in children if pid not in workers for member in procstat.tree(pid)
+    ]
     tree = procstat.tree(workers[0]) if workers else []
     return {
-        "api_rss_mib": round(procstat.process_rss_mib(api_pid), 1),
-        "api_fds": procstat.open_fds(api_pid),
+        "api_rss_mib": round(sum(map(procstat.process_rss_mib, api)), 1),
+        "api_fds": sum(map(procstat.open_fds, api)),
         "worker_rss_mib": round(sum(map(procstat.process_rss_mib, tree)), 1) if tree else None,
         "worker_fds": sum(map(procstat.open_fds, tree)) if tree else None,
     }

@@ -34,7 +34,7 @@ from service.rate_limit import RateLimiter
 from service.registry import ModelRegistry
 from service.routes import digit, health, inference_v2, jobs, models, mpg, samples, tfserving
 from service.samples.store import SampleStore
-from service.settings import Settings
+from service.settings import Settings, available_cores
 
 log = logging.getLogger(__name__)
 
@@ -50,15 +50,25 @@ Errors always come as `{"error": "...", "code": "...", "request_id": "..."}`.
 """
 
 
+def tensorflow_threads(settings: Settings) -> tuple[int, int]:
+    """(intra-op, inter-op) threads for this process, 0 meaning TensorFlow's own choice. With
+    several workers an unset count becomes the worker's share of the cores: each worker's
+    TensorFlow otherwise sizes its pools to every core, and the pools' threads then compete
+    (bench/RESULTS.md: a third more /mpg requests a second on 2 cores with one thread each)."""
+    share = max(1, available_cores() // settings.workers) if settings.workers > 1 else 0
+    return settings.tf_intra_op_threads or share, settings.tf_inter_op_threads or share
+
+
 def configure_tensorflow(settings: Settings) -> None:
     """Applies the thread settings; TensorFlow accepts them only before its first op."""
     import tensorflow as tf
 
+    intra, inter = tensorflow_threads(settings)
     try:
-        if settings.tf_intra_op_threads:
-            tf.config.threading.set_intra_op_parallelism_threads(settings.tf_intra_op_threads)
-        if settings.tf_inter_op_threads:
-            tf.config.threading.set_inter_op_parallelism_threads(settings.tf_inter_op_threads)
+        if intra:
+            tf.config.threading.set_intra_op_parallelism_threads(intra)
+        if inter:
+            tf.config.threading.set_inter_op_parallelism_threads(inter)
     except RuntimeError:
         log.warning("TensorFlow is already initialised in this process; thread settings ignored")
 
@@ -112,7 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.feedback_per_minute, "PERCEPTRON_FEEDBACK_PER_MINUTE"
     )
     app.state.decode_gate = DecodeGate(
-        settings.decode_slots or auto_decode_slots(settings.max_image_pixels),
+        settings.decode_slots or auto_decode_slots(settings.max_image_pixels, settings.workers),
         settings.decode_queue_limit,
     )
 

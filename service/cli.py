@@ -1,7 +1,8 @@
 """`python -m service api|worker|run|train|migrate`: the entry points `make run` and the
 container use (installed as `.venv/bin/perceptron` by `make run` and `make test`).
 
-* `api`: the HTTP service (uvicorn, one process; models load in the app's lifespan);
+* `api`: the HTTP service (uvicorn; `PERCEPTRON_WORKERS` processes, service/processes.py;
+  models load in each process's lifespan);
 * `worker`: a training worker consuming the job queue;
 * `run`: both, the worker as a child process, for a single machine (what `make run` starts);
 * `train digit|mpg [options]`: `python -m training`, the same options;
@@ -46,9 +47,14 @@ def uvicorn_options(settings: Settings, app: FastAPI | None = None) -> dict[str,
     """UVICORN_OPTIONS plus the service's connection limits (service/connections.py), and the
     event streams' caps checked there when the options are for the service's `app`."""
     from service.connections import ConnectionLimits, guarded_protocol
-    from service.routes.jobs import event_stream_gatekeeper
 
-    gatekeeper = event_stream_gatekeeper(app) if app is not None else None
+    gatekeeper = None
+    if app is not None:
+        # Imported only here: the jobs routes import TensorFlow (through training.cost), which
+        # the supervisor of several worker processes has no use for.
+        from service.routes.jobs import event_stream_gatekeeper
+
+        gatekeeper = event_stream_gatekeeper(app)
     return {
         **UVICORN_OPTIONS,
         "timeout_keep_alive": settings.keep_alive_timeout_s,
@@ -61,6 +67,16 @@ def uvicorn_options(settings: Settings, app: FastAPI | None = None) -> dict[str,
 
 
 def serve_api(settings: Settings) -> None:
+    """Serves until SIGINT or SIGTERM: in this process when `settings.workers` is 1, else in
+    that many worker processes under a supervisor (service/processes.py)."""
+    if settings.workers > 1:
+        from service.processes import serve_in_processes
+
+        options = uvicorn_options(settings)
+        del options["http"]  # each worker binds its own (service.processes.WorkerHttpProtocol)
+        serve_in_processes(settings, options)
+        return
+
     import uvicorn
 
     from service.app import create_app

@@ -63,16 +63,17 @@ def check_request_pixels(total: int, budget: int) -> None:
         )
 
 
-def auto_decode_slots(max_image_pixels: int) -> int:
-    """How many decodes may run at once: one per core, and no more than fit in a quarter of
-    the machine's memory at the largest allowed image."""
-    cores = os.cpu_count() or 1
+def auto_decode_slots(max_image_pixels: int, processes: int = 1) -> int:
+    """How many decodes one of `processes` serving processes may run at once: together one
+    per core, and no more than fit in a quarter of the machine's memory at the largest allowed
+    image (at least one each)."""
+    cores = max(1, (os.cpu_count() or 1) // processes)
     try:
         memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
         memory = 4 << 30
     per_decode = max(1, max_image_pixels * DECODE_BYTES_PER_PIXEL)
-    return max(1, min(cores, int(memory * DECODE_MEMORY_SHARE) // per_decode))
+    return max(1, min(cores, int(memory * DECODE_MEMORY_SHARE) // processes // per_decode))
 
 
 class DecodeGate:

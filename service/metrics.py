@@ -1,8 +1,23 @@
-"""Prometheus metrics, one registry per app (tests build many apps in one process)."""
+"""Prometheus metrics, one registry per app (tests build many apps in one process).
+
+With several serving processes (service/processes.py sets PROMETHEUS_MULTIPROC_DIR before they
+start), every process writes its values to memory-mapped files in that folder and `exposition`
+sums them over the processes; the served-version gauge keeps one series per live process (a
+`pid` label), so a process that has not yet picked up a new version shows.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import os
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
@@ -75,6 +90,7 @@ class ServiceMetrics:
             "Version each model is serving (0 when none)",
             ("model",),
             registry=r,
+            multiprocess_mode="liveall",
         )
         self.shed_requests = Counter(
             "perceptron_shed_requests",
@@ -82,3 +98,14 @@ class ServiceMetrics:
             ("model",),
             registry=r,
         )
+
+
+def exposition(metrics: ServiceMetrics) -> bytes:
+    """The text /metrics answers: this process's registry, or with several serving processes
+    the sum over all of them (read from PROMETHEUS_MULTIPROC_DIR)."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not folder:
+        return generate_latest(metrics.registry)
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=folder)  # type: ignore[no-untyped-call]
+    return generate_latest(registry)

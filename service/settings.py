@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -22,6 +23,14 @@ from training.settings import TrainingSettings
 PLACEHOLDER_TOKENS = frozenset({"", "change-me", "changeme", "replace-me", "secret", "admin"})
 MIN_PRODUCTION_TOKEN_LENGTH = 16
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity, which a container's cpuset narrows)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 class Settings(TrainingSettings):
@@ -38,6 +47,13 @@ class Settings(TrainingSettings):
 
     state_dir: Path = Path("var")
     """Folder for the default job database and queue files."""
+
+    workers: int = Field(default_factory=lambda: available_cores(), ge=1, le=256)
+    """Processes serving the API (`python -m service api` and `run`), each with its own models,
+    batcher and registry; pins and new versions reach every one within poll_interval_s. Limits
+    counted in memory (connections, event streams, feedback per minute, decode and batch
+    queues) apply to each process: with N processes a client may get up to N times them. 1
+    serves from the one process that starts, as before."""
 
     poll_interval_s: float = Field(2.0, gt=0, le=3600)
     """How often the models folder is scanned for new versions and pins."""
@@ -71,8 +87,9 @@ class Settings(TrainingSettings):
     """Most pixels of all the images of one /digit request together, read from their headers
     before any is decoded (413 past it): bounds a request's decoding time."""
     decode_slots: int = Field(0, ge=0, le=256)
-    """Requests decoding images at the same time; 0 sizes it from the cores and a quarter of
-    the memory (each slot holds about 18 bytes per pixel of max_image_pixels at its peak)."""
+    """Requests decoding images at the same time in each process; 0 shares the cores and a
+    quarter of the memory among the workers (each slot holds about 18 bytes per pixel of
+    max_image_pixels at its peak)."""
     decode_queue_limit: int = Field(32, ge=0, le=10_000)
     """Requests waiting for a decode slot beyond which /digit answers 503 with Retry-After."""
     inline_preprocess_bytes: int = Field(64 * 1024, ge=0)
@@ -92,9 +109,11 @@ class Settings(TrainingSettings):
     """Rows waiting for a model call beyond which requests are shed with 503 (32 clients each
     sending a batch of 100 fit; past this the wait would outgrow any client's patience)."""
     tf_intra_op_threads: int = Field(0, ge=0, le=256)
-    """TensorFlow threads inside one op; 0 lets TensorFlow use every core."""
+    """TensorFlow threads inside one op; 0 lets TensorFlow use every core (with several
+    workers: each worker's share of the cores)."""
     tf_inter_op_threads: int = Field(0, ge=0, le=256)
-    """TensorFlow ops run in parallel; 0 lets TensorFlow decide."""
+    """TensorFlow ops run in parallel; 0 lets TensorFlow decide (with several workers: each
+    worker's share of the cores)."""
 
     allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: list(LOOPBACK_HOSTS)

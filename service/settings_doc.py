@@ -30,6 +30,7 @@ DOC_PATH = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 FACTORY_DEFAULTS = {
     "cache_dir": "`$XDG_CACHE_HOME/perceptron`, else `~/.cache/perceptron`",
     "allowed_hosts": ", ".join(f"`{host}`" for host in LOOPBACK_HOSTS),
+    "workers": "the number of cores the process may use",
 }
 """Defaults computed at run time, described instead of evaluated on this machine."""
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from service.deps import MetricsDep, RegistryDep
 from service.errors import ModelUnavailable, error_responses
+from service.metrics import exposition
 from service.schemas.models import Health, Readiness
 
 router = APIRouter(tags=["health"])
@@ -32,4 +33,4 @@ async def readyz(registry: RegistryDep) -> Readiness:
     responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
 )
 async def metrics(metrics: MetricsDep) -> Response:
-    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(exposition(metrics), media_type=CONTENT_TYPE_LATEST)

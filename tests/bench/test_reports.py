@@ -31,10 +31,14 @@ def test_wrk_and_hey_outputs_parse_to_the_same_result() -> None:
         assert (parsed.p50_ms, parsed.p99_ms) == (2.0, 9.0)
 
 
-def _run(payload: str, concurrency: int, rps: float, p50: float = 1.0) -> dict[str, object]:
+def _run(
+    payload: str, concurrency: int, rps: float, p50: float = 1.0, errors: int = 0
+) -> dict[str, object]:
     endpoint = "/mpg" if payload.startswith("mpg") else "/digit"
     return {"payload": payload, "endpoint": endpoint, "items": 1, "concurrency": concurrency,
-            "rps": rps, "items_per_s": rps, "p50_ms": p50}  # fmt: skip
+            "rps": rps, "items_per_s": rps, "p50_ms": p50, "p99_ms": 2 * p50,
+            "cpu_ms_per_request": 3.0, "errors": errors,
+            "requests": int(rps * 10) + errors}  # fmt: skip
 
 
 def _results() -> dict[str, object]:
@@ -62,7 +66,11 @@ def _results() -> dict[str, object]:
                     _run("mpg-one", 32, 3000.0),
                 ]
             },
-            "naive": {"runs": [_run("digit-canvas", 32, 10.0)]},
+            "naive": {"runs": [_run("digit-canvas", 32, 10.0), _run("mpg-one", 32, 100.0)]},
+            "ours-1": {"runs": [_run("digit-canvas", 32, 400.0)]},
+            "bentoml": {
+                "runs": [_run("digit-canvas", 32, 250.0, errors=40), _run("digit-canvas", 1, 0)]
+            },
         },
     }
 
@@ -77,7 +85,20 @@ def test_ratios_and_targets_follow_the_issue() -> None:
     assert verdicts["/digit digit-canvas c=32 vs ceilings"] is False  # 600 < 50% of 1600
     assert verdicts["/digit digit-canvas c=1 p50"] is True  # 5.0 <= 0.5 + 2 x 2.0 + 1.0
     assert verdicts["/mpg one car c=32"] is False  # 33% of bare
+    assert verdicts["/mpg one car c=32 vs naive"] is False  # 10x < 20x
+    assert verdicts["/digit digit-canvas c=32 vs BentoML"] is True  # 600 >= 2 x 250
+    assert verdicts["/digit digit-canvas c=1 vs BentoML"] is None  # BentoML's 0 req/s: no ratio
+    assert verdicts["errors"] is True  # ours had none; BentoML's do not count against us
     assert verdicts["memory"] is None  # not measured here
+
+
+def test_scaling_and_peer_rows_pair_runs_of_the_same_request() -> None:
+    results = _results()
+    (scaled,) = report.scaling(results)
+    assert scaled["all"]["rps"] == 600.0 and scaled["speedup"] == 1.5
+    rows = {(row[0], row[1]): row for row in report.peer_rows(results)}
+    assert rows[("digit-canvas", "32")][4] == "2.40x"
+    assert rows[("digit-canvas", "32")][5] == "40 of 2,540 (1.6%)"
 
 
 def test_replace_section_keeps_the_rest_of_the_file(tmp_path: Path) -> None:
