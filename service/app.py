@@ -15,8 +15,8 @@ from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.concurrency import run_in_threadpool
 
+from service.background import in_thread_to_the_end
 from service.decoding import DecodeGate, auto_decode_slots
 from service.errors import install_error_handlers
 from service.hosts import TrustedHostMiddleware
@@ -169,7 +169,7 @@ async def _purge_old_samples(store: SampleStore, settings: Settings) -> None:
         return
     while True:
         try:
-            deleted = await asyncio.to_thread(
+            deleted = await in_thread_to_the_end(
                 store.purge,
                 timedelta(days=settings.sample_retention_days),
                 keep_accepted=settings.sample_retention_keeps_accepted,
@@ -190,7 +190,7 @@ async def _watch_for_lost_jobs(store: JobStore, settings: Settings) -> None:
     while True:
         await asyncio.sleep(interval)
         try:
-            await run_in_threadpool(store.fail_lost, settings.job_lost_after_s)
+            await in_thread_to_the_end(store.fail_lost, settings.job_lost_after_s)
         except Exception:  # a locked database now is no reason to stop watching
             log.warning("checking for lost jobs failed", exc_info=True)
 

@@ -15,8 +15,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 
-from starlette.concurrency import run_in_threadpool
-
+from service.background import in_thread_to_the_end
 from service.errors import TooManyRequests
 from service.jobs.store import FINAL_STATUSES, DatabaseBusy, Event, JobStore
 
@@ -124,7 +123,7 @@ class JobEventHub:
         try:
             while job_id in self._subscribers:
                 try:
-                    events = await run_in_threadpool(self.store.events_after, job_id, after)
+                    events = await in_thread_to_the_end(self.store.events_after, job_id, after)
                 except DatabaseBusy:
                     events = []
                 for event in events:
