@@ -38,22 +38,6 @@ MNIST_VALIDATION = slice(54_000, 60_000)
 MAX_MNIST_DROP = 0.001
 
 
-class _Quiet:
-    def started(self, *, device: str, total_epochs: int, stages: int = 1) -> None:
-        pass
-
-    def epoch_ended(self, record: dict[str, Any], *, progress: float, eta_s: float | None) -> None:
-        pass
-
-    def batch_ended(
-        self, step: int, steps: int | None, *, progress: float, eta_s: float | None
-    ) -> None:
-        pass
-
-    def finished(self) -> None:
-        pass
-
-
 def _accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
     return float((probabilities.argmax(axis=1) == labels).mean())
 
@@ -68,6 +52,7 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
     from training import data, versions
     from training.hyperparameters import DigitHyperparameters, PromotePolicy
     from training.pipeline import DataPaths, run_training, train
+    from training.progress import SilentProgress
     from training.served_model import saved_model_probabilities
     from training.settings import TrainingSettings
     from training.train import predict
@@ -132,7 +117,9 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
             began = time.monotonic()
             keras.backend.clear_session()
             hp = settings_for(repeat, learning_rate, 0)
-            trained, _ = train("digit", hp, paths=paths, observer=_Quiet(), start_from=served_dir)
+            trained, _ = train(
+                "digit", hp, paths=paths, observer=SilentProgress(), start_from=served_dir
+            )
             row = {
                 "repeat": repeat,
                 "learning_rate": learning_rate,
@@ -166,7 +153,7 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
             settings_for(pick["repeat"], pick["learning_rate"], seed),
             paths=paths,
             models_dir=job_models,
-            observer=_Quiet(),
+            observer=SilentProgress(),
             promote=PromotePolicy.auto,
             command=options.command,
         )
