@@ -93,16 +93,27 @@ def _is_training_worker(pid: int) -> bool:
     return command[-3:-1] == [b"service", b"worker"]
 
 
-def _sample(api_pid: int) -> dict[str, Any]:
-    """RSS and open fds of the API (the process `run` started and its serving processes,
-    summed), and of the training worker's process tree (the Huey consumer and the process it
-    trains in, replaced after every job)."""
+def _processes(api_pid: int) -> tuple[list[int], list[int]]:
+    """The API's processes (the one `run` started and its serving processes) and the training
+    worker's process tree (the Huey consumer and the process it trains in, replaced after every
+    job)."""
     children = procstat.children(api_pid)
     workers = [pid for pid in children if _is_training_worker(pid)]
     api = [api_pid] + [
         member for pid in children if pid not in workers for member in procstat.tree(pid)
     ]
-    tree = procstat.tree(workers[0]) if workers else []
+    return api, procstat.tree(workers[0]) if workers else []
+
+
+def _api_fd_targets(api_pid: int) -> list[str]:
+    """What the API's processes hold open, all together."""
+    api, _ = _processes(api_pid)
+    return sorted(target for pid in api for target in procstat.fd_targets(pid))
+
+
+def _sample(api_pid: int) -> dict[str, Any]:
+    """RSS and open fds of the API's processes, summed, and of the training worker's tree."""
+    api, tree = _processes(api_pid)
     return {
         "api_rss_mib": round(sum(map(procstat.process_rss_mib, api)), 1),
         "api_fds": sum(map(procstat.open_fds, api)),
@@ -152,7 +163,7 @@ async def _soak(
             seed=1,
         )
         await asyncio.sleep(SETTLE_S)
-        start, fds_start = _sample(api_pid), procstat.fd_targets(api_pid)
+        start, fds_start = _sample(api_pid), _api_fd_targets(api_pid)
         print(f"soaking for {duration:.0f} s at concurrency {options.concurrency} ...", flush=True)
         samples: list[dict[str, Any]] = []
         stop = asyncio.Event()
@@ -189,7 +200,7 @@ async def _soak(
         "end": end,
         "samples": samples,
         "cpu": cpu,
-        "api_fd_change": _fd_change(fds_start, procstat.fd_targets(api_pid)),
+        "api_fd_change": _fd_change(fds_start, _api_fd_targets(api_pid)),
         "events": events.log,
         "job": events.job,
         "after": {"readyz": health.status_code, "served_versions": served},

@@ -107,7 +107,7 @@ def fd_line(report: dict[str, Any]) -> str:
     if change is None:
         return ""
     if not change:
-        return "The API process held the same descriptors at the end as at the start."
+        return "The API's processes held the same descriptors at the end as at the start."
     listed = ", ".join(f"{n:+d} {target}" for target, n in change.items())
     return f"API descriptors at the end against the start: {listed}."
 
@@ -162,8 +162,8 @@ def render_markdown(report: dict[str, Any]) -> str:
             "",
             cpu_line(report),
             "",
-            "Resources (start = after the warm-up; the API process alone, the worker's process "
-            "tree):",
+            "Resources (start = after the warm-up; the API's processes summed, the worker's "
+            "process tree):",
             "",
             markdown_table(RESOURCE_COLUMNS, resource_rows(report)),
             "",
