@@ -46,7 +46,7 @@ def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> No
     while not condition():
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout_s:g} s waiting for {what}")
-        time.sleep(0.05)
+        time.sleep(0.05)  # the polling interval of a wait with a deadline
 
 
 def _binary(path: Path | str) -> str:

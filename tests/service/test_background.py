@@ -17,7 +17,7 @@ def test_a_cancelled_task_waits_for_its_thread_then_stays_cancelled() -> None:
 
     def slow() -> None:
         started.set()
-        time.sleep(0.3)
+        time.sleep(0.3)  # the slow call under test, which the cancellation must wait for
         finished.set()
 
     async def scenario() -> None:
