@@ -18,17 +18,16 @@ from fastapi.staticfiles import StaticFiles
 
 from service.background import in_thread_to_the_end
 from service.decoding import DecodeGate, auto_decode_slots
+from service.deps import Serving
 from service.errors import install_error_handlers
-from service.hosts import TrustedHostMiddleware
 from service.jobs.broadcast import JobEventHub
 from service.jobs.queue import build_queue
 from service.jobs.store import JobStore
 from service.metrics import ServiceMetrics
 from service.middleware import (
-    BodySizeLimitMiddleware,
-    ContentEncodingMiddleware,
     JsonCORSMiddleware,
     RequestContextMiddleware,
+    RequestGuardMiddleware,
 )
 from service.rate_limit import RateLimiter
 from service.registry import ModelRegistry
@@ -125,13 +124,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.decode_slots or auto_decode_slots(settings.max_image_pixels, settings.workers),
         settings.decode_queue_limit,
     )
+    app.state.serving = Serving(settings, registry, metrics, app.state.decode_gate)
 
     install_error_handlers(app)
+    # The prediction routes first: FastAPI tries routers in order, and matching a request
+    # against every route of the routers before costs more than the route itself.
     for router in (
         digit.router,
+        mpg.router,
         samples.feedback_router,
         samples.router,
-        mpg.router,
         models.router,
         jobs.router,
         health.router,
@@ -156,9 +158,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
             expose_headers=["X-Request-ID", "Location"],
         )
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(ContentEncodingMiddleware)
-    app.add_middleware(TrustedHostMiddleware, settings=settings)
+    app.add_middleware(RequestGuardMiddleware, settings=settings)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app
 

@@ -1,10 +1,15 @@
 """Dependencies the routes share, as `Annotated` aliases.
 
 All are `async def` although none awaits: FastAPI runs a plain `def` dependency on its thread
-pool, a thread hop per dependency per request that costs more than the work itself."""
+pool, a thread hop per dependency per request that costs more than the work itself.
+
+The prediction routes take a single dependency, `PredictionServing`: FastAPI 0.165 solves each
+dependency anew on every request (cache keys, scope and generator checks), which cost the
+/mpg route more CPU than its share of the model call (bench/RESULTS.md, issue 15)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -42,12 +47,33 @@ MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
 DecodeGateDep = Annotated[DecodeGate, Depends(get_decode_gate)]
 
 
+@dataclass(frozen=True)
+class Serving:
+    """What the prediction routes use; built once with the app (`app.state.serving`)."""
+
+    settings: Settings
+    registry: ModelRegistry
+    metrics: ServiceMetrics
+    decode_gate: DecodeGate
+
+
+async def serving_for_prediction(request: Request) -> Serving:
+    """Refuses callers without prediction access (401/403), else hands over `Serving`."""
+    serving: Serving = request.app.state.serving
+    check_prediction_access(request, serving.settings)
+    return serving
+
+
+PredictionServing = Annotated[Serving, Depends(serving_for_prediction)]
+"""The prediction routes' one dependency: access check and what they use, together."""
+
+
 async def require_admin(request: Request, settings: SettingsDep) -> None:
     check_admin(request, settings)
 
 
-async def require_prediction_access(request: Request, settings: SettingsDep) -> None:
-    check_prediction_access(request, settings)
+async def require_prediction_access(request: Request) -> None:
+    check_prediction_access(request, request.app.state.settings)
 
 
 async def admin_reader(request: Request, settings: SettingsDep) -> bool:

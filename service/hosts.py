@@ -3,15 +3,15 @@
 A page on another site can point a DNS name it controls at 127.0.0.1 and have the user's
 browser call the service as if it were its own (DNS rebinding): the browser then sends that
 name as Host. Checking Host against the names the service is known by stops it. Starlette's
-TrustedHostMiddleware answers in plain text and cuts `[::1]:8000` at the first colon, hence this
-one.
+TrustedHostMiddleware answers in plain text and cuts `[::1]:8000` at the first colon, hence
+`HostCheck`.
 """
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.responses import Response
 
 from service.errors import error_response
 from service.settings import Settings
@@ -52,29 +52,26 @@ def is_allowed_origin(origin: str, host_header: str | None, settings: Settings) 
     return public is not None and host_name(parts.netloc) == host_name(public)
 
 
-class TrustedHostMiddleware:
-    """Answers 400 in the service's error shape to a request whose Host is not an allowed
-    name (a missing Host included), before any route sees it."""
+class HostCheck:
+    """Refuses, with 400 in the service's error shape, a request whose Host is not an allowed
+    name (a missing Host included); `service.middleware.RequestGuardMiddleware` asks it before
+    any route sees the request."""
 
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
-        self.app = app
+    def __init__(self, settings: Settings) -> None:
         self.names = allowed_hosts(settings)
         self.any = ANY in self.names
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self.any:
-            await self.app(scope, receive, send)
-            return
-        header = next((v for k, v in scope.get("headers", ()) if k == b"host"), None)
+    def refusal(self, header: bytes | None) -> Response | None:
+        """The 400 for a request whose Host header is `header`; None when it may go on."""
+        if self.any:
+            return None
         host = header.decode("latin-1") if header is not None else None
         if host is not None and host_name(host) in self.names:
-            await self.app(scope, receive, send)
-            return
+            return None
         shown = repr(host[:100]) if host is not None else "missing"
-        response = error_response(
+        return error_response(
             400,
             f"the Host header ({shown}) is not a name this service answers to; set "
             "PERCEPTRON_PUBLIC_HOST (or PERCEPTRON_ALLOWED_HOSTS) to the name clients use",
             "host_not_allowed",
         )
-        await response(scope, receive, send)

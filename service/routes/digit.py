@@ -8,12 +8,12 @@ from fastapi import APIRouter, Query, Request
 
 from service import digits
 from service.bodies import IMAGE_MEDIA_TYPES, UPLOAD_FIELD, read_digit_sources
-from service.deps import DecodeGateDep, MetricsDep, PredictionAccess, RegistryDep, SettingsDep
+from service.deps import PredictionServing
 from service.errors import error_responses
 from service.openapi import inline_schema
 from service.schemas.digit import DigitBatchPrediction, DigitJsonImage, DigitPrediction
 
-router = APIRouter(tags=["digit"], dependencies=[PredictionAccess])
+router = APIRouter(tags=["digit"])
 
 _IMAGE_BODY = {"schema": {"type": "string", "format": "binary"}}
 _ONE_IMAGE = inline_schema(DigitJsonImage)
@@ -56,10 +56,7 @@ REQUEST_BODY: dict[str, Any] = {
 )
 async def recognise_digit(
     request: Request,
-    settings: SettingsDep,
-    registry: RegistryDep,
-    metrics: MetricsDep,
-    gate: DecodeGateDep,
+    serving: PredictionServing,
     include_preprocessed: bool = Query(
         False, description="Also return the 28x28 image the model saw, as a PNG data URL"
     ),
@@ -67,12 +64,13 @@ async def recognise_digit(
     """Takes a PNG, JPEG, GIF, BMP, WebP or TIFF of a handwritten digit (dark on light or light
     on dark, any size) and answers the digit with the probability of each class. Several
     files in the `file` field, or a JSON list, make a batch answered by `results` in order."""
+    settings = serving.settings
     sources, batch = await read_digit_sources(request, max_images=settings.max_batch_images)
     predictions = await digits.classify(
         sources,
-        registry,
-        metrics,
-        gate,
+        serving.registry,
+        serving.metrics,
+        serving.decode_gate,
         max_pixels=settings.max_image_pixels,
         max_request_pixels=settings.max_request_pixels,
         inline_bytes=settings.inline_preprocess_bytes,

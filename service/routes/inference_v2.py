@@ -16,10 +16,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter, ValidationError
 
-from service.deps import MetricsDep, PredictionAccess, RegistryDep, SettingsDep
+from service.deps import PredictionServing, RegistryDep, Serving
 from service.errors import BadRequest, ModelUnavailable, NotFound, error_responses, invalid_input
 from service.logs import current_request_id
-from service.metrics import ServiceMetrics
 from service.openapi import inline_schema, json_request_body
 from service.registry import ModelRegistry
 from service.schemas.inference_v2 import (
@@ -39,7 +38,6 @@ from service.schemas.inference_v2 import (
     input_arrays,
     requested_outputs,
 )
-from service.settings import Settings
 from service.tensors import (
     MAX_VERSION_DIGITS,
     ModelName,
@@ -178,22 +176,19 @@ def _readiness(
     response_model=InferenceResponse,
     response_model_exclude_none=True,
     responses=_INFER_ERRORS,
-    dependencies=[PredictionAccess],
     openapi_extra={"requestBody": INFER_BODY},
 )
 async def infer(
     name: ModelName,
     request: Request,
-    registry: RegistryDep,
-    settings: SettingsDep,
-    metrics: MetricsDep,
+    serving: PredictionServing,
 ) -> InferenceResponse:
     """Feeds FP32 tensors straight into the served version's serving signature, as Triton
     does; unlike POST /digit and /mpg, nothing is preprocessed. digit takes `image` [n, 28, 28]
     in 0..1 (white ink on black, centred as in MNIST); mpg takes seven [n] inputs (origin as
     its code 1-3, model_year as years since 1900). `data` may be flat (row-major) or nested;
     outputs come back flat, as JSON, whatever `binary_data` parameters ask."""
-    return await _infer(request, name, None, registry, settings, metrics)
+    return await _infer(request, name, None, serving)
 
 
 @router.post(
@@ -202,40 +197,35 @@ async def infer(
     response_model=InferenceResponse,
     response_model_exclude_none=True,
     responses=_INFER_ERRORS,
-    dependencies=[PredictionAccess],
     openapi_extra={"requestBody": INFER_BODY},
 )
 async def infer_version(
     name: ModelName,
     version: VersionNumber,
     request: Request,
-    registry: RegistryDep,
-    settings: SettingsDep,
-    metrics: MetricsDep,
+    serving: PredictionServing,
 ) -> InferenceResponse:
     """As inference; 404 unless `version` is the one served."""
     number = _version_number(name, version)
-    return await _infer(request, name, number, registry, settings, metrics)
+    return await _infer(request, name, number, serving)
 
 
 async def _infer(
     request: Request,
     name: str,
     version: int | None,
-    registry: ModelRegistry,
-    settings: Settings,
-    metrics: ServiceMetrics,
+    serving: Serving,
 ) -> InferenceResponse:
-    model = registry.get(name, version)
+    model = serving.registry.get(name, version)
     try:
         body = _INFER_REQUEST.validate_python(await read_protocol_json(request))
     except ValidationError as exc:
         error = invalid_input(exc.errors(include_url=False))
         raise BadRequest(error.message, details=error.details) from None
     inputs = input_arrays(body.inputs, model.signature)
-    check_inputs(model.signature, inputs, row_limit(settings, name))
+    check_inputs(model.signature, inputs, row_limit(serving.settings, name))
     wanted = requested_outputs(body.outputs, model.signature)
-    outputs = await run_model(model, inputs, metrics, endpoint="/v2/models/{name}/infer")
+    outputs = await run_model(model, inputs, serving.metrics, endpoint="/v2/models/{name}/infer")
     return InferenceResponse(
         model_name=name,
         model_version=str(model.version),

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 
 from service import fuel_economy
 from service.bodies import read_json
-from service.deps import MetricsDep, PredictionAccess, RegistryDep, SettingsDep
+from service.deps import PredictionAccess, PredictionServing, RegistryDep
 from service.errors import ServiceError, error_responses
 from service.openapi import inline_schema, json_request_body
 from service.schemas.mpg import (
@@ -23,7 +23,7 @@ from service.schemas.mpg import (
 )
 from training.cars import CAR_FEATURES, ORIGINS
 
-router = APIRouter(tags=["mpg"], dependencies=[PredictionAccess])
+router = APIRouter(tags=["mpg"])
 
 EXAMPLE_CARS_FILE = Path(__file__).resolve().parent.parent / "example_cars.json"
 
@@ -42,13 +42,15 @@ REQUEST_BODY = json_request_body(
     openapi_extra={"requestBody": REQUEST_BODY},
 )
 async def predict_mpg(
-    request: Request, settings: SettingsDep, registry: RegistryDep, metrics: MetricsDep
+    request: Request, serving: PredictionServing
 ) -> MpgPrediction | MpgBatchPrediction:
     """Takes a car's cylinders, displacement (cubic inches), horsepower, weight (lbs),
     acceleration (seconds 0-60 mph), model year and origin and answers its miles per gallon.
     Values outside the training data are accepted with a warning naming the feature."""
-    cars, batch = fuel_economy.parse_cars(await read_json(request), settings.max_batch_cars)
-    predictions = await fuel_economy.predict(cars, registry, metrics, endpoint="/mpg")
+    cars, batch = fuel_economy.parse_cars(await read_json(request), serving.settings.max_batch_cars)
+    predictions = await fuel_economy.predict(
+        cars, serving.registry, serving.metrics, endpoint="/mpg"
+    )
     return MpgBatchPrediction(results=predictions) if batch else predictions[0]
 
 
@@ -58,7 +60,11 @@ def _example_cars() -> list[dict[str, Any]]:
     return cars
 
 
-@router.get("/mpg/features", summary="Describe the car features /mpg takes")
+@router.get(
+    "/mpg/features",
+    summary="Describe the car features /mpg takes",
+    dependencies=[PredictionAccess],
+)
 async def car_features(registry: RegistryDep) -> CarFeaturesInfo:
     """Units, accepted ranges, the range the served version was trained on, and real cars from
     the data set (for forms and examples)."""

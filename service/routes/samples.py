@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from service import digits
 from service.bodies import UPLOAD_FIELD, read_feedback
-from service.deps import AdminAccess, DecodeGateDep, MetricsDep, PredictionAccess, SettingsDep
+from service.deps import AdminAccess, PredictionServing
 from service.errors import NotFound, PayloadTooLarge, error_responses, invalid_input
 from service.imaging import ALLOWED_FORMATS, to_png
 from service.jobs.tables import SampleRow
@@ -31,7 +31,7 @@ from service.schemas.samples import (
     SampleReview,
 )
 
-feedback_router = APIRouter(tags=["samples"], dependencies=[PredictionAccess])
+feedback_router = APIRouter(tags=["samples"])
 router = APIRouter(prefix="/samples", tags=["samples"], dependencies=[AdminAccess])
 
 SampleId = Annotated[str, Path(description="Sample id", pattern="^[0-9a-f]{32}$")]
@@ -75,11 +75,10 @@ def _client(request: Request) -> str:
         }
     },
 )
-async def send_feedback(
-    request: Request, settings: SettingsDep, gate: DecodeGateDep, metrics: MetricsDep
-) -> Sample:
+async def send_feedback(request: Request, serving: PredictionServing) -> Sample:
     """Stores the image with its true label as a new sample for an admin to review: the 28x28
     image the model saw and the original upload. Nothing else a person sends is stored."""
+    settings, metrics = serving.settings, serving.metrics
     limiter: RateLimiter = request.app.state.feedback_limiter
     limiter.take(_client(request))
     source, raw_fields, typed = await read_feedback(request)
@@ -98,7 +97,7 @@ async def send_feedback(
             f"the image is {source.size:,} bytes; feedback keeps images of at most "
             f"{settings.max_feedback_image_bytes:,} bytes (PERCEPTRON_MAX_FEEDBACK_IMAGE_BYTES)"
         )
-    tensors = await gate.run(
+    tensors = await serving.decode_gate.run(
         digits.preprocess, [source], settings.max_image_pixels, settings.max_request_pixels
     )
     original, original_type = await run_in_threadpool(_original, source.data)

@@ -17,9 +17,8 @@ from fastapi import APIRouter, Path, Request
 from starlette.convertors import IntegerConvertor, register_url_convertor
 
 from service.batching import Tensors
-from service.deps import MetricsDep, PredictionAccess, RegistryDep, SettingsDep
+from service.deps import PredictionServing, RegistryDep, Serving
 from service.errors import BadRequest, NotFound, error_responses
-from service.metrics import ServiceMetrics
 from service.openapi import json_request_body
 from service.registry import ModelRegistry, ModelSlot, VersionState
 from service.schemas.tfserving import (
@@ -32,7 +31,6 @@ from service.schemas.tfserving import (
     TfStatus,
     model_metadata,
 )
-from service.settings import Settings
 from service.tensors import (
     MAX_VERSION_DIGITS,
     ModelName,
@@ -73,15 +71,12 @@ VersionPath = Annotated[int, Path(description="A version number; only the served
     summary="Predict (TensorFlow Serving REST)",
     response_model=RowPredictions | ColumnarOutputs,
     responses=_PREDICT_ERRORS,
-    dependencies=[PredictionAccess],
     openapi_extra={"requestBody": PREDICT_BODY},
 )
 async def predict(
     name: ModelName,
     request: Request,
-    registry: RegistryDep,
-    settings: SettingsDep,
-    metrics: MetricsDep,
+    serving: PredictionServing,
 ) -> RowPredictions | ColumnarOutputs:
     """Feeds the tensors straight into the served version's `serving_default` signature, as
     TensorFlow Serving does; unlike POST /digit and /mpg, nothing is preprocessed. digit takes
@@ -89,7 +84,7 @@ async def predict(
     takes seven scalar features per row (origin as its code 1-3, model_year as years since
     1900). Answers `predictions` (one plain value per row: the models have one named output)
     for `instances`, `outputs` for `inputs`."""
-    return await _predict(request, name, None, registry, settings, metrics)
+    return await _predict(request, name, None, serving)
 
 
 @router.post(
@@ -97,34 +92,29 @@ async def predict(
     summary="Predict with a given version (TensorFlow Serving REST)",
     response_model=RowPredictions | ColumnarOutputs,
     responses=_PREDICT_ERRORS,
-    dependencies=[PredictionAccess],
     openapi_extra={"requestBody": PREDICT_BODY},
 )
 async def predict_version(
     name: ModelName,
     version: VersionPath,
     request: Request,
-    registry: RegistryDep,
-    settings: SettingsDep,
-    metrics: MetricsDep,
+    serving: PredictionServing,
 ) -> RowPredictions | ColumnarOutputs:
     """As predict; 404 unless `version` is the one served."""
-    return await _predict(request, name, version, registry, settings, metrics)
+    return await _predict(request, name, version, serving)
 
 
 async def _predict(
     request: Request,
     name: str,
     version: int | None,
-    registry: ModelRegistry,
-    settings: Settings,
-    metrics: ServiceMetrics,
+    serving: Serving,
 ) -> RowPredictions | ColumnarOutputs:
-    model = registry.get(name, version)
+    model = serving.registry.get(name, version)
     document = await read_protocol_json(request)
     inputs, row_format = parse_predict_request(document, model.signature)
-    check_inputs(model.signature, inputs, row_limit(settings, name))
-    outputs = await run_model(model, inputs, metrics, endpoint="/v1/models/{name}:predict")
+    check_inputs(model.signature, inputs, row_limit(serving.settings, name))
+    outputs = await run_model(model, inputs, serving.metrics, endpoint="/v1/models/{name}:predict")
     if row_format:
         return RowPredictions(predictions=_rows(outputs))
     if len(outputs) == 1:

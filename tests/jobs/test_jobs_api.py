@@ -146,6 +146,48 @@ def test_predictions_can_require_the_token(client_factory, settings_factory, mod
     )
 
 
+PREDICTION_ROUTES = {
+    ("POST", "/digit"): "/digit",
+    ("POST", "/digit/feedback"): "/digit/feedback",
+    ("POST", "/mpg"): "/mpg",
+    ("GET", "/mpg/features"): "/mpg/features",
+    ("POST", "/v1/models/{name}:predict"): "/v1/models/mpg:predict",
+    ("POST", "/v1/models/{name}/versions/{version}:predict"): "/v1/models/mpg/versions/2:predict",
+    ("POST", "/v2/models/{name}/infer"): "/v2/models/mpg/infer",
+    ("POST", "/v2/models/{name}/versions/{version}/infer"): "/v2/models/mpg/versions/2/infer",
+}
+"""Every route that answers predictions, as OpenAPI names it, and a URL of it."""
+
+
+def test_every_prediction_route_requires_the_token_when_asked(
+    client_factory, settings_factory, models_dir
+) -> None:
+    """The prediction routes check access in their one dependency, not on their routers: each
+    must still refuse a caller without the token, before reading any body."""
+    from service.app import create_app
+
+    settings = settings_factory(
+        models_dir=models_dir, admin_token=TOKEN, predictions_require_token=True
+    )
+    caller = client_factory(settings, client=REMOTE_CLIENT)
+    for (method, _), url in PREDICTION_ROUTES.items():
+        refused = caller.request(method, url, content=b"not even the right body")
+        assert refused.status_code == 401, (method, url, refused.text)
+    # No prediction route is missing from the list.
+    operations = {
+        (method.upper(), path)
+        for path, methods in create_app(settings).openapi()["paths"].items()
+        for method in methods
+    }
+    predicting = {
+        (method, path)
+        for method, path in operations
+        if path.startswith(("/digit", "/mpg"))
+        or (method == "POST" and path.startswith(("/v1/models/", "/v2/models/")))
+    }
+    assert predicting == set(PREDICTION_ROUTES)
+
+
 def test_production_refuses_a_placeholder_token(settings_factory) -> None:
     from pydantic import ValidationError
 
