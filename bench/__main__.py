@@ -1,9 +1,11 @@
-"""`python -m bench serve|memory|sweep|train|mpg|soak|uploads|preprocess|figure|abuse|feedback`;
-`python -m bench COMMAND --help`.
+"""`python -m bench serve|memory|overhead|sweep|train|mpg|soak|uploads|preprocess|figure|abuse|
+feedback`; `python -m bench COMMAND --help`.
 
 * `serve`: our service against the bare FastAPI ceiling, the naive `model.predict` baseline and
   the in-process compute ceiling; prints the table, ratios and targets.
 * `memory`: resident memory of our service over a sustained load run (5 minutes by default).
+* `overhead`: the service's own CPU per request without HTTP (the ASGI app in process), for
+  this checkout and, with `--against REV`, an earlier commit in the same run.
 * `sweep`: our service under each candidate setting (batching, TensorFlow threads, logging...).
 * `train`: seconds per epoch and time to the accuracy bar of the digit models on this machine.
 * `mpg`: the MPG recipe's candidates cross-validated on the training rows; the default's test
@@ -208,6 +210,33 @@ def _memory(argv: list[str]) -> int:
     return 0
 
 
+def _overhead(argv: list[str]) -> int:
+    from bench.app_overhead import compare, render
+
+    parser = argparse.ArgumentParser(
+        prog="python -m bench overhead",
+        description="The service's own CPU per request, the ASGI app called in process.",
+    )
+    parser.add_argument("--models-dir", type=Path, default=REPO / "models", help="default: models/")
+    parser.add_argument("--against", default=None, metavar="REV", help="also measure this commit")
+    parser.add_argument(
+        "--requests",
+        type=_csv,
+        default=("mpg-one:32", "mpg-one:1", "digit-canvas:1"),
+        help="NAME:CONCURRENCY,... (default mpg-one:32,mpg-one:1,digit-canvas:1)",
+    )
+    parser.add_argument("--count", type=int, default=4000, help="requests per round")
+    parser.add_argument("--rounds", type=int, default=3)
+    options = parser.parse_args(argv)
+    requests = [(name, int(c)) for name, _, c in (r.partition(":") for r in options.requests)]
+    rows = compare(
+        REPO, options.against, requests, options.count, options.rounds, options.models_dir
+    )
+    print(f"Command: `{_command_line(['overhead', *argv])}`\n")
+    print(render(rows, options.rounds))
+    return 0
+
+
 def _sweep(argv: list[str]) -> int:
     from bench.report import replace_section
     from bench.sweep import (
@@ -397,6 +426,7 @@ def _abuse(argv: list[str]) -> int:
 COMMANDS = {
     "serve": _serve,
     "memory": _memory,
+    "overhead": _overhead,
     "sweep": _sweep,
     "train": _train,
     "mpg": _mpg,

@@ -1,4 +1,4 @@
-"""`python -m bench figure` and `python -m bench preprocess` on the smallest inputs: the files
+"""`python -m bench figure`, `preprocess` and `overhead` on the smallest inputs: the files
 and tables they write (the figures themselves come from full runs, in bench/RESULTS.md)."""
 
 from __future__ import annotations
@@ -42,3 +42,32 @@ def test_preprocess_times_now_before_and_decode(
         # One file timed once: no order between the times holds for sure on a busy machine.
         assert decode > 0 and now > 0 and before > 0, line
         assert re.fullmatch(r"\d+\.\d\d", cells[5]), line
+
+
+@pytest.mark.slow
+def test_overhead_measures_this_checkout_and_a_commit(
+    capsys: pytest.CaptureFixture[str], bench_data
+) -> None:
+    assert (
+        main(
+            [
+                "overhead",
+                "--against",
+                "HEAD",
+                "--requests",
+                "mpg-one:2",
+                "--count",
+                "40",
+                "--rounds",
+                "1",
+            ]
+        )
+        == 0
+    )
+    table = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
+    rows = {line.split("|")[1].strip(): line for line in table[1:]}
+    assert set(rows) == {"HEAD", "this checkout"}
+    for line in rows.values():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        rps, cpu, loop = (float(cell.replace(",", "")) for cell in cells[3:])
+        assert rps > 0 and cpu >= loop > 0
