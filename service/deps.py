@@ -3,9 +3,10 @@
 All are `async def` although none awaits: FastAPI runs a plain `def` dependency on its thread
 pool, a thread hop per dependency per request that costs more than the work itself.
 
-The prediction routes take a single dependency, `PredictionServing`: FastAPI 0.165 solves each
-dependency anew on every request (cache keys, scope and generator checks), which cost the
-/mpg route more CPU than its share of the model call (bench/RESULTS.md, issue 15)."""
+The prediction routes declare none: their first line is `serving_for_prediction(request)`.
+FastAPI 0.165 solves each declared dependency anew on every request (cache keys, scope and
+generator checks); five of them cost /mpg a quarter of its CPU, and even one cost a tenth
+(bench/RESULTS.md, issue 15)."""
 
 from __future__ import annotations
 
@@ -36,15 +37,9 @@ async def get_metrics(request: Request) -> ServiceMetrics:
     return metrics
 
 
-async def get_decode_gate(request: Request) -> DecodeGate:
-    gate: DecodeGate = request.app.state.decode_gate
-    return gate
-
-
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
 MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
-DecodeGateDep = Annotated[DecodeGate, Depends(get_decode_gate)]
 
 
 @dataclass(frozen=True)
@@ -57,15 +52,12 @@ class Serving:
     decode_gate: DecodeGate
 
 
-async def serving_for_prediction(request: Request) -> Serving:
-    """Refuses callers without prediction access (401/403), else hands over `Serving`."""
+def serving_for_prediction(request: Request) -> Serving:
+    """Refuses callers without prediction access (401/403), else hands over `Serving`: the
+    first call of every prediction route."""
     serving: Serving = request.app.state.serving
     check_prediction_access(request, serving.settings)
     return serving
-
-
-PredictionServing = Annotated[Serving, Depends(serving_for_prediction)]
-"""The prediction routes' one dependency: access check and what they use, together."""
 
 
 async def require_admin(request: Request, settings: SettingsDep) -> None:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 
 from service import digits
 from service.bodies import IMAGE_MEDIA_TYPES, UPLOAD_FIELD, read_digit_sources
-from service.deps import PredictionServing
+from service.deps import serving_for_prediction
 from service.errors import error_responses
 from service.openapi import inline_schema
 from service.schemas.digit import DigitBatchPrediction, DigitJsonImage, DigitPrediction
@@ -56,7 +56,6 @@ REQUEST_BODY: dict[str, Any] = {
 )
 async def recognise_digit(
     request: Request,
-    serving: PredictionServing,
     include_preprocessed: bool = Query(
         False, description="Also return the 28x28 image the model saw, as a PNG data URL"
     ),
@@ -64,6 +63,7 @@ async def recognise_digit(
     """Takes a PNG, JPEG, GIF, BMP, WebP or TIFF of a handwritten digit (dark on light or light
     on dark, any size) and answers the digit with the probability of each class. Several
     files in the `file` field, or a JSON list, make a batch answered by `results` in order."""
+    serving = serving_for_prediction(request)
     settings = serving.settings
     sources, batch = await read_digit_sources(request, max_images=settings.max_batch_images)
     predictions = await digits.classify(

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter, ValidationError
 
-from service.deps import PredictionServing, RegistryDep, Serving
+from service.deps import RegistryDep, serving_for_prediction
 from service.errors import BadRequest, ModelUnavailable, NotFound, error_responses, invalid_input
 from service.logs import current_request_id
 from service.openapi import inline_schema, json_request_body
@@ -181,14 +181,13 @@ def _readiness(
 async def infer(
     name: ModelName,
     request: Request,
-    serving: PredictionServing,
 ) -> InferenceResponse:
     """Feeds FP32 tensors straight into the served version's serving signature, as Triton
     does; unlike POST /digit and /mpg, nothing is preprocessed. digit takes `image` [n, 28, 28]
     in 0..1 (white ink on black, centred as in MNIST); mpg takes seven [n] inputs (origin as
     its code 1-3, model_year as years since 1900). `data` may be flat (row-major) or nested;
     outputs come back flat, as JSON, whatever `binary_data` parameters ask."""
-    return await _infer(request, name, None, serving)
+    return await _infer(request, name, None)
 
 
 @router.post(
@@ -203,19 +202,18 @@ async def infer_version(
     name: ModelName,
     version: VersionNumber,
     request: Request,
-    serving: PredictionServing,
 ) -> InferenceResponse:
     """As inference; 404 unless `version` is the one served."""
     number = _version_number(name, version)
-    return await _infer(request, name, number, serving)
+    return await _infer(request, name, number)
 
 
 async def _infer(
     request: Request,
     name: str,
     version: int | None,
-    serving: Serving,
 ) -> InferenceResponse:
+    serving = serving_for_prediction(request)
     model = serving.registry.get(name, version)
     try:
         body = _INFER_REQUEST.validate_python(await read_protocol_json(request))

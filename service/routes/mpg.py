@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 
 from service import fuel_economy
 from service.bodies import read_json
-from service.deps import PredictionAccess, PredictionServing, RegistryDep
+from service.deps import PredictionAccess, RegistryDep, serving_for_prediction
 from service.errors import ServiceError, error_responses
 from service.openapi import inline_schema, json_request_body
 from service.schemas.mpg import (
@@ -41,12 +41,11 @@ REQUEST_BODY = json_request_body(
     responses=error_responses(400, 401, 403, 413, 415, 422, 503),
     openapi_extra={"requestBody": REQUEST_BODY},
 )
-async def predict_mpg(
-    request: Request, serving: PredictionServing
-) -> MpgPrediction | MpgBatchPrediction:
+async def predict_mpg(request: Request) -> MpgPrediction | MpgBatchPrediction:
     """Takes a car's cylinders, displacement (cubic inches), horsepower, weight (lbs),
     acceleration (seconds 0-60 mph), model year and origin and answers its miles per gallon.
     Values outside the training data are accepted with a warning naming the feature."""
+    serving = serving_for_prediction(request)
     cars, batch = fuel_economy.parse_cars(await read_json(request), serving.settings.max_batch_cars)
     predictions = await fuel_economy.predict(
         cars, serving.registry, serving.metrics, endpoint="/mpg"

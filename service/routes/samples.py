@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from service import digits
 from service.bodies import UPLOAD_FIELD, read_feedback
-from service.deps import AdminAccess, PredictionServing
+from service.deps import AdminAccess, serving_for_prediction
 from service.errors import NotFound, PayloadTooLarge, error_responses, invalid_input
 from service.imaging import ALLOWED_FORMATS, to_png
 from service.jobs.tables import SampleRow
@@ -75,9 +75,10 @@ def _client(request: Request) -> str:
         }
     },
 )
-async def send_feedback(request: Request, serving: PredictionServing) -> Sample:
+async def send_feedback(request: Request) -> Sample:
     """Stores the image with its true label as a new sample for an admin to review: the 28x28
     image the model saw and the original upload. Nothing else a person sends is stored."""
+    serving = serving_for_prediction(request)
     settings, metrics = serving.settings, serving.metrics
     limiter: RateLimiter = request.app.state.feedback_limiter
     limiter.take(_client(request))

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Path, Request
 from starlette.convertors import IntegerConvertor, register_url_convertor
 
 from service.batching import Tensors
-from service.deps import PredictionServing, RegistryDep, Serving
+from service.deps import RegistryDep, serving_for_prediction
 from service.errors import BadRequest, NotFound, error_responses
 from service.openapi import json_request_body
 from service.registry import ModelRegistry, ModelSlot, VersionState
@@ -76,7 +76,6 @@ VersionPath = Annotated[int, Path(description="A version number; only the served
 async def predict(
     name: ModelName,
     request: Request,
-    serving: PredictionServing,
 ) -> RowPredictions | ColumnarOutputs:
     """Feeds the tensors straight into the served version's `serving_default` signature, as
     TensorFlow Serving does; unlike POST /digit and /mpg, nothing is preprocessed. digit takes
@@ -84,7 +83,7 @@ async def predict(
     takes seven scalar features per row (origin as its code 1-3, model_year as years since
     1900). Answers `predictions` (one plain value per row: the models have one named output)
     for `instances`, `outputs` for `inputs`."""
-    return await _predict(request, name, None, serving)
+    return await _predict(request, name, None)
 
 
 @router.post(
@@ -98,18 +97,17 @@ async def predict_version(
     name: ModelName,
     version: VersionPath,
     request: Request,
-    serving: PredictionServing,
 ) -> RowPredictions | ColumnarOutputs:
     """As predict; 404 unless `version` is the one served."""
-    return await _predict(request, name, version, serving)
+    return await _predict(request, name, version)
 
 
 async def _predict(
     request: Request,
     name: str,
     version: int | None,
-    serving: Serving,
 ) -> RowPredictions | ColumnarOutputs:
+    serving = serving_for_prediction(request)
     model = serving.registry.get(name, version)
     document = await read_protocol_json(request)
     inputs, row_format = parse_predict_request(document, model.signature)
