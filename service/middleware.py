@@ -138,15 +138,16 @@ class RequestGuardMiddleware:
                 length = value
             elif name == b"content-encoding":
                 encoding = value
+        declared = _content_length(length)
         refusal = (
             self.hosts.refusal(host)
             or _encoding_refusal(encoding)
-            or self._declared_size_refusal(length)
+            or self._declared_size_refusal(declared)
         )
         if refusal is not None:
             await refusal(scope, receive, send)
             return
-        if length is not None:
+        if declared is not None:
             # The server reads exactly Content-Length bytes (HTTP/1.1 framing), within the
             # limit just checked: counting them again would cost on every chunk for nothing.
             await self.app(scope, receive, send)
@@ -164,14 +165,8 @@ class RequestGuardMiddleware:
 
         await self.app(scope, receive_within_limit, send)
 
-    def _declared_size_refusal(self, length: bytes | None) -> Response | None:
-        if length is None:
-            return None
-        try:
-            declared = int(length)
-        except ValueError:
-            return None  # the server itself refuses a malformed Content-Length
-        if declared <= self.max_bytes:
+    def _declared_size_refusal(self, declared: int | None) -> Response | None:
+        if declared is None or declared <= self.max_bytes:
             return None
         return error_response(413, self._message(), PayloadTooLarge.code, headers=_CLOSE)
 
@@ -180,6 +175,17 @@ class RequestGuardMiddleware:
             f"the request body is larger than the {self.max_bytes:,} bytes this service "
             "accepts (PERCEPTRON_MAX_BODY_BYTES)"
         )
+
+
+def _content_length(header: bytes | None) -> int | None:
+    """The declared body length; None when there is none, or none that parses (the server
+    refuses those itself, and the bytes read are then counted)."""
+    if header is None:
+        return None
+    try:
+        return int(header)
+    except ValueError:
+        return None
 
 
 def _encoding_refusal(encoding: bytes | None) -> Response | None:
