@@ -120,11 +120,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.feedback_limiter = RateLimiter(
         settings.feedback_per_minute, "PERCEPTRON_FEEDBACK_PER_MINUTE"
     )
-    app.state.decode_gate = DecodeGate(
+    decode_gate = DecodeGate(
         settings.decode_slots or auto_decode_slots(settings.max_image_pixels, settings.workers),
         settings.decode_queue_limit,
     )
-    app.state.serving = Serving(settings, registry, metrics, app.state.decode_gate)
+    app.state.serving = Serving(settings, registry, metrics, decode_gate)
 
     install_error_handlers(app)
     # The prediction routes first: FastAPI tries routers in order, and matching a request
