@@ -84,7 +84,7 @@ USER 10001:10001
 EXPOSE 8000
 # Healthy means the role this container runs works, whichever the command picked: the API
 # answers GET /readyz with 200 (every model serves), a worker reaches its job queue, `run` both
-# (service/healthcheck.py). The start period covers importing TensorFlow and loading the models.
+# (service/cli/healthcheck.py). The start period covers importing TensorFlow and loading the models.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=90s --retries=3 \
     CMD ["python", "-m", "service", "healthcheck"]
 CMD ["python", "-m", "service", "api"]

@@ -72,6 +72,7 @@ lint: install-dev
 	$(BIN)/ruff check service training tests bench
 	$(BIN)/ruff format --check service training tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 # Chromium (browser tests), docker-compose 1.29 (compose validation) and wrk (the load tool of
 # `python -m bench`) come from Debian.

@@ -20,7 +20,7 @@ from typing import Any
 import bentoml
 import numpy as np
 
-from service.imaging import decode_image, to_mnist_tensor
+from service.vision.pipeline import decode_image, to_mnist_tensor
 
 MODEL_PATH = os.environ.get("BENCH_DIGIT_MODEL", "models/digit/1")
 MAX_PIXELS = 25_000_000

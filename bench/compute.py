@@ -73,8 +73,8 @@ def model_ceiling(
 
 
 def preprocess_times(image: bytes, seconds: float) -> dict[str, float]:
-    from service.imaging import decode_image, to_mnist_tensor
     from service.settings import Settings
+    from service.vision.pipeline import decode_image, to_mnist_tensor
 
     max_pixels = Settings().max_image_pixels
     times = time_calls(

@@ -16,9 +16,9 @@ import io
 import numpy as np
 from PIL import Image, ImageDraw
 
-from service.bodies import DigitSource
-from service.digits import preprocess
-from service.imaging import to_png
+from service.admission import DigitSource
+from service.admission import preprocess_sources as preprocess
+from service.vision import to_png
 
 CANVAS = 280
 """The web page's drawing canvas, in pixels."""

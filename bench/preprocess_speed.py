@@ -58,7 +58,10 @@ images = json.load(open(sys.argv[2]))
 mode, repeats = sys.argv[3], int(sys.argv[4])
 from PIL import Image
 if mode == "decode":
-    from service.imaging import JPEG_DRAFT_SIDE as SIDE
+    try:
+        from service.vision.pipeline import JPEG_DRAFT_SIDE as SIDE
+    except ImportError:  # a checkout from before service/vision/
+        from service.imaging import JPEG_DRAFT_SIDE as SIDE
     def work(data):
         image = Image.open(io.BytesIO(data))
         if image.format == "JPEG":
@@ -66,7 +69,10 @@ if mode == "decode":
             image.draft("L", (image.width * SIDE // side, image.height * SIDE // side))
         image.load()
 else:
-    from service.imaging import decode_image, to_mnist_tensor
+    try:
+        from service.vision.pipeline import decode_image, to_mnist_tensor
+    except ImportError:  # a checkout from before service/vision/
+        from service.imaging import decode_image, to_mnist_tensor
     def work(data):
         to_mnist_tensor(decode_image(data, max_pixels=25_000_000))
 out = {}
@@ -134,7 +140,7 @@ def library_comparison(count: int, seed: int, repeats: int) -> list[dict[str, An
     from scipy import ndimage
 
     from bench.uploads_corpus import mnist_test_digits, render, sample
-    from service.imaging import _greyscale, decode_image
+    from service.vision.pipeline import _greyscale, decode_image
 
     digits, _ = mnist_test_digits()
     greys = []

@@ -68,7 +68,7 @@ def _digit_over_dropped(steps: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def render_figure(digit: np.ndarray, output: Path) -> None:
-    from service.imaging import decode_image, to_mnist_tensor
+    from service.vision.pipeline import decode_image, to_mnist_tensor
 
     data = photo_like_upload(digit)
     upload = Image.open(io.BytesIO(data))

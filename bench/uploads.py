@@ -82,7 +82,8 @@ class DigitModel:
 
 def _preprocess(upload: bytes | np.ndarray, max_pixels: int) -> tuple[np.ndarray | None, str]:
     """The tensor the service would classify, or None and the kind of refusal."""
-    from service.imaging import ImageError, NoDigitFound, decode_image, to_mnist_tensor
+    from service.vision import ImageError, NoDigitFound
+    from service.vision.pipeline import decode_image, to_mnist_tensor
 
     try:
         picture = (
@@ -104,7 +105,7 @@ def evaluate(
     save_dir: Path | None = None,
 ) -> ConditionResult:
     """Classifies (upload, label, test index) items as the service would and scores them."""
-    from service.imaging import to_png
+    from service.vision import to_png
 
     tensors, labels, indices, refusals, times, render_times = [], [], [], [], [], []
     files: list[bytes | None] = []

@@ -16,20 +16,20 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
+from service.admission import ImageAdmission
 from service.background import in_thread_to_the_end
-from service.decoding import DecodeGate, auto_decode_slots
-from service.deps import Serving
-from service.errors import install_error_handlers
-from service.jobs.broadcast import JobEventHub
-from service.jobs.queue import build_queue
-from service.jobs.store import JobStore
-from service.metrics import ServiceMetrics
-from service.middleware import (
+from service.http.deps import Serving
+from service.http.error_handlers import install_error_handlers
+from service.http.middleware import (
     JsonCORSMiddleware,
     RequestContextMiddleware,
     RequestGuardMiddleware,
 )
-from service.rate_limit import RateLimiter
+from service.http.rate_limit import RateLimiter
+from service.jobs.broadcast import JobEventHub
+from service.jobs.queue import build_queue
+from service.jobs.store import JobStore
+from service.metrics import ServiceMetrics
 from service.registry import ModelRegistry
 from service.routes import digit, health, inference_v2, jobs, models, mpg, samples, tfserving
 from service.samples.store import SampleStore
@@ -120,11 +120,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.feedback_limiter = RateLimiter(
         settings.feedback_per_minute, "PERCEPTRON_FEEDBACK_PER_MINUTE"
     )
-    decode_gate = DecodeGate(
-        settings.decode_slots or auto_decode_slots(settings.max_image_pixels, settings.workers),
-        settings.decode_queue_limit,
-    )
-    app.state.serving = Serving(settings, registry, metrics, decode_gate)
+    admission = ImageAdmission.from_settings(settings)
+    app.state.serving = Serving(settings, registry, metrics, admission)
 
     install_error_handlers(app)
     # The prediction routes first: FastAPI tries routers in order, and matching a request

@@ -1,6 +1,6 @@
 """Prometheus metrics, one registry per app (tests build many apps in one process).
 
-With several serving processes (service/processes.py sets PROMETHEUS_MULTIPROC_DIR before they
+With several serving processes (service/cli/processes.py sets PROMETHEUS_MULTIPROC_DIR before they
 start), every process writes its values to memory-mapped files in that folder and `exposition`
 sums them over the processes; the served-version gauge keeps one series per live process (a
 `pid` label), so a process that has not yet picked up a new version shows.

@@ -80,6 +80,8 @@ class Settings(TrainingSettings):
 
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
     """Largest request body accepted; larger ones get 413 without being read."""
+    # The same number as service.vision.MAX_IMAGE_PIXELS (a test holds them together): importing
+    # the picture package here would load OpenCV into every process that reads its settings.
     max_image_pixels: int = Field(25_000_000, ge=784, le=178_000_000)
     """Largest image (width x height) decoded; guards against decompression bombs (at most
     Pillow's own refusal threshold, about 179 M pixels)."""
@@ -93,9 +95,10 @@ class Settings(TrainingSettings):
     decode_queue_limit: int = Field(32, ge=0, le=10_000)
     """Requests waiting for a decode slot beyond which /digit answers 503 with Retry-After."""
     inline_preprocess_bytes: int = Field(64 * 1024, ge=0)
-    """Uploads of at most this many bytes in all (and at most 100,000 pixels) are preprocessed
-    on the event loop, where a thread hop would cost more than decoding them; larger ones wait
-    for a decode slot. 0 sends every upload to a decode slot."""
+    """Requests whose images hold at most this many bytes in all, and few pixels by their
+    headers (the bound in service/admission.py), are preprocessed on the event loop, where a
+    thread hop would cost more than decoding them; larger ones wait for a decode slot. 0 sends
+    every upload to a decode slot."""
     max_batch_images: int = Field(256, ge=1, le=4096)
     """Most images in one /digit request."""
     max_batch_cars: int = Field(1000, ge=1, le=100_000)

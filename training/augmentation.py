@@ -1,6 +1,6 @@
 """Training-time augmentation of digit images, on any Keras backend.
 
-Uploads reach the model after `service.imaging` has centred and scaled them, but people still
+Uploads reach the model after `service.vision` has centred and scaled them, but people still
 draw slanted, larger or smaller, off-centre digits with pens of every width. One random affine
 map per image (rotation, zoom and shift composed into a single matrix) is applied to the whole
 batch in one `keras.ops.image.affine_transform` call, then a random stroke-width change. Keras's

@@ -6,8 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter, Path
 
-from service.deps import AdminAccess, IsAdmin, RegistryDep
-from service.errors import NotFound, error_responses
+from service.errors import NotFound
+from service.http.deps import AdminAccess, IsAdmin, RegistryDep
+from service.http.error_handlers import error_responses
 from service.registry import ModelRegistry, ModelSlot
 from service.schemas.models import (
     ModelInfo,

@@ -9,11 +9,11 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from service import fuel_economy
-from service.bodies import read_json
-from service.deps import PredictionAccess, RegistryDep, serving_for_prediction
-from service.errors import ServiceError, error_responses
-from service.openapi import inline_schema, json_request_body
+from service.errors import ServiceError
+from service.http.bodies import read_json
+from service.http.deps import PredictionAccess, RegistryDep, serving_for_prediction
+from service.http.error_handlers import error_responses
+from service.http.openapi import inline_schema, json_request_body
 from service.schemas.mpg import (
     Car,
     CarFeatureInfo,
@@ -21,6 +21,7 @@ from service.schemas.mpg import (
     MpgBatchPrediction,
     MpgPrediction,
 )
+from service.usecases import mpg
 from training.cars import CAR_FEATURES, ORIGINS
 
 router = APIRouter(tags=["mpg"])
@@ -46,10 +47,8 @@ async def predict_mpg(request: Request) -> MpgPrediction | MpgBatchPrediction:
     acceleration (seconds 0-60 mph), model year and origin and answers its miles per gallon.
     Values outside the training data are accepted with a warning naming the feature."""
     serving = serving_for_prediction(request)
-    cars, batch = fuel_economy.parse_cars(await read_json(request), serving.settings.max_batch_cars)
-    predictions = await fuel_economy.predict(
-        cars, serving.registry, serving.metrics, endpoint="/mpg"
-    )
+    cars, batch = mpg.parse_cars(await read_json(request), serving.settings.max_batch_cars)
+    predictions = await mpg.predict(cars, serving.registry, serving.metrics, endpoint="/mpg")
     return MpgBatchPrediction(results=predictions) if batch else predictions[0]
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from service import healthcheck
+from service.cli import healthcheck
 from service.settings import PLACEHOLDER_TOKENS, Settings
 from service.settings_doc import accepted_env_names
 from tests.containers.container_files import (

@@ -1,7 +1,7 @@
 """`python -m service api|worker|run|train|migrate`: the entry points `make run` and the
 container use (installed as `.venv/bin/perceptron` by `make run` and `make test`).
 
-* `api`: the HTTP service (uvicorn; `PERCEPTRON_WORKERS` processes, service/processes.py;
+* `api`: the HTTP service (uvicorn; `PERCEPTRON_WORKERS` processes, service/cli/processes.py;
   models load in each process's lifespan);
 * `worker`: a training worker consuming the job queue;
 * `run`: both, the worker as a child process, for a single machine (what `make run` starts);
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from service import healthcheck
+from service.cli import healthcheck
 from service.logs import configure_logging
 from service.settings import Settings
 from training.settings import describe_settings_error
@@ -44,9 +44,9 @@ UVICORN_OPTIONS: dict[str, Any] = {
 
 
 def uvicorn_options(settings: Settings, app: FastAPI | None = None) -> dict[str, Any]:
-    """UVICORN_OPTIONS plus the service's connection limits (service/connections.py), and the
+    """UVICORN_OPTIONS plus the service's connection limits (service/http/connections.py), and the
     event streams' caps checked there when the options are for the service's `app`."""
-    from service.connections import ConnectionLimits, guarded_protocol
+    from service.http.connections import ConnectionLimits, guarded_protocol
 
     gatekeeper = None
     if app is not None:
@@ -68,12 +68,12 @@ def uvicorn_options(settings: Settings, app: FastAPI | None = None) -> dict[str,
 
 def serve_api(settings: Settings) -> None:
     """Serves until SIGINT or SIGTERM: in this process when `settings.workers` is 1, else in
-    that many worker processes under a supervisor (service/processes.py)."""
+    that many worker processes under a supervisor (service/cli/processes.py)."""
     if settings.workers > 1:
-        from service.processes import serve_in_processes
+        from service.cli.processes import serve_in_processes
 
         options = uvicorn_options(settings)
-        del options["http"]  # each worker binds its own (service.processes.WorkerHttpProtocol)
+        del options["http"]  # each worker binds its own (service.cli.processes.WorkerHttpProtocol)
         serve_in_processes(settings, options)
         return
 
@@ -125,8 +125,8 @@ def run_both(settings: Settings) -> int:
 
 
 def migrate_job_database(settings: Settings) -> int:
-    from service.jobs import migrate
-    from service.jobs.store import make_engine
+    from service.database import migrate
+    from service.database.engine import make_engine
 
     engine = make_engine(settings.job_database_url)
     try:

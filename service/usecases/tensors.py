@@ -1,6 +1,5 @@
 """What the two tensor protocols (TensorFlow Serving REST and Open Inference Protocol v2) share:
-reading their JSON bodies, nested JSON numbers as float32 arrays, checking arrays against the
-serving signature, and one model call.
+their path parameters, checking arrays against the serving signature, and one model call.
 
 Both feed tensors straight to the model's serving signature: none of the preprocessing that
 /digit and /mpg do happens here, as with TensorFlow Serving or Triton themselves.
@@ -8,24 +7,18 @@ Both feed tensors straight to the model's serving signature: none of the preproc
 
 from __future__ import annotations
 
-import json
 import time
-from typing import Annotated, Any
+from typing import Annotated
 
 import numpy as np
-from fastapi import Path, Request
+from fastapi import Path
 
 from service.batching import Tensors
-from service.bodies import read_json
 from service.errors import BadRequest
 from service.metrics import ServiceMetrics
 from service.registry import LoadedVersion
 from service.settings import Settings
 from training.signatures import Signature
-
-FLOAT32_MAX = float(np.finfo(np.float32).max)
-BINARY_DATA_HEADER = "inference-header-content-length"
-"""Set by Open Inference Protocol clients that append binary tensors after the JSON."""
 
 ModelName = Annotated[str, Path(description="The model: digit or mpg", examples=["digit", "mpg"])]
 MAX_VERSION_DIGITS = 18
@@ -40,57 +33,6 @@ VersionNumber = Annotated[
     ),
 ]
 """Parsed by the routes (a version that is not a number is the protocol's own error)."""
-
-
-async def read_protocol_json(request: Request) -> Any:
-    """The parsed JSON body, whatever its content type: TensorFlow Serving and Triton ignore it,
-    and their clients send none (tritonclient) or a form type (`curl -d`). 400 when the body
-    is empty, not JSON, holds NaN or Infinity, or carries binary tensor data."""
-    if BINARY_DATA_HEADER in request.headers:
-        raise BadRequest(
-            "binary tensor data is not supported: send tensors as JSON "
-            "(tritonclient: set_data_from_numpy(..., binary_data=False))"
-        )
-    return await read_json(request, any_content_type=True)
-
-
-def float32_array(value: Any, where: str) -> np.ndarray:
-    """A JSON number or rectangular nested list of numbers as a float32 array. 400 naming
-    `where` when the nesting is ragged, an item is not a number (booleans are not), or a
-    number is not finite within float32's range."""
-    shape: list[int] = []
-    probe = value
-    while isinstance(probe, list):
-        shape.append(len(probe))
-        if not probe:
-            break
-        probe = probe[0]
-    items = [value]
-    for depth, size in enumerate(shape):
-        level: list[Any] = []
-        for item in items:
-            if not isinstance(item, list) or len(item) != size:
-                raise BadRequest(
-                    f"{where}: the lists are ragged at depth {depth + 1} (expected every list "
-                    f"there to hold {size} items, as the first does)"
-                )
-            level.extend(item)
-        items = level
-    for item in items:
-        if type(item) is not float and type(item) is not int:
-            raise BadRequest(f"{where}: {_brief(item)} is not a number")
-    try:
-        array = np.array(items, dtype=np.float64)
-    except OverflowError:
-        raise BadRequest(f"{where}: a number is too large for float32") from None
-    if not bool(np.all(np.abs(array) <= FLOAT32_MAX)):  # false for NaN and infinities too
-        raise BadRequest(f"{where}: numbers must be finite and within float32's range (±3.4e38)")
-    return array.astype(np.float32).reshape(shape)
-
-
-def _brief(value: Any) -> str:
-    text = json.dumps(value)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def shape_text(shape: tuple[int | None, ...]) -> str:

@@ -1,6 +1,6 @@
 """The jobs and job_events tables as `create_all` made them before migrations existed.
 
-A database created that way has these tables and no `alembic_version`; `service.jobs.migrate`
+A database created that way has these tables and no `alembic_version`; `service.database.migrate`
 stamps it with this revision instead of running it.
 
 Revision ID: 0001

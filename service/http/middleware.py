@@ -14,8 +14,9 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import PayloadTooLarge, UnsupportedMediaType, error_response
-from service.hosts import HostCheck
+from service.errors import PayloadTooLarge, UnsupportedMediaType
+from service.http.error_handlers import error_response
+from service.http.hosts import HostCheck
 from service.logs import REQUEST_ID_SCOPE_KEY, reset_request_id, set_request_id
 from service.metrics import ServiceMetrics
 from service.settings import Settings
@@ -111,7 +112,7 @@ discarding) the rest of a body the client is still sending."""
 class RequestGuardMiddleware:
     """Refuses, before any route runs and in one pass over the headers:
 
-    * a Host the service does not answer to (400, see `service.hosts`);
+    * a Host the service does not answer to (400, see `service.http.hosts`);
     * a body sent with a Content-Encoding (gzip, deflate, br...): 415. None is decoded here,
       and reading compressed bytes as the plain body would give a misleading error (or a
       decompression bomb, were it decoded);

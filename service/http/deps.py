@@ -15,10 +15,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from service.decoding import DecodeGate
+from service.admission import ImageAdmission
+from service.http.security import check_admin, check_prediction_access, is_admin
 from service.metrics import ServiceMetrics
 from service.registry import ModelRegistry
-from service.security import check_admin, check_prediction_access, is_admin
 from service.settings import Settings
 
 
@@ -49,7 +49,7 @@ class Serving:
     settings: Settings
     registry: ModelRegistry
     metrics: ServiceMetrics
-    decode_gate: DecodeGate
+    admission: ImageAdmission
 
 
 def serving_for_prediction(request: Request) -> Serving:

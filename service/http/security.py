@@ -19,7 +19,7 @@ import ipaddress
 from fastapi import Request
 
 from service.errors import Forbidden, Unauthorized, UnsupportedMediaType
-from service.hosts import is_allowed_origin
+from service.http.hosts import is_allowed_origin
 from service.settings import Settings
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="perceptron"'}

@@ -27,7 +27,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from service.connections import ConnectionLimits, GuardedHttpToolsProtocol
+from service.http.connections import ConnectionLimits, GuardedHttpToolsProtocol
 from service.logs import configure_logging
 from service.settings import Settings
 
@@ -45,7 +45,7 @@ seconds at a time (uvicorn's default is 5 s)."""
 
 
 class WorkerHttpProtocol(GuardedHttpToolsProtocol):
-    """The connection limits of service/connections.py, importable by name in every worker;
+    """The connection limits of service/http/connections.py, importable by name in every worker;
     `create_worker_app` sets `limits` and `gatekeeper` in each process."""
 
 
@@ -121,7 +121,7 @@ def serve_in_processes(settings: Settings, options: dict[str, Any]) -> None:
 
     folder, ours = prepare_metrics_dir()
     config = uvicorn.Config(
-        "service.processes:create_worker_app",
+        "service.cli.processes:create_worker_app",
         factory=True,
         host=settings.host,
         port=settings.port,

@@ -1,7 +1,7 @@
 """The job database's tables: the one definition of a job record and of a feedback sample.
 The API's job model is built from a `JobRow` (`service/schemas/jobs.py`, pydantic
 `from_attributes`), and every change here ships with a migration in
-`service/jobs/migrations/versions/`."""
+`service/database/migrations/versions/`."""
 
 from __future__ import annotations
 
@@ -25,6 +25,11 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value is not None and value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value
+
+
+def now() -> datetime:
+    """The current time as every table stores it: aware, in UTC."""
+    return datetime.now(UTC)
 
 
 class Base(DeclarativeBase):

@@ -9,11 +9,17 @@ module undoes those differences, in this order:
    rotation applied, first frame of animations, JPEGs in grey at a reduced scale);
 2. greyscale at the working size (at most 512 pixels a side); a transparent canvas is cropped
    to what was drawn and flattened onto a background that contrasts with the strokes;
-3. separate the ink from the paper and crop to the digit (`service.ink`: local paper estimate,
-   a threshold from the picture's own statistics, paper lines, specks and texture removed);
-4. MNIST's layout (`service.mnist_layout`): stroke width, fit to 20x20, centre of mass.
+3. separate the ink from the paper and crop to the digit (`service.vision.ink`: local paper
+   estimate, a threshold from the picture's own statistics, paper lines, specks and texture
+   removed);
+4. MNIST's layout (`service.vision.mnist_layout`): stroke width, fit to 20x20, centre of mass.
 
-Every function here raises `ImageError` subclasses, never HTTP errors; the routes map them.
+Reduced-size decoding is used where Pillow offers it: JPEG's `draft` (libjpeg scales by 1/2..1/8
+while decoding). Pillow 13 has no reduced decoding for WebP, TIFF, PNG, GIF or BMP (`draft` is
+JPEG-only; `reduce` at open is JPEG 2000-only), so those are bounded by the pixel limits and the
+decode slots (`service.admission`) instead.
+
+Every function here raises `ImageError` subclasses, which carry the status the API answers with.
 """
 
 from __future__ import annotations
@@ -21,30 +27,24 @@ from __future__ import annotations
 import io
 import logging
 import warnings
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from service.image_errors import ImageError, ImageTooLarge, NoDigitFound, UnreadableImage
-from service.ink import find_digit
-from service.mnist_layout import CENTRE, STROKE_WORKING_SIZE, fit_and_centre
+from service.vision.errors import ImageError, ImageTooLarge, UnreadableImage
+from service.vision.ink import find_digit
+from service.vision.mnist_layout import STROKE_WORKING_SIZE, fit_and_centre
+from service.vision.pixels import grey_levels, pixel_array
 from training.signatures import IMAGE_SIZE
-
-__all__ = [
-    "CENTRE",
-    "ImageError",
-    "ImageTooLarge",
-    "NoDigitFound",
-    "UnreadableImage",
-    "decode_image",
-    "to_mnist_tensor",
-    "to_png",
-]
 
 log = logging.getLogger(__name__)
 
 ALLOWED_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF")
+MAX_IMAGE_PIXELS = 25_000_000
+"""The default bound on one image (width x height): a 12-megapixel phone photo with room to
+spare. The service's is PERCEPTRON_MAX_IMAGE_PIXELS, whose default is this number."""
 WORKING_SIZE = 512
 """Pictures are reduced to at most this many pixels a side first. A digit covering 2% of a
 phone photo is still about 60 pixels high at this size (the model sees it 20 high); more
@@ -55,6 +55,27 @@ at least this: a 4000x3000 photo decodes at 500x375, the working size with no fu
 DRAWING_SIZE = 2 * STROKE_WORKING_SIZE
 """What was drawn on a transparent canvas is reduced to at most this many pixels a side (by an
 integer factor, so thin strokes stay sharp): enough for the stroke width to be measured."""
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    """What one image may hold before it is refused undecoded."""
+
+    max_pixels: int = MAX_IMAGE_PIXELS
+
+
+def preprocess(
+    data: bytes | np.ndarray,
+    limits: ImageLimits = ImageLimits(),
+    steps: dict[str, np.ndarray] | None = None,
+) -> np.ndarray:
+    """The MNIST-style 28x28 float32 array (white ink on black, 0..1) for an encoded image
+    (`bytes`) or a picture given as numbers (a 2-D array, 0..1 or 0..255, either polarity).
+    Raises `ImageError` subclasses: unreadable, too large for `limits`, invalid pixels, no digit
+    found. `steps`, when given, receives the intermediate pictures (`service.vision.ink.find_digit`
+    names them; `grey` is the working-size greyscale)."""
+    picture = decode_image(data, max_pixels=limits.max_pixels) if isinstance(data, bytes) else data
+    return to_mnist_tensor(picture, steps)
 
 
 def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
@@ -119,13 +140,33 @@ def _pixels_in_bomb_message(exc: Exception) -> int | None:
     return int(digits) if digits.isdigit() else None
 
 
+def declared_pixels(data: bytes) -> int:
+    """Width x height as the image's header declares it, without decoding pixels; 0 when the
+    header cannot be read or Pillow refuses it outright as a bomb (the decoder then reports
+    what is wrong with the file, at no decoding cost)."""
+    try:
+        with warnings.catch_warnings():
+            # The configured limits decide, with their own messages; Pillow's bomb warning
+            # (about 89 M pixels) would otherwise stop the header read first.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS) as image:
+                width, height = image.size
+    except Exception:  # any unreadable header is the decoder's to report
+        return 0
+    return int(width) * int(height)
+
+
+def media_type(data: bytes) -> str:
+    """The media type of an image that decodes (`image/png`...), from its header."""
+    with Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS) as image:
+        return Image.MIME.get(image.format or "", "application/octet-stream")
+
+
 def to_mnist_tensor(
     image: Image.Image | np.ndarray, steps: dict[str, np.ndarray] | None = None
 ) -> np.ndarray:
-    """Returns the MNIST-style 28x28 float32 array (white ink on black, 0..1) for a decoded
-    picture or a 2-D pixel array (0..1 or 0..255, either polarity). Raises NoDigitFound when
-    nothing stands out from the background. `steps`, when given, receives the intermediate
-    pictures (`service.ink.find_digit` names them; `grey` is the working-size greyscale)."""
+    """The MNIST-style 28x28 float32 array for a decoded picture or a pixel array (see
+    `preprocess`). Raises NoDigitFound when nothing stands out from the background."""
     grey = _pixels_from_array(image) if isinstance(image, np.ndarray) else _greyscale(image)
     if steps is not None:
         steps["grey"] = grey
@@ -133,17 +174,7 @@ def to_mnist_tensor(
 
 
 def _pixels_from_array(pixels: np.ndarray) -> np.ndarray:
-    array = np.asarray(pixels, dtype=np.float32)
-    if array.ndim != 2 or array.size == 0:
-        raise UnreadableImage(f"pixels must be a non-empty 2-D array, not shape {array.shape}")
-    if not np.isfinite(array).all():
-        raise UnreadableImage("pixels must be finite numbers")
-    low, high = float(array.min()), float(array.max())
-    if low < 0 or high > 255:
-        raise UnreadableImage("pixel values must lie in 0..1 or 0..255")
-    if high <= 1.0:
-        array = array * 255.0
-    return _reduce(np.rint(array).astype(np.uint8))
+    return _reduce(grey_levels(pixel_array(pixels)))
 
 
 def _greyscale(image: Image.Image) -> np.ndarray:
@@ -213,10 +244,9 @@ def _reduce(pixels: np.ndarray) -> np.ndarray:
     return reduced
 
 
-def to_png(tensor: np.ndarray) -> bytes:
-    """Encodes a 0..1 array (the 28x28 the model saw, or a JSON upload's pixels) as a
+def to_png(pixels: np.ndarray) -> bytes:
+    """Encodes pixels (the 28x28 the model saw, or a JSON upload's pixels; 0..1 or 0..255) as a
     greyscale PNG, for people."""
-    pixels = np.clip(np.rint(tensor * 255.0), 0, 255).astype(np.uint8)
     buffer = io.BytesIO()
-    Image.fromarray(pixels, mode="L").save(buffer, format="PNG")
+    Image.fromarray(grey_levels(pixels), mode="L").save(buffer, format="PNG")
     return buffer.getvalue()

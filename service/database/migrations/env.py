@@ -1,11 +1,11 @@
-"""Alembic's entry point for the job database. It runs only through `service.jobs.migrate`,
+"""Alembic's entry point for the job database. It runs only through `service.database.migrate`,
 which hands over an open connection in `config.attributes["connection"]`."""
 
 from __future__ import annotations
 
 from alembic import context
 
-from service.jobs.tables import Base
+from service.database.tables import Base
 
 connection = context.config.attributes["connection"]
 context.configure(

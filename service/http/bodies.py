@@ -1,20 +1,21 @@
-"""Reading request bodies the prediction endpoints share: JSON with clear errors, and digit
-images in the three shapes /digit accepts (multipart files, a raw image body, JSON)."""
+"""Reading request bodies the prediction endpoints share: JSON with clear errors (the tensor
+protocols' JSON whatever its content type), and digit images in the three shapes /digit accepts
+(multipart files, a raw image body, JSON)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import json
-from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from fastapi import Request
 from pydantic import TypeAdapter, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
 
+from service import vision
+from service.admission import DigitSource
 from service.errors import BadRequest, InvalidInput, UnsupportedMediaType, invalid_input
 from service.schemas.digit import DigitJsonImage
 
@@ -27,6 +28,8 @@ IMAGE_MEDIA_TYPES = (
     "image/tiff",
 )
 UPLOAD_FIELD = "file"
+BINARY_DATA_HEADER = "inference-header-content-length"
+"""Set by Open Inference Protocol clients that append binary tensors after the JSON."""
 
 
 def media_type(request: Request) -> str:
@@ -56,16 +59,17 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number; send finite numbers only")
 
 
-@dataclass(frozen=True)
-class DigitSource:
-    """One image to classify: encoded file bytes or a pixel array, and how to name it."""
-
-    label: str
-    data: bytes | np.ndarray
-
-    @property
-    def size(self) -> int:
-        return len(self.data) if isinstance(self.data, bytes) else int(self.data.size)
+async def read_protocol_json(request: Request) -> Any:
+    """The parsed JSON body of a tensor-protocol request, whatever its content type: TensorFlow
+    Serving and Triton ignore it, and their clients send none (tritonclient) or a form type
+    (`curl -d`). 400 when the body is empty, not JSON, holds NaN or Infinity, or carries
+    binary tensor data."""
+    if BINARY_DATA_HEADER in request.headers:
+        raise BadRequest(
+            "binary tensor data is not supported: send tensors as JSON "
+            "(tritonclient: set_data_from_numpy(..., binary_data=False))"
+        )
+    return await read_json(request, any_content_type=True)
 
 
 _JSON_IMAGES = TypeAdapter(list[DigitJsonImage])
@@ -155,27 +159,13 @@ def _from_json(document: Any, max_images: int) -> list[DigitSource]:
     return [_json_source(index, image) for index, image in enumerate(images)]
 
 
-def _pixel_array(label: str, pixels: Any) -> np.ndarray:
-    """The pixels as float32; 422 for values outside 0..255 (negative, overflowing, not
-    finite): they are bad input, not an unreadable image."""
-    try:
-        values = np.asarray(pixels, dtype=np.float64)
-    except (ValueError, OverflowError):
-        raise InvalidInput(f"{label}: 'pixels' must be rows of equal length") from None
-    if values.size and not np.isfinite(values).all():
-        raise InvalidInput(f"{label}: pixel values must be finite numbers in 0..1 or 0..255")
-    if values.size and (float(values.min()) < 0 or float(values.max()) > 255):
-        raise InvalidInput(
-            f"{label}: pixel values must lie in 0..1 or 0..255 (found "
-            f"{float(values.min()):g}..{float(values.max()):g})"
-        )
-    return values.astype(np.float32)
-
-
 def _json_source(index: int, image: DigitJsonImage) -> DigitSource:
     label = f"image {index + 1}"
     if image.pixels is not None:
-        return DigitSource(label, _pixel_array(label, image.pixels))
+        try:
+            return DigitSource(label, vision.pixel_array(image.pixels))
+        except vision.ImageError as exc:
+            raise exc.naming(label) from None
     text = (image.image or "").strip()
     if text.startswith("data:"):
         header, _, text = text.partition(",")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from service.image_errors import NoDigitFound
+from service.vision.errors import NoDigitFound
 
 LINE_SPAN = 0.75
 """A straight mark this long (a fraction of the picture's width or height) is a paper line."""

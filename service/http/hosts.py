@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from starlette.responses import Response
 
-from service.errors import error_response
+from service.http.error_handlers import error_response
 from service.settings import Settings
 
 ANY = "*"
@@ -54,7 +54,7 @@ def is_allowed_origin(origin: str, host_header: str | None, settings: Settings) 
 
 class HostCheck:
     """Refuses, with 400 in the service's error shape, a request whose Host is not an allowed
-    name (a missing Host included); `service.middleware.RequestGuardMiddleware` asks it before
+    name (a missing Host included); `service.http.middleware.RequestGuardMiddleware` asks it before
     any route sees the request."""
 
     def __init__(self, settings: Settings) -> None:

@@ -9,8 +9,8 @@ import math
 import cv2
 import numpy as np
 
-from service.image_errors import NoDigitFound
-from service.ink import stroke_width
+from service.vision.errors import NoDigitFound
+from service.vision.ink import stroke_width
 from training.signatures import IMAGE_SIZE
 
 DIGIT_BOX = 20

@@ -19,8 +19,8 @@ import math
 import cv2
 import numpy as np
 
-from service.image_errors import NoDigitFound
-from service.paper_lines import without_paper_lines
+from service.vision.errors import NoDigitFound
+from service.vision.paper_lines import without_paper_lines
 
 SMALL_PICTURE = 64
 """Pictures at most this many pixels a side are already a cropped digit (an MNIST array, an
