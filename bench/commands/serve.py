@@ -184,7 +184,8 @@ def run_serve(
     ceilings) under `how`; raw outputs go to `out`."""
     out.mkdir(parents=True, exist_ok=True)
     load.check_tool()
-    chosen = [build(out / "payloads")[name] for name in payload_names]
+    payloads = build(out / "payloads")
+    chosen = [payloads[name] for name in payload_names]
     compute: dict[str, Any] = {}
     if compute_seconds is not None:
         print(f"in-process ceilings ({models_dir}) ...", flush=True)
