@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
 from bench import ink_and_paper
 from bench.paper_scenes import PHOTO_SIZE, cut_gaps, phone_photo_image
-from bench.uploads import SPAWN
+from bench.upload_scoring import SPAWN
 from bench.uploads_corpus import CONDITIONS, corpus, render, sample, upright_photo
 
 JPEG_CONDITIONS = {"paper_jpeg", "blue_pen", "red_pen", "phone_photo", "exif_rotated"}

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.uploads import (
+from bench.upload_scoring import (
     MNIST_LINE,
     SPAWN,
     ConditionResult,

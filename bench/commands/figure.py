@@ -1,21 +1,23 @@
-"""The README's figure of the preprocessing: each step on a photo-like upload.
+"""Draws docs/preprocessing.png, the README's figure of each preprocessing step.
 
-`python -m bench figure` renders a digit written in blue ballpoint on ruled paper, lit from one
-side, with a phone's shadow across it, a few specks of dust and sensor noise, saved as a JPEG
-(built from the upload corpus's materials, `bench.ink_and_paper`), runs it through the
-service's own preprocessing with `to_mnist_tensor(..., steps)`, and writes docs/preprocessing.png.
+Renders a digit written in blue ballpoint on ruled paper, lit from one side, with a phone's
+shadow across it, a few specks of dust and sensor noise, saved as a JPEG (built from the upload
+corpus's materials, `bench.ink_and_paper`), runs it through the service's own preprocessing
+with `to_mnist_tensor(..., steps)`, and writes one tile per step. Publishes no section.
 """
 
 from __future__ import annotations
 
+import argparse
 import io
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
+from bench import REPO, paper_scenes
 from bench import ink_and_paper as ip
-from bench import paper_scenes
+from bench.results import Section
 
 TILE = 220
 LABELS = (
@@ -68,12 +70,12 @@ def _digit_over_dropped(steps: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def render_figure(digit: np.ndarray, output: Path) -> None:
-    from service.vision.pipeline import decode_image, to_mnist_tensor
+    from service import vision
 
     data = photo_like_upload(digit)
     upload = Image.open(io.BytesIO(data))
     steps: dict[str, np.ndarray] = {}
-    tensor = to_mnist_tensor(decode_image(data, max_pixels=25_000_000), steps)
+    tensor = vision.preprocess(data, steps=steps)
     pictures = (
         upload,
         steps["grey"],
@@ -89,3 +91,17 @@ def render_figure(digit: np.ndarray, output: Path) -> None:
         figure.paste(tile, (index * (TILE + 8), 0))
     output.parent.mkdir(parents=True, exist_ok=True)
     figure.save(output, optimize=True)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--test-index", type=int, default=15, help="MNIST test digit (15: a 5)")
+    parser.add_argument("--output", type=Path, default=REPO / "docs" / "preprocessing.png")
+
+
+def run(args: argparse.Namespace) -> list[Section]:
+    from bench.uploads_corpus import mnist_test_digits
+
+    digits, _ = mnist_test_digits()
+    render_figure(digits[args.test_index], args.output)
+    print(f"written to {args.output}")
+    return []

@@ -1,13 +1,16 @@
-"""`python -m bench abuse`: issue 16's attacks, each repeated for a bounded time against a live
-`python -m service api` on loopback, while a probe times `GET /healthz` on a fresh connection
-every 0.1 s. Per attack: the statuses the attack got, the slowest /healthz, peak resident
-memory above the idle server, peak open descriptors, and for the connection attacks how long
-the server took to close the attacker's sockets. Targets: /healthz under 0.5 s, peak RSS within
-1.5 GB of idle, idle and slow connections closed within 20 s, no 500.
+"""Attacks against a live `python -m service api` on loopback: is it still healthy?
+
+Each attack is repeated for a bounded time while a probe, in its own process, times
+`GET /healthz` on a fresh connection every 0.1 s. Per attack: the statuses the attack got, the
+slowest /healthz, peak resident memory above the idle server, peak open descriptors, and for the
+connection attacks how long the server took to close the attacker's sockets. Targets: /healthz
+under 0.5 s, peak RSS within 1.5 GB of idle, idle and slow connections closed within 20 s, no
+500, every probe answered. Writes the `abuse` section.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import io
 import json
@@ -21,13 +24,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from bench import machine, procstat
+from bench import options, procstat
+from bench.results import Section, table
 from bench.servers import RunningServer, ServerSpec, running
 
 PROBE_INTERVAL_S = 0.1
@@ -287,7 +290,8 @@ ENDLESS_JOB = {
         "epochs": 100,
     },
 }
-"""Issue 16's job of about 8 days (batch 1, six 2048-unit layers, 256-filter convolutions)."""
+"""A job the estimator puts at about 14 days (batch 1, six 2048-unit layers, 256-filter
+convolutions): it must be refused before it queues."""
 
 
 async def endless_job(port: int, outcome: Outcome) -> None:
@@ -351,7 +355,7 @@ ATTACKS: dict[str, tuple[str, Attack]] = {
     "short-body": ("300 bodies shorter than their Content-Length", short_body),
     "event-streams": ("1,500 event streams opened on one job", event_streams),
     "endless-job": ("a digit job estimated at 14 days (batch 1, 6x2048, 256 filters)", endless_job),
-    "wrong-answers": ("issue 16's wrong-status requests, 20 times each", wrong_answers),
+    "wrong-answers": ("malformed requests of every kind, 20 times each", wrong_answers),
 }
 
 
@@ -424,68 +428,69 @@ async def run_attack(server: RunningServer, name: str) -> Outcome:
     return outcome
 
 
-def run_abuse(models_dir: Path, out: Path, names: list[str], command: str) -> dict[str, Any]:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    options.models_dir(parser)
+    parser.add_argument(
+        "--only", type=options.csv, default=tuple(ATTACKS), help="attacks: " + ",".join(ATTACKS)
+    )
+
+
+def run(args: argparse.Namespace) -> list[Section]:
+    unknown = set(args.only) - set(ATTACKS)
+    if unknown:
+        raise SystemExit(f"unknown attacks {sorted(unknown)}; known: {list(ATTACKS)}")
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the attacker's sockets
-    out.mkdir(parents=True, exist_ok=True)
     outcomes = []
-    with running(ServerSpec("ours", models_dir), out) as server:
+    with running(ServerSpec("ours", args.models_dir), args.run_dir) as server:
         idle = procstat.memory(server.pid).rss_mib
-        for name in names:
+        for name in args.only:
             procstat.wait_idle(server.pid)
             outcome = asyncio.run(run_attack(server, name))
             print(f"{name}: {outcome.as_dict()}", flush=True)
             outcomes.append(outcome.as_dict())
-    report = {
-        "command": command,
-        "machine": machine.summary_line(machine.describe()),
-        "idle_rss_mib": round(idle, 1),
-        "server_fd_limit": soft,
-        "outcomes": outcomes,
-    }
-    (out / "abuse.json").write_text(json.dumps(report, indent=2))
-    return report
+    report = {"idle_rss_mib": round(idle, 1), "server_fd_limit": soft, "outcomes": outcomes}
+    (args.run_dir / "abuse.json").write_text(json.dumps(report, indent=2))
+    return [Section("abuse", render(report))]
 
 
-def render_markdown(report: dict[str, Any]) -> str:
-    lines = [
-        "## Abuse: issue 16's attacks against a live server",
-        "",
-        f"Command: `{report['command']}` (loopback; {report['machine']}). "
-        "The machine was shared with other engineers' work during the run, so the /healthz "
-        "times are upper bounds. The /healthz probe runs in its own process, as an independent "
-        "client would. Idle server RSS before the attacks: "
-        f"{report['idle_rss_mib']:.0f} MiB.",
-        "",
-        f"Targets: /healthz < {HEALTHZ_TARGET_S} s, peak RSS within {RSS_TARGET_MIB} MiB of "
-        f"idle, attacking connections closed within {CLOSE_TARGET_S:.0f} s, no 500, and "
-        "every /healthz probe answered.",
-        "",
-        "| attack | answers | /healthz max (s) | /healthz failed / probes "
-        "| peak RSS over idle (MiB) | peak fds | slowest close (s) | met |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
+def met(o: dict[str, Any]) -> bool:
+    """Whether an attack's outcome meets every target."""
+    return (
+        o["healthz_max_s"] < HEALTHZ_TARGET_S
+        and o["peak_rss_over_idle_mib"] < RSS_TARGET_MIB
+        and not o["statuses"].get("500")
+        and not o["healthz_failures"]
+        and (o["close_max_s"] is None or o["close_max_s"] < CLOSE_TARGET_S)
+        and not o["open_after_s"]
+    )
+
+
+def render(report: dict[str, Any]) -> str:
+    rows = []
     for o in report["outcomes"]:
-        answers = _counts(o["statuses"])
         close = "" if o["close_max_s"] is None else f"{o['close_max_s']:.1f}"
         if o["open_after_s"]:
             close += f" ({o['open_after_s']} still open)"
-        met = (
-            o["healthz_max_s"] < HEALTHZ_TARGET_S
-            and o["peak_rss_over_idle_mib"] < RSS_TARGET_MIB
-            and not o["statuses"].get("500")
-            and not o["healthz_failures"]
-            and (o["close_max_s"] is None or o["close_max_s"] < CLOSE_TARGET_S)
-            and not o["open_after_s"]
-        )
-        lines.append(
-            f"| {o['name']}: {o['description']} | {answers} | {o['healthz_max_s']:.3f} | "
-            f"{_counts(o['healthz_failures']) or 0} / {o['probes']} | "
-            f"{o['peak_rss_over_idle_mib']:.0f} | "
-            f"{o['peak_fds']} | "
-            f"{close} | {'yes' if met else '**no**'} |"
-        )
-    return "\n".join(lines)
+        rows.append(
+            [f"{o['name']}: {o['description']}", _counts(o["statuses"]),
+             f"{o['healthz_max_s']:.3f}", f"{_counts(o['healthz_failures']) or 0} / {o['probes']}",
+             f"{o['peak_rss_over_idle_mib']:.0f}", str(o["peak_fds"]), close,
+             "yes" if met(o) else "**no**"]
+        )  # fmt: skip
+    columns = ("attack", "answers", "/healthz max (s)", "/healthz failed / probes",
+               "peak RSS over idle (MiB)", "peak fds", "slowest close (s)", "met")  # fmt: skip
+    return "\n".join(
+        [
+            "The /healthz probe runs in its own process, as an independent client would. Idle "
+            f"server RSS before the attacks: {report['idle_rss_mib']:.0f} MiB. Targets: /healthz "
+            f"< {HEALTHZ_TARGET_S} s, peak RSS within {RSS_TARGET_MIB} MiB of idle, attacking "
+            f"connections closed within {CLOSE_TARGET_S:.0f} s, no 500, and every /healthz probe "
+            "answered.",
+            "",
+            table(columns, rows),
+        ]
+    )
 
 
 def _counts(counts: dict[str, int]) -> str:

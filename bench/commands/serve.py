@@ -1,56 +1,78 @@
-"""`python -m bench serve`: our service against the HTTP-stack ceiling, the naive baseline and
-the in-process compute ceiling, in one run on this machine.
+"""Our service against the HTTP-stack ceiling, the in-process model and BentoML, on loopback.
 
-Order: the in-process ceilings first (their own subprocess), then each server in turn, alone
-on the machine: started, checked with one request per payload, then loaded with every payload
-at each concurrency (warm-up discarded), then stopped. Raw tool outputs, server logs and the
-results (JSON) go to `bench/out/serve-<time>/`.
+In one run on this machine: the in-process ceilings first (the served models' signatures and
+the decode-and-preprocess of each benchmark image, in a child process), then each server in
+turn, alone on the machine: started, checked with one request per payload, loaded with every
+payload at each concurrency (warm-up discarded), stopped. Servers: `ours` (`python -m service
+api`, one process per core), `ours-1` (one process), `bare` (the same FastAPI request parsing
+answering a constant), `bentoml` (BentoML's documented composition; `make bench-venv`).
+Writes the `serve` and `targets` sections; raw tool outputs, server logs and results.json go to
+the run's folder.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import os
-import shlex
 import subprocess
 import sys
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import load, machine, procstat
+from bench import REPO, load, options, procstat, serve_report
+from bench.options import Load
 from bench.payloads import Payload, build
-from bench.servers import OURS, REPO, SERVER_KINDS, RunningServer, ServerSpec, running
+from bench.results import Section
+from bench.servers import OURS, SERVER_KINDS, RunningServer, ServerSpec, child_env, running
 
 ALL_PAYLOADS = ("digit-canvas", "digit-mnist", "digit-batch64", "mpg-one", "mpg-batch100")
 QUICK_PAYLOADS = ("digit-canvas", "mpg-one")
 
 
-@dataclass
-class ServeOptions:
-    models_dir: Path
-    out: Path
-    servers: tuple[str, ...] = SERVER_KINDS
-    payloads: tuple[str, ...] = ALL_PAYLOADS
-    concurrency: tuple[int, ...] = (1, 8, 32, 64)
-    seconds: float = 10.0
-    warmup_s: float = 3.0
-    compute_seconds: float = 3.0
-    tool: str = "wrk"
-    env: dict[str, str] = field(default_factory=dict)
-    command: str = ""
-    with_compute: bool = True
-    quick: bool = False
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    options.models_dir(parser)
+    options.load(parser, seconds=10, warmup=3, concurrency=(1, 8, 32, 64))
+    parser.add_argument("--quick", action="store_true", help="a smoke test of a few seconds")
+    parser.add_argument(
+        "--servers",
+        type=options.csv,
+        default=SERVER_KINDS,
+        help=f"default {','.join(SERVER_KINDS)}",
+    )
+    parser.add_argument(
+        "--payloads", type=options.csv, default=None, help=f"default {','.join(ALL_PAYLOADS)}"
+    )
+
+
+def run(args: argparse.Namespace) -> list[Section]:
+    if args.quick and args.write_results:
+        raise SystemExit("--quick runs are smoke tests; they are not written to RESULTS.md")
+    spec = Load.of(args)
+    if args.quick:
+        spec = Load(1, 0, spec.concurrency, spec.env)
+    payloads = args.payloads or (QUICK_PAYLOADS if args.quick else ALL_PAYLOADS)
+    results = run_serve(
+        args.models_dir, args.run_dir, spec, args.servers, payloads, 0.3 if args.quick else 3
+    )
+    results["meta"]["quick"] = args.quick
+    (args.run_dir / "results.json").write_text(json.dumps(results, indent=2))
+    if args.quick:
+        return [Section("serve", serve_report.render(results))]
+    soak = serve_report.latest(args.out, "soak-*", "soak.json")
+    return [
+        Section("serve", serve_report.render(results)),
+        Section("targets", serve_report.render_targets(results, soak), stamped=False),
+    ]
 
 
 def run_compute(
-    models_dir: Path, payloads: dict[str, Payload], seconds: float, out: Path
+    models_dir: Path, payloads: list[Payload], seconds: float, out: Path
 ) -> dict[str, Any]:
-    """The in-process ceilings, from `bench.compute` in a subprocess."""
+    """The in-process ceilings, from `bench.compute` in a child process."""
     images = []
-    for payload in payloads.values():
+    for payload in payloads:
         if payload.image is not None:
             path = out / f"{payload.name}.image"
             path.write_bytes(payload.image)
@@ -60,17 +82,9 @@ def run_compute(
         sys.executable, "-m", "bench.compute", "--models-dir", str(models_dir),
         "--seconds", str(seconds), "--json", str(result_path), *images,
     ]  # fmt: skip
-    env = _child_env()
-    subprocess.run(command, check=True, cwd=REPO, env=env)
+    subprocess.run(command, check=True, cwd=REPO, env=child_env())
     result: dict[str, Any] = json.loads(result_path.read_text())
     return result
-
-
-def _child_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    return env
 
 
 def check_answers(server: RunningServer, payloads: list[Payload]) -> dict[str, Any]:
@@ -90,19 +104,17 @@ def check_answers(server: RunningServer, payloads: list[Payload]) -> dict[str, A
             raise RuntimeError(
                 f"{server.spec.kind} answered {exc.code} to {payload.name}: {exc.read()[:500]!r}"
             ) from None
-        answers[payload.name] = _headline(body)
+        first = body["results"][0] if isinstance(body, dict) and "results" in body else body
+        answers[payload.name] = (
+            {k: first[k] for k in ("digit", "probability", "mpg") if k in first}
+            if isinstance(first, dict)
+            else first
+        )
     return answers
 
 
-def _headline(body: Any) -> Any:
-    first = body["results"][0] if isinstance(body, dict) and "results" in body else body
-    if isinstance(first, dict):
-        return {k: first[k] for k in ("digit", "probability", "mpg") if k in first}
-    return first
-
-
 def measure_server(
-    spec: ServerSpec, payloads: list[Payload], options: ServeOptions, out: Path
+    spec: ServerSpec, payloads: list[Payload], how: Load, out: Path
 ) -> dict[str, Any]:
     payloads = [payload for payload in payloads if spec.serves(payload.endpoint)]
     with running(spec, out) as server:
@@ -110,16 +122,15 @@ def measure_server(
         answers = check_answers(server, payloads)
         runs = []
         for payload in payloads:
-            for concurrency in options.concurrency:
+            for concurrency in how.concurrency:
                 label = f"{spec.kind}-{payload.name}-c{concurrency}"
                 print(f"  {label} ...", end="", flush=True)
                 result = load.measure(
-                    options.tool,
                     server.url(payload.endpoint),
                     payload,
                     concurrency=concurrency,
-                    seconds=options.seconds,
-                    warmup_s=options.warmup_s,
+                    seconds=how.seconds,
+                    warmup_s=how.warmup_s,
                     server_pid=server.pid,
                     out=out / "raw",
                     label=label,
@@ -161,55 +172,44 @@ def run_record(payload: Payload, concurrency: int, result: load.Measurement) -> 
     }
 
 
-def run_serve(options: ServeOptions) -> dict[str, Any]:
-    """Runs everything `options` asks for; `options.out` is this run's own folder."""
-    out = options.out
+def run_serve(
+    models_dir: Path,
+    out: Path,
+    how: Load,
+    servers: tuple[str, ...],
+    payload_names: tuple[str, ...],
+    compute_seconds: float | None,
+) -> dict[str, Any]:
+    """Measures each server in `servers` (and, unless `compute_seconds` is None, the in-process
+    ceilings) under `how`; raw outputs go to `out`."""
     out.mkdir(parents=True, exist_ok=True)
-    load.check_tool(options.tool)
-    described = machine.describe()
-    others = machine.competing_work()
-    if others:
-        print("warning: also running; figures will be low and noisy:\n  " + "\n  ".join(others))
+    load.check_tool()
     payloads = build(out / "payloads")
-    chosen = [payloads[name] for name in options.payloads]
+    chosen = [payloads[name] for name in payload_names]
     compute: dict[str, Any] = {}
-    if options.with_compute:
-        print(f"in-process ceilings ({options.models_dir}) ...", flush=True)
-        compute = run_compute(
-            options.models_dir, {p.name: p for p in chosen}, options.compute_seconds, out
-        )
-    servers = {}
-    for kind in options.servers:
+    if compute_seconds is not None:
+        print(f"in-process ceilings ({models_dir}) ...", flush=True)
+        compute = run_compute(models_dir, chosen, compute_seconds, out)
+    measured = {}
+    for kind in servers:
         print(f"{kind}:", flush=True)
         digit = next((p for p in chosen if p.endpoint == "/digit"), None)
         spec = ServerSpec(
             kind,
-            options.models_dir,
-            env=options.env if kind in OURS else {},
+            models_dir,
+            env=how.env if kind in OURS else {},
             ready_request=(
                 (digit.endpoint, digit.path.read_bytes(), digit.content_type)
                 if kind == "bentoml" and digit is not None
                 else None
             ),
         )
-        servers[kind] = measure_server(spec, chosen, options, out)
-    results = {
-        "meta": {
-            "command": options.command or shlex.join(["python", "-m", "bench", *sys.argv[1:]]),
-            "machine": described,
-            "load_average_after": [round(x, 2) for x in procstat.load_average()],
-            # Seen at the start or the end of the run.
-            "training_running": sorted(set(others) | set(machine.competing_work())),
-            "tool": options.tool,
-            "seconds": options.seconds,
-            "warmup_s": options.warmup_s,
-            "models_dir": str(options.models_dir),
-            "env": options.env,
-            "quick": options.quick,
-            "out": str(out),
-        },
-        "compute": compute,
-        "servers": servers,
+        measured[kind] = measure_server(spec, chosen, how, out)
+    meta = {
+        "seconds": how.seconds,
+        "warmup_s": how.warmup_s,
+        "models_dir": str(models_dir),
+        "env": how.env,
+        "out": str(out),
     }
-    (out / "results.json").write_text(json.dumps(results, indent=2))
-    return results
+    return {"meta": meta, "compute": compute, "servers": measured}

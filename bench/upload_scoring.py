@@ -1,24 +1,16 @@
-"""`python -m bench uploads`: how well the service reads realistic uploads, per condition.
-
-For every condition of `bench.uploads_corpus`, renders `--count` MNIST test digits, passes each
-file through the service's own preprocessing (`decode_image` then `to_mnist_tensor`, as
-`service.digits.preprocess` does) and the served digit model's serving signature, and reports
-accuracy, how many were answered "no digit found" (counted as wrong) and the median decode plus
-preprocess time. A last line passes all 10,000 MNIST test arrays through `to_mnist_tensor`.
-"""
+"""Scoring uploads as the service reads them: the served digit model, the service's own
+preprocessing, and per-condition results (what `python -m bench uploads` and the test suite's
+bar on realistic uploads both use)."""
 
 from __future__ import annotations
 
-import argparse
-import json
 import multiprocessing
 import statistics
 import time
 from collections.abc import Iterable
-from concurrent.futures import Executor, ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -167,118 +159,3 @@ def condition_uploads(
         indices, corpus(condition, digits, labels, count, seed, pool=pool), strict=True
     ):
         yield data, label, int(index)
-
-
-def render_text(results: list[ConditionResult]) -> str:
-    lines = [
-        f"{'condition':<16}{'images':>8}{'accuracy':>10}{'no digit':>10}{'refused':>9}"
-        f"{'median ms':>11}{'render ms':>11}"
-    ]
-    for r in results:
-        lines.append(
-            f"{r.condition:<16}{r.images:>8}{r.accuracy:>10.2%}{r.no_digit:>10}{r.unreadable:>9}"
-            f"{r.median_ms:>11.2f}{r.render_ms:>11.1f}"
-        )
-    return "\n".join(lines)
-
-
-def render_markdown(results: list[ConditionResult], command: str, model_version: int) -> str:
-    lines = [
-        f"Realistic uploads (issue 11), digit model version {model_version}: `{command}`",
-        "",
-        "| condition | images | accuracy | no digit found | median decode+preprocess ms |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    for r in results:
-        lines.append(
-            f"| {r.condition} | {r.images} | {r.accuracy:.2%} | {r.no_digit} | {r.median_ms:.2f} |"
-        )
-    return "\n".join(lines)
-
-
-def to_json(results: list[ConditionResult], meta: dict[str, Any]) -> str:
-    rows = [{**asdict(r), "accuracy": r.accuracy} for r in results]
-    return json.dumps({"meta": meta, "conditions": rows}, indent=2)
-
-
-def main(argv: list[str], *, results_file: Path, repo: Path) -> int:
-    from bench.uploads_corpus import CONDITIONS, mnist_test_digits
-
-    parser = argparse.ArgumentParser(
-        prog="python -m bench uploads",
-        description="Accuracy of the service's preprocessing and model on realistic uploads.",
-    )
-    parser.add_argument("--count", type=int, default=300, help="images per condition (300)")
-    parser.add_argument("--seed", type=int, default=0, help="corpus seed (default 0)")
-    parser.add_argument(
-        "--condition",
-        action="append",
-        choices=list(CONDITIONS),
-        default=None,
-        metavar="NAME",
-        help="a condition to run (repeatable; default all): " + ", ".join(CONDITIONS),
-    )
-    parser.add_argument(
-        "--mnist",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="also pass the 10,000 MNIST test arrays through the preprocessing (default on)",
-    )
-    parser.add_argument("--models-dir", type=Path, default=repo / "models", help="default: models/")
-    parser.add_argument(
-        "--save-dir",
-        type=Path,
-        default=None,
-        help="write each rendered file and the 28x28 the model saw, named by label and prediction",
-    )
-    parser.add_argument(
-        "--jobs",
-        type=int,
-        default=1,
-        help="processes rendering the corpus (default 1); the figures are the same, only the "
-        "render times change",
-    )
-    parser.add_argument("--json", type=Path, default=None, help="write the results as JSON")
-    parser.add_argument("--write-results", action="store_true", help="update bench/RESULTS.md")
-    options = parser.parse_args(argv)
-    if options.count < 1:
-        parser.error("--count must be at least 1")
-    if options.jobs < 1:
-        parser.error("--jobs must be at least 1")
-
-    from service.settings import Settings
-
-    max_pixels = Settings().max_image_pixels
-    digits, labels = mnist_test_digits()
-    model = DigitModel(options.models_dir)
-    results: list[ConditionResult] = []
-    print(render_text([]), flush=True)
-    pool = ProcessPoolExecutor(options.jobs, mp_context=SPAWN) if options.jobs > 1 else None
-    for condition in options.condition or list(CONDITIONS):
-        uploads = condition_uploads(
-            condition, digits, labels, options.count, options.seed, pool=pool
-        )
-        results.append(
-            evaluate(condition, uploads, model, max_pixels=max_pixels, save_dir=options.save_dir)
-        )
-        print(render_text(results[-1:]).splitlines()[1], flush=True)
-    if pool is not None:
-        pool.shutdown()
-    if options.mnist:
-        arrays = (
-            (digit.astype(np.float32), int(label), index)
-            for index, (digit, label) in enumerate(zip(digits, labels, strict=True))
-        )
-        results.append(evaluate(MNIST_LINE, arrays, model, max_pixels=max_pixels))
-    command = " ".join(["python -m bench uploads", *argv])
-    print()
-    print(render_text(results))
-    if options.json is not None:
-        meta = {"command": command, "model_version": model.version, "seed": options.seed}
-        options.json.write_text(to_json(results, meta))
-    if options.write_results:
-        from bench.report import replace_section
-
-        replace_section(results_file, "uploads", render_markdown(results, command, model.version))
-        print(f"\nwritten to {results_file}")
-    return 0

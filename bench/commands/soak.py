@@ -1,9 +1,8 @@
-"""`python -m bench soak`: the reliability soak of issue 8. Minutes of mixed traffic at
-concurrency 64 on loopback against `python -m service run` (API and training worker), with one
-training job and version swaps during the run; nothing may fail and nothing may leak.
+"""Minutes of mixed traffic, a training job and version swaps: nothing may fail or leak.
 
-The service runs on a private copy of the served models and a private state folder, with an
-admin token of its own. After a warm-up (not counted), the measured run starts; during it:
+Concurrency 64 on loopback against `python -m service run` (API and training worker), on a
+private copy of the served models and a private state folder, with an admin token of its own.
+After a warm-up (not counted), the measured run starts; during it:
 
 * at 10%: `POST /jobs` trains a small mpg model (promote=always), which the service then
   swaps in when the worker exports it;
@@ -12,11 +11,14 @@ admin token of its own. After a warm-up (not counted), the measured run starts; 
 * at 60%: `PUT /models/digit/served-version` pins the digit model back to version 1.
 
 Reported: requests, errors (target 0), latency percentiles per kind, RSS of the API process at
-the start (after the warm-up) and the end (growth under 10%), and open file descriptors.
+the start (after the warm-up) and the end (growth under 10%), and open file descriptors. Writes
+the `soak` section and, with the latest `serve` run, the `targets` section (its memory target
+is this RSS growth).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import secrets
@@ -24,13 +26,13 @@ import shutil
 import tempfile
 import time
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import machine, procstat
+from bench import options, procstat, serve_report, soak_report
 from bench.mixed_load import Kind, run_traffic
 from bench.payloads import build
+from bench.results import Section
 from bench.servers import ServerSpec, running
 from bench.soak_events import Events, admin_client, served_version
 
@@ -45,15 +47,24 @@ MIX = (("digit", 0.45), ("mpg", 0.45), ("job-poll", 0.10))
 """Weights of the request kinds: uploads and cars alike, a poll now and then."""
 
 
-@dataclass
-class SoakOptions:
-    models_dir: Path
-    out: Path
-    minutes: float = 5.0
-    warmup_s: float = 20.0
-    concurrency: int = CONCURRENCY
-    job_epochs: int = 30
-    command: str = ""
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    options.models_dir(parser)
+    parser.add_argument("--minutes", type=float, default=5.0, help="measured run (default 5)")
+    parser.add_argument(
+        "--warmup", type=float, default=20.0, help="seconds of traffic not counted (default 20)"
+    )
+    parser.add_argument("--concurrency", type=int, default=CONCURRENCY, help="clients (64)")
+    parser.add_argument("--job-epochs", type=int, default=30, help="the mpg job's epochs (30)")
+
+
+def run(args: argparse.Namespace) -> list[Section]:
+    report = run_soak(args)
+    sections = [Section("soak", soak_report.render(report))]
+    serve = serve_report.latest(args.out, "serve-*", "results.json")
+    if serve is not None and not serve["meta"].get("quick"):
+        targets = serve_report.render_targets(serve, report)
+        sections.append(Section("targets", targets, stamped=False))
+    return sections
 
 
 def private_models(source: Path, target: Path) -> None:
@@ -140,31 +151,31 @@ async def _sampler(api_pid: int, samples: list[dict[str, Any]], stop: asyncio.Ev
 
 
 async def _soak(
-    options: SoakOptions,
+    args: argparse.Namespace,
     port: int,
     api_pid: int,
     models: Path,
     payloads: dict[str, Any],
     token: str,
 ) -> dict[str, Any]:
-    duration = options.minutes * 60
+    duration = args.minutes * 60
     base_url = f"http://127.0.0.1:{port}"
     async with admin_client(base_url, token) as admin:
-        events = Events(admin, models, duration, job_epochs=options.job_epochs)
+        events = Events(admin, models, duration, job_epochs=args.job_epochs)
         kinds = _kinds(payloads, events)
         ready = _sample(api_pid)
-        print(f"warming up for {options.warmup_s:.0f} s ...", flush=True)
+        print(f"warming up for {args.warmup:.0f} s ...", flush=True)
         warmup = await run_traffic(
             "127.0.0.1",
             port,
             kinds,
-            concurrency=options.concurrency,
-            seconds=options.warmup_s,
+            concurrency=args.concurrency,
+            seconds=args.warmup,
             seed=1,
         )
         await asyncio.sleep(SETTLE_S)
         start, fds_start = _sample(api_pid), _api_fd_targets(api_pid)
-        print(f"soaking for {duration:.0f} s at concurrency {options.concurrency} ...", flush=True)
+        print(f"soaking for {duration:.0f} s at concurrency {args.concurrency} ...", flush=True)
         samples: list[dict[str, Any]] = []
         stop = asyncio.Event()
         sampler = asyncio.create_task(_sampler(api_pid, samples, stop))
@@ -172,7 +183,7 @@ async def _soak(
         # CPU of both sides: the client shares the machine's cores with the service.
         client_cpu, api_cpu = time.process_time(), procstat.cpu_seconds(api_pid)
         tally = await run_traffic(
-            "127.0.0.1", port, kinds, concurrency=options.concurrency, seconds=duration, seed=2
+            "127.0.0.1", port, kinds, concurrency=args.concurrency, seconds=duration, seed=2
         )
         cpu = {
             "client_s": round(time.process_time() - client_cpu, 1),
@@ -207,28 +218,22 @@ async def _soak(
     }
 
 
-def run_soak(options: SoakOptions) -> dict[str, Any]:
-    out = options.out / f"soak-{time.strftime('%Y%m%d-%H%M%S')}"
-    out.mkdir(parents=True, exist_ok=True)
-    described = machine.describe()
-    others = machine.competing_work()
+def run_soak(args: argparse.Namespace) -> dict[str, Any]:
+    out = args.run_dir
     payloads = build(out / "payloads")
     token = secrets.token_urlsafe(24)
     with tempfile.TemporaryDirectory(prefix="bench-soak-models-") as folder:
         models = Path(folder)
-        private_models(options.models_dir, models)
+        private_models(args.models_dir, models)
         env = {"PERCEPTRON_ADMIN_TOKEN": token, "PERCEPTRON_POLL_INTERVAL_S": "1"}
         spec = ServerSpec("service-run", models, env=env)
         with running(spec, out) as server:
-            report = asyncio.run(_soak(options, server.port, server.pid, models, payloads, token))
+            report = asyncio.run(_soak(args, server.port, server.pid, models, payloads, token))
         log_text = (out / "server-service-run.log").read_text(errors="replace")
     report.update(
-        command=options.command,
-        machine=described,
-        training_running=sorted(set(others) | set(machine.competing_work())),
-        load_average_after=[round(x, 2) for x in procstat.load_average()],
-        minutes=options.minutes,
-        concurrency=options.concurrency,
+        machine=args.machine,
+        minutes=args.minutes,
+        concurrency=args.concurrency,
         mix=dict(MIX),
         logged_errors=sum(1 for line in log_text.splitlines() if '"level": "ERROR"' in line),
         out=str(out),
