@@ -73,36 +73,11 @@ def train_digit(
     if start_from is not None:
         hp = fine_tuning_hyperparameters(hp, start_from)
     hp = presets.for_device(hp, device)
-    x = mnist.x_train.astype(np.float32) / 255.0
-    y = mnist.y_train.astype(np.int64)
-    if hp.max_train_samples:
-        x, y = x[: hp.max_train_samples], y[: hp.max_train_samples]
-    n_validation = max(1, round(len(x) * hp.validation_split))
-    x_train, y_train = x[:-n_validation], y[:-n_validation]
-    validation = (x[-n_validation:], y[-n_validation:])
-    extra: dict[str, Any] = {"train_samples": len(x_train), "validation_samples": n_validation}
-    if user_samples is not None:
-        x_train, y_train = with_repeats(
-            x_train,
-            y_train,
-            user_samples.x_train.astype(np.float32) / 255.0,
-            user_samples.y_train.astype(np.int64),
-            hp.user_samples_repeat,
-        )
+    x_train, y_train, validation, extra = _digit_training_rows(hp, mnist, user_samples)
     steps_per_epoch = -(-len(x_train) // hp.batch_size)
-
-    with device.scope():
-        keras.utils.set_random_seed(hp.seed)
-        model = digit_model.build_digit_model(hp)
-        if start_from is not None:
-            load_saved_weights(model, start_from)
-            extra["started_from_version"] = int(start_from.name)
-        model.compile(
-            optimizer=components.optimizer(hp, steps_per_epoch),
-            loss=_digit_loss(hp),
-            metrics=["accuracy"],
-            jit_compile=_jit_compile(hp),
-        )
+    model = _compiled_digit_model(hp, device, steps_per_epoch, start_from)
+    if start_from is not None:
+        extra["started_from_version"] = int(start_from.name)
     observer.started(device=device.description, total_epochs=hp.epochs)
     clock = RunClock(hp.epochs)
     y_fit: np.ndarray = y_train
@@ -139,6 +114,53 @@ def train_digit(
         extra=extra,
         held_out_user_samples=user_samples,
     )
+
+
+def _digit_training_rows(
+    hp: DigitHyperparameters, mnist: Mnist, user_samples: UserSampleSplit | None
+) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray], dict[str, Any]]:
+    """MNIST's training rows scaled to 0..1 (at most `max_train_samples`), less the last
+    `validation_split` of them, which are returned apart for checkpointing; the user samples'
+    training part joins them `user_samples_repeat` times. Also the counts the metadata records."""
+    x = mnist.x_train.astype(np.float32) / 255.0
+    y = mnist.y_train.astype(np.int64)
+    if hp.max_train_samples:
+        x, y = x[: hp.max_train_samples], y[: hp.max_train_samples]
+    n_validation = max(1, round(len(x) * hp.validation_split))
+    x_train, y_train = x[:-n_validation], y[:-n_validation]
+    validation = (x[-n_validation:], y[-n_validation:])
+    extra: dict[str, Any] = {"train_samples": len(x_train), "validation_samples": n_validation}
+    if user_samples is not None:
+        x_train, y_train = with_repeats(
+            x_train,
+            y_train,
+            user_samples.x_train.astype(np.float32) / 255.0,
+            user_samples.y_train.astype(np.int64),
+            hp.user_samples_repeat,
+        )
+    return x_train, y_train, validation, extra
+
+
+def _compiled_digit_model(
+    hp: DigitHyperparameters,
+    device: TrainingDevice,
+    steps_per_epoch: int,
+    start_from: Path | None,
+) -> keras.Model:
+    """The digit network, seeded, on `device`, with `start_from`'s weights when given, compiled
+    with the run's optimizer and loss."""
+    with device.scope():
+        keras.utils.set_random_seed(hp.seed)
+        model = digit_model.build_digit_model(hp)
+        if start_from is not None:
+            load_saved_weights(model, start_from)
+        model.compile(
+            optimizer=components.optimizer(hp, steps_per_epoch),
+            loss=_digit_loss(hp),
+            metrics=["accuracy"],
+            jit_compile=_jit_compile(hp),
+        )
+    return model
 
 
 def user_sample_metrics(
