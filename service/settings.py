@@ -53,7 +53,7 @@ class Settings(TrainingSettings):
     batcher and registry; pins and new versions reach every one within poll_interval_s. Limits
     counted in memory (connections, event streams, feedback per minute, decode and batch
     queues) apply to each process: with N processes a client may get up to N times them. 1
-    serves from the one process that starts, as before."""
+    serves from the one process that starts."""
 
     poll_interval_s: float = Field(2.0, gt=0, le=3600)
     """How often the models folder is scanned for new versions and pins."""

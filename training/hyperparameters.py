@@ -272,8 +272,8 @@ class DigitHyperparameters(TrainingHyperparameters):
     user_samples: UserSamples = Field(
         UserSamples.none, description="none: MNIST only; accepted: MNIST plus accepted samples"
     )
-    # 5 was the best of 5 and 20 on validation (bench/RESULTS.md, "Learning from feedback"):
-    # with 160 trained samples beside 10,800 MNIST rows, 20 repeats learnt the style a little
+    # 5 is the better of 5 and 20 on validation (bench/RESULTS.md, "Learning from feedback"):
+    # with 160 trained samples beside 10,800 MNIST rows, 20 repeats learn the style a little
     # better but cost more than 0.1 points of MNIST validation accuracy. Against all 54,000
     # rows the same weight takes about 5 times as many repeats.
     user_samples_repeat: int = Field(

@@ -5,8 +5,8 @@ pool, a thread hop per dependency per request that costs more than the work itse
 
 The prediction routes declare none: their first line is `serving_for_prediction(request)`.
 FastAPI 0.165 solves each declared dependency anew on every request (cache keys, scope and
-generator checks); five of them cost /mpg a quarter of its CPU, and even one cost a tenth
-(bench/RESULTS.md, issue 15)."""
+generator checks): five of them cost /mpg a quarter of its CPU, one alone a tenth
+(bench/RESULTS.md, "Per-request cost")."""
 
 from __future__ import annotations
 

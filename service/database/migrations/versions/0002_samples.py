@@ -1,4 +1,4 @@
-"""The samples table: labelled examples sent with POST /digit/feedback (issue 13).
+"""The samples table: labelled examples sent with POST /digit/feedback.
 
 Revision ID: 0002
 Revises: 0001
