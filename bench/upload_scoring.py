@@ -74,17 +74,13 @@ class DigitModel:
 
 def _preprocess(upload: bytes | np.ndarray, max_pixels: int) -> tuple[np.ndarray | None, str]:
     """The tensor the service would classify, or None and the kind of refusal."""
-    from service.vision import ImageError, NoDigitFound
-    from service.vision.pipeline import decode_image, to_mnist_tensor
+    from service import vision
 
     try:
-        picture = (
-            decode_image(upload, max_pixels=max_pixels) if isinstance(upload, bytes) else upload
-        )
-        return to_mnist_tensor(picture), ""
-    except NoDigitFound:
+        return vision.preprocess(upload, vision.ImageLimits(max_pixels)), ""
+    except vision.NoDigitFound:
         return None, "no_digit"
-    except ImageError:
+    except vision.ImageError:
         return None, "unreadable"
 
 

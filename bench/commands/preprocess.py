@@ -3,7 +3,7 @@
 The uploads: the serve benchmark's 280x280 canvas PNG, and corpus files of three conditions
 (canvas, paper JPEG, 4000x3000 phone photo). Two ways are timed on the same files, in
 alternating rounds so that a noisy neighbour slows both alike: the service's preprocessing
-(`decode_image` then `to_mnist_tensor`), and Pillow decoding the file alone (with the reduced
+(`service.vision.preprocess`), and Pillow decoding the file alone (with the reduced
 JPEG draft the service asks for): the floor no preprocessing can go under. Writes the
 `preprocess` section.
 """
@@ -49,7 +49,10 @@ def ways() -> dict[str, Callable[[bytes], object]]:
     from PIL import Image
 
     from service import vision
+    from service.settings import Settings
     from service.vision.pipeline import JPEG_DRAFT_SIDE
+
+    limits = vision.ImageLimits(Settings().max_image_pixels)
 
     def decode(data: bytes) -> None:
         image = Image.open(io.BytesIO(data))
@@ -61,7 +64,7 @@ def ways() -> dict[str, Callable[[bytes], object]]:
 
     return {
         "decode": decode,
-        "preprocess": vision.preprocess,
+        "preprocess": lambda data: vision.preprocess(data, limits),
     }
 
 

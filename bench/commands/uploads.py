@@ -1,10 +1,10 @@
 """How well the service reads realistic uploads (photos, scans, canvases), per condition.
 
 For every condition of `bench.uploads_corpus`, renders `--count` MNIST test digits, passes each
-file through the service's own preprocessing (`decode_image` then `to_mnist_tensor`, as
-`service.vision.preprocess` does) and the served digit model's serving signature, and reports
-accuracy, how many were answered "no digit found" (counted as wrong) and the median decode plus
-preprocess time. A last line passes all 10,000 MNIST test arrays through `to_mnist_tensor`.
+file through the service's own preprocessing (`service.vision.preprocess`, as `/digit` does)
+and the served digit model's serving signature, and reports accuracy, how many were answered
+"no digit found" (counted as wrong) and the median decode plus preprocess time. A last line
+passes all 10,000 MNIST test arrays through the same preprocessing.
 Writes the `uploads` section, and uploads.json to the run's folder.
 """
 

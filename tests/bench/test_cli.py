@@ -66,7 +66,8 @@ def test_tables_align_labels_left_and_figures_right() -> None:
         "| a    | bb   |     5 |\n"
         "| ccc  | d    | 1,000 |"
     )
-    assert table(("peer", "req/s"), []) == "| peer | req/s |\n|------|------:|"  # nothing measured
+    empty = "| request | c | req/s |\n|---------|---|------:|"
+    assert table(("request", "c", "req/s"), []) == empty  # nothing measured: the head alone
 
 
 def test_figure_shows_every_step(tmp_path: Path, bench_data) -> None:
