@@ -90,6 +90,12 @@ def seed_models_dir(bundled_dir: Path | None, models_dir: Path) -> SeedReport:
     report = SeedReport()
     if bundled_dir is None or same_folder(bundled_dir, models_dir):
         return report
+    if not bundled_dir.is_dir():
+        log.warning(
+            "no bundled models to copy: %s is not a folder (PERCEPTRON_BUNDLED_MODELS_DIR)",
+            bundled_dir,
+        )
+        return report
     for name, version in bundled_versions(bundled_dir):
         source = versions.version_dir(bundled_dir, name, version)
         target = versions.version_dir(models_dir, name, version)

@@ -102,6 +102,14 @@ def test_starting_together_copies_each_version_once(seeds: Path, tmp_path: Path)
     assert bundled.same_version(seeds / "digit" / "1", models / "digit" / "1")
 
 
+def test_a_bundled_folder_that_is_missing_is_said_in_the_log(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="training.bundled"):
+        assert bundled.seed_models_dir(tmp_path / "nowhere", tmp_path / "models").copied == []
+    assert f"{tmp_path / 'nowhere'} is not a folder (PERCEPTRON_BUNDLED_MODELS_DIR)" in caplog.text
+
+
 def test_no_seeds_and_the_bundled_folder_itself_are_left_alone(seeds: Path, tmp_path: Path) -> None:
     assert bundled.seed_models_dir(None, tmp_path / "models").copied == []
     assert not (tmp_path / "models").exists()
