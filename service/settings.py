@@ -42,11 +42,10 @@ class Settings(TrainingSettings):
     """Port `python -m service` listens on."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     """Logging threshold."""
-    log_json: bool = True
-    """JSON lines (one object per record, with the request id) instead of plain text."""
-
-    state_dir: Path = Path("var")
-    """Folder for the default job database and queue files."""
+    log_json: bool | None = None
+    """`true`: JSON lines (one object per record, with the request id), for log collectors;
+    `false`: plain short lines; unset: plain lines when stderr is a terminal, JSON lines
+    otherwise (containers, services, files)."""
 
     workers: int = Field(default_factory=lambda: available_cores(), ge=1, le=256)
     """Processes serving the API (`python -m service api` and `run`), each with its own models,
@@ -176,7 +175,9 @@ class Settings(TrainingSettings):
     job_lost_after_s: float = Field(60.0, gt=0, le=86_400)
     """Silence after which a running job is failed as 'worker lost'."""
 
-    @field_validator("admin_token", "public_host", "database_url", "redis_url", mode="before")
+    @field_validator(
+        "admin_token", "public_host", "database_url", "redis_url", "log_json", mode="before"
+    )
     @classmethod
     def _blank_means_unset(cls, value: Any) -> Any:
         # Compose files pass `VAR=${VAR:-}`: an empty value must mean "not configured".

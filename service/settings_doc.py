@@ -38,6 +38,9 @@ FACTORY_DEFAULTS = {
     "cache_dir": "`$XDG_CACHE_HOME/perceptron`, else `~/.cache/perceptron`",
     "allowed_hosts": ", ".join(f"`{host}`" for host in LOOPBACK_HOSTS),
     "workers": "the number of cores the process may use",
+    "models_dir": "`models` in the state folder (`var/models`)",
+    "bundled_models_dir": "the `models` folder beside the code (the repository's; `/app/models` "
+    "in the image)",
 }
 """Defaults computed at run time, described instead of evaluated on this machine."""
 
@@ -141,6 +144,7 @@ GROUPS = (
         "are kept.",
         (
             "models_dir",
+            "bundled_models_dir",
             "data_dir",
             "cache_dir",
             "download_data",

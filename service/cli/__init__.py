@@ -8,7 +8,13 @@ container use (installed as `.venv/bin/perceptron` by `make run` and `make test`
 * `train digit|mpg [options]`: `python -m training`, the same options;
 * `healthcheck`: the container's HEALTHCHECK for whichever of these runs in it;
 * `migrate`: brings the job database to the newest schema and says which revision it is at
-  (`api`, `worker` and `run` do the same when they start).
+  (`api`, `worker` and `run` do the same when they start);
+* `reset-models`: returns the models folder to the bundled versions (trained versions and pins
+  deleted, after a question unless `--yes`).
+
+`api`, `worker` and `run` first copy the bundled versions the models folder lacks
+(training/bundled.py); `api` and `run` open their port before anything slow starts, so a port in
+use is one line naming the setting to change.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import argparse
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 from typing import TYPE_CHECKING, Any
@@ -24,9 +31,11 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from service.cli import healthcheck
+from service.cli.listening import BACKLOG, CannotListen, announce_when_ready, open_listening_socket
 from service.logs import configure_logging
 from service.settings import Settings
 from training.settings import describe_settings_error
+from training.tensorflow_env import quiet_tensorflow
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -59,22 +68,20 @@ def uvicorn_options(settings: Settings, app: FastAPI | None = None) -> dict[str,
         **UVICORN_OPTIONS,
         "timeout_keep_alive": settings.keep_alive_timeout_s,
         "http": guarded_protocol(ConnectionLimits.from_settings(settings), gatekeeper),
-        # Room in the kernel's accept queue for a burst of connections (a flood of idle
-        # sockets) beside real clients: past it their SYNs wait a second for a retry. Linux
-        # caps it at net.core.somaxconn (4096 by default).
-        "backlog": 4096,
+        "backlog": BACKLOG,
     }
 
 
-def serve_api(settings: Settings) -> None:
-    """Serves until SIGINT or SIGTERM: in this process when `settings.workers` is 1, else in
-    that many worker processes under a supervisor (service/cli/processes.py)."""
+def serve_api(settings: Settings, sock: socket.socket) -> None:
+    """Serves on `sock` until SIGINT or SIGTERM: in this process when `settings.workers` is 1,
+    else in that many worker processes under a supervisor (service/cli/processes.py)."""
+    announce_when_ready(settings)
     if settings.workers > 1:
         from service.cli.processes import serve_in_processes
 
         options = uvicorn_options(settings)
         del options["http"]  # each worker binds its own (service.cli.processes.WorkerHttpProtocol)
-        serve_in_processes(settings, options)
+        serve_in_processes(settings, options, sock)
         return
 
     import uvicorn
@@ -82,7 +89,13 @@ def serve_api(settings: Settings) -> None:
     from service.app import create_app
 
     app = create_app(settings)
-    uvicorn.run(app, host=settings.host, port=settings.port, **uvicorn_options(settings, app))
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, **uvicorn_options(settings, app)
+    )
+    server = uvicorn.Server(config)
+    server.run(sockets=[sock])
+    if not server.started:  # the application's start-up failed (it logged why)
+        raise SystemExit(3)
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:
@@ -101,7 +114,7 @@ def _die_with_parent() -> None:
         pass
 
 
-def run_both(settings: Settings) -> int:
+def run_both(settings: Settings, sock: socket.socket) -> int:
     """Starts a worker child process, serves the API, and stops the worker on the way out,
     whether the API stops on Ctrl-C or SIGTERM (uvicorn re-raises the signal after its own
     shutdown; the handler installed here turns that into a normal exit)."""
@@ -113,7 +126,7 @@ def run_both(settings: Settings) -> int:
     )
     log.info("training worker started (pid %d)", worker.pid)
     try:
-        serve_api(settings)
+        serve_api(settings, sock)
     finally:
         if worker.poll() is None:
             worker.send_signal(signal.SIGINT)
@@ -139,7 +152,14 @@ def migrate_job_database(settings: Settings) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    try:
+        return _main(sys.argv[1:] if argv is None else argv)
+    except KeyboardInterrupt:  # Ctrl-C before the server's own signal handling is in place
+        return 130
+
+
+def _main(argv: list[str]) -> int:
+    quiet_tensorflow()
     if argv[:1] == ["train"]:
         from training.cli import main as train
 
@@ -150,7 +170,11 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "command", choices=("api", "worker", "run", "train", "healthcheck", "migrate")
+        "command",
+        choices=("api", "worker", "run", "train", "healthcheck", "migrate", "reset-models"),
+    )
+    parser.add_argument(
+        "--yes", action="store_true", help="reset-models: do it without asking first"
     )
     options = parser.parse_args(argv)
     if options.command == "healthcheck":
@@ -164,15 +188,36 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings.log_level, json_lines=settings.log_json)
     if options.command == "migrate":
         return migrate_job_database(settings)
-    if options.command == "api":
-        healthcheck.announce("api")
-        serve_api(settings)
-    elif options.command == "worker":
+    if options.command == "reset-models":
+        from service.cli.models_folder import reset_models
+
+        return reset_models(settings, assume_yes=options.yes)
+    sock = None
+    if options.command in ("api", "run"):
+        try:
+            sock = open_listening_socket(settings)
+        except CannotListen as exc:
+            return _cannot_start(parser.prog, str(exc))
+    from service.cli.models_folder import CannotPrepare, prepare_models_dir
+
+    try:
+        prepare_models_dir(settings)
+    except CannotPrepare as exc:
+        return _cannot_start(parser.prog, str(exc))
+    if options.command == "worker":
         from service.jobs.worker import run_worker
 
         healthcheck.announce("worker")
         run_worker(settings)
-    else:
-        healthcheck.announce("api")  # the worker child announces itself
-        return run_both(settings)
-    return 0
+        return 0
+    assert sock is not None
+    healthcheck.announce("api")  # in `run`, the worker child announces itself
+    if options.command == "api":
+        serve_api(settings, sock)
+        return 0
+    return run_both(settings, sock)
+
+
+def _cannot_start(prog: str, reason: str) -> int:
+    sys.stderr.write(f"{prog}: cannot start: {reason}\n")
+    return 2

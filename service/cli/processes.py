@@ -23,6 +23,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -93,9 +94,10 @@ def prepare_metrics_dir() -> tuple[Path, bool]:
     return folder, True
 
 
-def serve_in_processes(settings: Settings, options: dict[str, Any]) -> None:
-    """Runs `settings.workers` worker processes under uvicorn's supervisor until SIGINT or
-    SIGTERM. `options` are cli.uvicorn_options without the protocol (set here)."""
+def serve_in_processes(settings: Settings, options: dict[str, Any], sock: socket.socket) -> None:
+    """Runs `settings.workers` worker processes under uvicorn's supervisor, accepting from the
+    listening `sock`, until SIGINT or SIGTERM. `options` are cli.uvicorn_options without the
+    protocol (set here)."""
     import uvicorn
     from prometheus_client import multiprocess
     from uvicorn.supervisors import Multiprocess
@@ -131,7 +133,7 @@ def serve_in_processes(settings: Settings, options: dict[str, Any]) -> None:
         **options,
     )
     log.info("serving with %d worker processes (metrics in %s)", settings.workers, folder)
-    supervisor = Supervisor(config, sockets=[config.bind_socket()])
+    supervisor = Supervisor(config, sockets=[sock])
     try:
         supervisor.run()
     finally:

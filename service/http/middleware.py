@@ -25,6 +25,9 @@ REQUEST_ID_HEADER = "x-request-id"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 access_log = logging.getLogger("service.access")
+PROBE_PATHS = frozenset({"/healthz", "/readyz"})
+"""Asked every few seconds by orchestrators and load balancers: a successful answer is logged
+at DEBUG, so the log keeps the requests people send (a failed one is logged as any other)."""
 MAX_CACHED_SERIES = 1024
 
 
@@ -79,12 +82,15 @@ class RequestContextMiddleware:
             requests, latency = self._series(method, route, status)
             requests.inc()
             latency.observe(elapsed)
-            if access_log.isEnabledFor(logging.INFO):
+            path = scope["path"]
+            level = logging.DEBUG if path in PROBE_PATHS and status < 400 else logging.INFO
+            if access_log.isEnabledFor(level):
                 client = scope.get("client")
-                access_log.info(
+                access_log.log(
+                    level,
                     "%s %s %d",
                     method,
-                    scope["path"],
+                    path,
                     status,
                     extra={
                         "status": status,

@@ -65,7 +65,9 @@ def _example_cars() -> list[dict[str, Any]]:
 )
 async def car_features(registry: RegistryDep) -> CarFeaturesInfo:
     """Units, accepted ranges, the range the served version was trained on, and real cars from
-    the data set (for forms and examples)."""
+    the data set (for forms and examples). `accepted_ranges` is authoritative: every value /mpg
+    accepts; `minimum` and `maximum` bound one of those ranges, in the spelling of `examples`
+    and `training_range`."""
     try:
         ranges = registry.get("mpg").metadata.get("feature_ranges") or {}
     except ServiceError:
@@ -75,8 +77,9 @@ async def car_features(registry: RegistryDep) -> CarFeaturesInfo:
             name=f.name,
             label=f.label,
             unit=f.unit,
-            minimum=f.minimum,
-            maximum=f.maximum,
+            # The first accepted spelling: every value between them is one /mpg takes.
+            minimum=f.accepted_ranges()[0][0],
+            maximum=f.accepted_ranges()[0][1],
             accepted_ranges=[list(r) for r in f.accepted_ranges()],
             integer=f.integer,
             description=f.description,

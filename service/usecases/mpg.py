@@ -12,7 +12,7 @@ from service.errors import InvalidInput, invalid_input
 from service.metrics import ServiceMetrics
 from service.registry import LoadedVersion, ModelRegistry
 from service.schemas.mpg import Car, MpgPrediction
-from training.cars import FEATURE_NAMES, FEATURES_BY_NAME, litres_per_100km
+from training.cars import FEATURE_NAMES, litres_per_100km, training_range_text, value_text
 
 MIN_REPORTED_MPG = 1.0
 """Far outside the training data a network can extrapolate to zero or below; no car does."""
@@ -46,11 +46,9 @@ def warnings_for(car: BaseModel, model: LoadedVersion) -> list[str]:
         bounds = ranges.get(name)
         value = getattr(car, name)
         if bounds and not bounds[0] <= value <= bounds[1]:
-            feature = FEATURES_BY_NAME[name]
-            unit = f" {feature.unit}" if feature.unit and name != "origin" else ""
             warnings.append(
-                f"{name} = {value:g}{unit} is outside the training range "
-                f"{bounds[0]:g}-{bounds[1]:g}; the prediction is an extrapolation"
+                f"{name} {value_text(name, value)} is outside the range the model was trained "
+                f"on, {training_range_text(name, *bounds)}; the prediction is an extrapolation"
             )
     return warnings
 
