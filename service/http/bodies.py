@@ -1,6 +1,6 @@
 """Reading request bodies the prediction endpoints share: JSON with clear errors (the tensor
-protocols' JSON whatever its content type), and digit images in the three shapes /digit accepts
-(multipart files, a raw image body, JSON)."""
+protocols' JSON whatever its content type), cars for /mpg, and digit images in the three shapes
+/digit accepts (multipart files, a raw image body, JSON)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from fastapi import Request
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
 
@@ -18,6 +18,7 @@ from service import vision
 from service.admission import DigitSource
 from service.errors import BadRequest, InvalidInput, UnsupportedMediaType, invalid_input
 from service.schemas.digit import DigitJsonImage
+from service.schemas.mpg import Car
 
 IMAGE_MEDIA_TYPES = (
     "image/png",
@@ -70,6 +71,27 @@ async def read_protocol_json(request: Request) -> Any:
             "(tritonclient: set_data_from_numpy(..., binary_data=False))"
         )
     return await read_json(request, any_content_type=True)
+
+
+_ONE_CAR: TypeAdapter[Any] = TypeAdapter(Car)
+_CARS: TypeAdapter[Any] = TypeAdapter(list[Car])
+
+
+def parse_cars(document: Any, max_cars: int) -> tuple[list[BaseModel], bool]:
+    """Validates one car (an object) or a batch (a list); returns the cars and whether the
+    request was a batch."""
+    try:
+        if isinstance(document, list):
+            if not document:
+                raise InvalidInput("the list of cars is empty")
+            if len(document) > max_cars:
+                raise InvalidInput(f"{len(document)} cars in one request; the limit is {max_cars}")
+            return list(_CARS.validate_python(document)), True
+        if not isinstance(document, dict):
+            raise InvalidInput("send a car as a JSON object, or a list of cars")
+        return [_ONE_CAR.validate_python(document)], False
+    except ValidationError as exc:
+        raise invalid_input(exc.errors(include_url=False)) from None
 
 
 _JSON_IMAGES = TypeAdapter(list[DigitJsonImage])

@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from service.errors import ServiceError
-from service.http.bodies import read_json
+from service.http.bodies import parse_cars, read_json
 from service.http.deps import PredictionAccess, RegistryDep, serving_for_prediction
 from service.http.error_handlers import error_responses
 from service.http.openapi import inline_schema, json_request_body
@@ -47,7 +47,7 @@ async def predict_mpg(request: Request) -> MpgPrediction | MpgBatchPrediction:
     acceleration (seconds 0-60 mph), model year and origin and answers its miles per gallon.
     Values outside the training data are accepted with a warning naming the feature."""
     serving = serving_for_prediction(request)
-    cars, batch = mpg.parse_cars(await read_json(request), serving.settings.max_batch_cars)
+    cars, batch = parse_cars(await read_json(request), serving.settings.max_batch_cars)
     predictions = await mpg.predict(cars, serving.registry, serving.metrics, endpoint="/mpg")
     return MpgBatchPrediction(results=predictions) if batch else predictions[0]
 

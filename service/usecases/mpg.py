@@ -1,41 +1,20 @@
-"""Predicting fuel economy for validated cars, with warnings for extrapolation."""
+"""Predicting fuel economy for validated cars (`service.http.bodies.parse_cars` reads them),
+with warnings for extrapolation."""
 
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel
 
-from service.errors import InvalidInput, invalid_input
 from service.metrics import ServiceMetrics
 from service.registry import LoadedVersion, ModelRegistry
-from service.schemas.mpg import Car, MpgPrediction
+from service.schemas.mpg import MpgPrediction
 from training.cars import FEATURE_NAMES, litres_per_100km, training_range_text, value_text
 
 MIN_REPORTED_MPG = 1.0
 """Far outside the training data a network can extrapolate to zero or below; no car does."""
-
-_ONE_CAR: TypeAdapter[Any] = TypeAdapter(Car)
-_CARS: TypeAdapter[Any] = TypeAdapter(list[Car])
-
-
-def parse_cars(document: Any, max_cars: int) -> tuple[list[BaseModel], bool]:
-    """Validates one car (an object) or a batch (a list); returns the cars and whether the
-    request was a batch."""
-    try:
-        if isinstance(document, list):
-            if not document:
-                raise InvalidInput("the list of cars is empty")
-            if len(document) > max_cars:
-                raise InvalidInput(f"{len(document)} cars in one request; the limit is {max_cars}")
-            return list(_CARS.validate_python(document)), True
-        if not isinstance(document, dict):
-            raise InvalidInput("send a car as a JSON object, or a list of cars")
-        return [_ONE_CAR.validate_python(document)], False
-    except ValidationError as exc:
-        raise invalid_input(exc.errors(include_url=False)) from None
 
 
 def warnings_for(car: BaseModel, model: LoadedVersion) -> list[str]:

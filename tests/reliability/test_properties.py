@@ -21,9 +21,9 @@ from PIL import Image, ImageDraw
 
 from service.app import create_app
 from service.errors import InvalidInput
+from service.http.bodies import parse_cars
 from service.schemas.mpg import ORIGIN_SPELLINGS
 from service.settings import Settings
-from service.usecases.mpg import parse_cars
 from service.vision import ImageError, NoDigitFound, preprocess
 from training.cars import CAR_FEATURES, FEATURE_NAMES, ORIGINS
 from training.signatures import IMAGE_SIZE
