@@ -209,7 +209,7 @@ _MLP_DEFAULTS: dict[str, Any] = {
 _FINE_TUNE_DEFAULTS: dict[str, Any] = {
     # Fine-tuning nudges weights that already reach 99.6%: a tenth of the CNN's peak rate
     # (3e-4 learnt the style better than 1e-4 for the same MNIST validation accuracy), decayed
-    # over one epoch (python -m bench feedback: bench/RESULTS.md, "Learning from feedback").
+    # over one epoch (bench/RESULTS.md, "Learning from feedback").
     "epochs": 1,
     "learning_rate": 3e-4,
     "lr_schedule": "cosine",
@@ -332,7 +332,7 @@ class MpgHyperparameters(TrainingHyperparameters):
         [32, 32],
         min_length=1,
         max_length=6,
-        description="Chosen by 5-fold cross-validation on the training rows (python -m bench mpg)",
+        description="Chosen by 5-fold cross-validation on the training rows (bench/RESULTS.md)",
     )
     loss: MpgLoss = MpgLoss.mae
     huber_delta: float = Field(1.0, gt=0, le=100, description="For huber")

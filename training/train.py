@@ -244,8 +244,8 @@ def train_mpg(
 def fit_mpg(
     hp: MpgHyperparameters, train: pd.DataFrame, device: TrainingDevice, observer: ProgressObserver
 ) -> tuple[keras.Model, RunClock]:
-    """The ensemble trained on the rows of `train` only (the cross-validation in
-    `bench.mpg_cv` passes folds of the standard training rows)."""
+    """The ensemble trained on the rows of `train` only (so a cross-validation can pass it folds
+    of the standard training rows)."""
     train_features = features_of(train)
     target = mpg_model.transform_target(train[TARGET].to_numpy(np.float64), hp.target_transform)
     mean, std = float(target.mean()), float(target.std() or 1.0)
