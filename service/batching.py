@@ -24,8 +24,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from service.errors import Overloaded, ServiceError
+from service.runtimes import Tensors
 
-Tensors = dict[str, np.ndarray]
+__all__ = ["AdaptiveBatcher", "InferenceFailed", "Tensors"]
+
 RunBatch = Callable[[Tensors], Tensors]
 
 log = logging.getLogger(__name__)

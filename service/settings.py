@@ -116,6 +116,17 @@ class Settings(TrainingSettings):
     tf_inter_op_threads: int = Field(0, ge=0, le=256)
     """TensorFlow ops run in parallel; 0 lets TensorFlow decide (with several workers: each
     worker's share of the cores)."""
+    model_runtime: Literal["auto", "tensorflow", "litert"] = "auto"
+    """What computes the answers. `auto`: LiteRT, on a copy of each version derived from its
+    SavedModel and checked against it when it loads (same classes, probabilities within 1e-4,
+    mpg within 1e-3), and TensorFlow for a version whose copy cannot be made or disagrees
+    (`/models` and `/metrics` say which, and why). `tensorflow`: the SavedModel always.
+    `litert`: LiteRT only; a version without an agreeing copy fails to load. LiteRT uses
+    tf_intra_op_threads threads, or the worker's share of the cores."""
+    runtime_cache_dir: Path | None = None
+    """Where LiteRT copies converted at load (versions exported without one, such as the
+    bundled models) are kept for the next start; default `<cache_dir>/litert`. A folder that
+    cannot be written means converting at every load (1.5 to 2 s of CPU per model)."""
 
     allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: list(LOOPBACK_HOSTS)
