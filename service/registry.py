@@ -463,6 +463,7 @@ class ModelRegistry:
             max_batch=s.batch_max_size,
             max_wait_s=s.batch_max_wait_ms / 1000.0,
             queue_limit=s.batch_queue_limit,
+            inline_max_s=s.inline_inference_ms / 1000.0,
             on_batch=on_batch,
             on_shed=self.metrics.shed_requests.labels(loaded.name).inc,
         )
