@@ -12,6 +12,7 @@ checked against the SavedModel before it serves (`service.runtimes.selection`).
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import logging
 from collections.abc import Iterator
@@ -33,7 +34,7 @@ class Copy:
     source: str
     """"from the version folder", "from the cache" or "converted at load"."""
     cache_path: Path | None = None
-    """Where a converted copy is cached once it has passed its check."""
+    """The cache entry it was read from or written to."""
 
 
 def saved_model_digest(path: Path) -> str:
@@ -52,23 +53,48 @@ def saved_model_digest(path: Path) -> str:
 
 def copies(path: Path, cache_dir: Path | None) -> Iterator[Copy]:
     """The LiteRT copies of the SavedModel in `path`, cheapest first: the version folder's,
-    the cached one, a new conversion. The converter's exception escapes when it refuses the
-    model."""
+    the cached one, a new conversion (cached at once, when the cache folder can be written).
+    One process converts a model at a time: the serving processes start together, and the
+    others wait for its copy instead of converting the same model again. The converter's
+    exception escapes when it refuses the model."""
     own = path / LITERT_FILE
     with contextlib.suppress(OSError):
         yield Copy(own.read_bytes(), "from the version folder")
-    cached = cache_dir / f"{saved_model_digest(path)}{SUFFIX}" if cache_dir else None
-    if cached is not None:
+    if cache_dir is None:
+        yield Copy(convert_to_litert(path), "converted at load")
+        return
+    cached = cache_dir / f"{saved_model_digest(path)}{SUFFIX}"
+    with contextlib.suppress(OSError):
+        yield Copy(cached.read_bytes(), "from the cache", cached)
+    with _converting(cached):
+        try:
+            copy = Copy(cached.read_bytes(), "from the cache", cached)
+        except OSError:
+            copy = Copy(convert_to_litert(path), "converted at load", cached)
+            _store(cached, copy.flatbuffer)
+    yield copy
+
+
+def forget(copy: Copy) -> None:
+    """Deletes a cached copy that failed its check, so the next load converts afresh."""
+    if copy.cache_path is not None:
         with contextlib.suppress(OSError):
-            yield Copy(cached.read_bytes(), "from the cache")
-    yield Copy(convert_to_litert(path), "converted at load", cached)
+            copy.cache_path.unlink(missing_ok=True)
 
 
-def remember(copy: Copy) -> None:
-    """Caches a converted copy that passed its check (replacing a cached one that did not),
-    when the cache folder can be written."""
-    if copy.source == "converted at load" and copy.cache_path is not None:
-        _store(copy.cache_path, copy.flatbuffer)
+@contextlib.contextmanager
+def _converting(cached: Path) -> Iterator[None]:
+    """Holds the cache entry's lock file while converting; without a writable cache folder,
+    nothing to hold."""
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        lock = (cached.parent / f"{cached.name}.lock").open("a")
+    except OSError:
+        yield
+        return
+    with lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def _store(target: Path, flatbuffer: bytes) -> None:
@@ -88,3 +114,4 @@ def _prune(folder: Path) -> None:
         )
         for stale in entries[CACHED_COPIES:]:
             stale.unlink(missing_ok=True)
+            stale.with_name(f"{stale.name}.lock").unlink(missing_ok=True)

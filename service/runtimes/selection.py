@@ -17,7 +17,7 @@ from typing import Any
 
 from service.runtimes import Runner, Tensors
 from service.runtimes.agreement import Disagreement, check_agreement, input_specs, probe_inputs
-from service.runtimes.copies import Copy, copies, remember
+from service.runtimes.copies import Copy, copies, forget
 from service.runtimes.litert import LiteRTRunner
 from service.runtimes.saved_model import SavedModelRunner
 from service.settings import Settings, available_cores
@@ -123,8 +123,8 @@ def _litert_selection(
         for copy in copies(path, settings.runtime_cache_dir or settings.cache_dir / "litert"):
             outcome = _try_copy(copy, expected, probes, threads)
             if isinstance(outcome, Selection):
-                remember(copy)
                 return outcome
+            forget(copy)
             problem = outcome
             log.info(
                 "version %d of %s: LiteRT copy %s skipped (%s)",
