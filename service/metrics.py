@@ -92,6 +92,20 @@ class ServiceMetrics:
             registry=r,
             multiprocess_mode="liveall",
         )
+        self.model_runtime = Gauge(
+            "perceptron_model_runtime",
+            "1 for the runtime computing each model's served version (litert or tensorflow)",
+            ("model", "runtime"),
+            registry=r,
+            multiprocess_mode="liveall",
+        )
+        self.runtime_fallbacks = Counter(
+            "perceptron_runtime_fallbacks",
+            "Versions served with TensorFlow although LiteRT was asked for, by reason "
+            "(litert_conversion_failed, litert_disagrees, litert_failed, litert_unavailable)",
+            ("model", "version", "reason"),
+            registry=r,
+        )
         self.shed_requests = Counter(
             "perceptron_shed_requests",
             "Requests refused with 503 because the inference queue was full",

@@ -110,12 +110,28 @@ class Settings(TrainingSettings):
     batch_queue_limit: int = Field(4096, ge=1)
     """Rows waiting for a model call beyond which requests are shed with 503 (32 clients each
     sending a batch of 100 fit; past this the wait would outgrow any client's patience)."""
+    inline_inference_ms: float = Field(0.2, ge=0, le=1000)
+    """Model calls expected to take at most this long (learnt from the calls before) run on
+    the event loop instead of the inference thread: the hand-over to the thread and back costs
+    about 0.1 to 0.2 ms here, more than LiteRT's mpg calls (0.02 to 0.03 ms), less than a
+    digit (0.3 to 0.6 ms per image). 0 sends every call to the inference thread."""
     tf_intra_op_threads: int = Field(0, ge=0, le=256)
     """TensorFlow threads inside one op; 0 lets TensorFlow use every core (with several
     workers: each worker's share of the cores)."""
     tf_inter_op_threads: int = Field(0, ge=0, le=256)
     """TensorFlow ops run in parallel; 0 lets TensorFlow decide (with several workers: each
     worker's share of the cores)."""
+    model_runtime: Literal["auto", "tensorflow", "litert"] = "auto"
+    """What computes the answers. `auto`: LiteRT, on a copy of each version derived from its
+    SavedModel and checked against it when it loads (same classes, probabilities within 1e-4,
+    mpg within 1e-3), and TensorFlow for a version whose copy cannot be made or disagrees
+    (`/models` and `/metrics` say which, and why). `tensorflow`: the SavedModel always.
+    `litert`: LiteRT only; a version without an agreeing copy fails to load. LiteRT uses
+    tf_intra_op_threads threads, or the worker's share of the cores."""
+    runtime_cache_dir: Path | None = None
+    """Where LiteRT copies converted at load (versions exported without one, such as the
+    bundled models) are kept for the next start; default `<cache_dir>/litert`. A folder that
+    cannot be written means converting at every load (1.5 to 2 s of CPU per model)."""
 
     allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: list(LOOPBACK_HOSTS)

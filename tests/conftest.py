@@ -140,8 +140,15 @@ def models_dir(tiny_models: Path, tmp_path: Path) -> Path:
     return target
 
 
+@pytest.fixture(scope="session")
+def runtime_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One LiteRT copy cache for the session: each SavedModel without a copy of its own (the
+    bundled models) is converted once, not once per app."""
+    return tmp_path_factory.mktemp("litert-cache")
+
+
 @pytest.fixture
-def settings_factory(tmp_path: Path):
+def settings_factory(tmp_path: Path, runtime_cache: Path):
     """Builds Settings for an app under test: private state folder, fast polling."""
     from service.settings import Settings
 
@@ -150,6 +157,7 @@ def settings_factory(tmp_path: Path):
             "state_dir": tmp_path / "var",
             "data_dir": _data_dir(),
             "cache_dir": tmp_path / "cache",
+            "runtime_cache_dir": runtime_cache,
             "poll_interval_s": 0.2,
             "log_json": False,
         }
@@ -255,7 +263,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session")
-def bundled_client(tmp_path_factory, bundled_models):
+def bundled_client(tmp_path_factory, bundled_models, runtime_cache):
     """The app on the bundled models (read-only use: no pins, no new versions)."""
     from fastapi.testclient import TestClient
 
@@ -266,6 +274,7 @@ def bundled_client(tmp_path_factory, bundled_models):
         _env_file=None,
         models_dir=bundled_models,
         state_dir=tmp_path_factory.mktemp("bundled-var"),
+        runtime_cache_dir=runtime_cache,
         poll_interval_s=60,
     )
     with TestClient(create_app(settings), base_url=BASE_URL, client=LOOPBACK_CLIENT) as client:

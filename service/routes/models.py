@@ -59,6 +59,7 @@ def model_info(slot: ModelSlot, *, admin: bool) -> ModelInfo:
                 device=meta.get("device"),
             )
         )
+    fallback = slot.serving.runtime_fallback if slot.serving else None
     return ModelInfo(
         name=slot.name,
         state=slot.state.value,
@@ -69,6 +70,10 @@ def model_info(slot: ModelSlot, *, admin: bool) -> ModelInfo:
         error=slot.error.message if slot.error else None,
         error_code=slot.error.code if slot.error else None,
         error_detail=slot.error.detail if slot.error and admin else None,
+        runtime=slot.serving.runtime if slot.serving else None,
+        runtime_fallback=fallback.message if fallback else None,
+        runtime_fallback_code=fallback.code if fallback else None,
+        runtime_fallback_detail=fallback.detail if fallback and admin else None,
         signature=signature_info(SIGNATURES[slot.name]),
         versions=versions,
     )

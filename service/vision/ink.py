@@ -103,6 +103,18 @@ def find_digit(grey: np.ndarray, steps: dict[str, np.ndarray] | None = None) -> 
     return _crop(ink, keep, floor, on_paper=not (clean or small))
 
 
+def find_drawn_digit(ink: np.ndarray, steps: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    """The digit in a drawing's own ink (uint8, bright on black: a transparent canvas's alpha),
+    as `find_digit` returns it. There is no paper to estimate and no polarity to decide: only
+    the threshold, and specks apart from the digit to drop."""
+    threshold, floor = _thresholds(ink)
+    mask = (ink >= threshold).view(np.uint8)
+    keep = _digit_pieces(mask)
+    if steps is not None:
+        steps.update(upright=ink, ink=ink, threshold=mask, without_lines=mask, digit=keep)
+    return _crop(ink, keep, floor, on_paper=False)
+
+
 def _ink_is_dark(counts: np.ndarray) -> bool:
     """Whether the picture is dark ink on light paper (rather than chalk on a board, an
     MNIST-style array or a dark-mode canvas). The background is the larger crowd of pixels at

@@ -34,7 +34,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from service.vision.errors import ImageError, ImageTooLarge, UnreadableImage
-from service.vision.ink import find_digit
+from service.vision.ink import find_digit, find_drawn_digit
 from service.vision.mnist_layout import STROKE_WORKING_SIZE, fit_and_centre
 from service.vision.pixels import grey_levels, pixel_array
 from training.signatures import IMAGE_SIZE
@@ -167,10 +167,36 @@ def to_mnist_tensor(
 ) -> np.ndarray:
     """The MNIST-style 28x28 float32 array for a decoded picture or a pixel array (see
     `preprocess`). Raises NoDigitFound when nothing stands out from the background."""
+    drawn = _canvas_ink(image) if isinstance(image, Image.Image) else None
+    if drawn is not None:
+        if steps is not None:
+            steps["grey"] = drawn
+        return fit_and_centre(find_drawn_digit(drawn, steps))
     grey = _pixels_from_array(image) if isinstance(image, np.ndarray) else _greyscale(image)
     if steps is not None:
         steps["grey"] = grey
     return fit_and_centre(find_digit(grey, steps))
+
+
+def _canvas_ink(image: Image.Image) -> np.ndarray | None:
+    """The ink of a drawing on a transparent canvas: its alpha (whatever the pen's colour),
+    cropped to what was drawn with a margin and reduced to the size the digit needs; None for
+    any other picture. A canvas is mostly fully transparent; a picture whose transparency is
+    only its outline (a cut-out photo of a note) is not, and is flattened instead."""
+    if image.mode not in ("RGBA", "LA"):
+        return None
+    alpha = image.getchannel("A")
+    if alpha.histogram()[0] * 2 < image.width * image.height:
+        return None
+    box = alpha.getbbox()
+    if box is None:
+        return np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
+    drawn = alpha.crop(box)
+    factor = -(-max(drawn.size) // DRAWING_SIZE)
+    if factor > 1:
+        drawn = drawn.reduce(factor)
+    margin = max(2, max(drawn.size) // 4)
+    return np.pad(np.asarray(drawn), margin)
 
 
 def _pixels_from_array(pixels: np.ndarray) -> np.ndarray:
