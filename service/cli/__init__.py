@@ -99,7 +99,9 @@ def serve_api(settings: Settings, sock: socket.socket) -> None:
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)
+    # SIGTERM is how containers and service managers stop the service: a clean stop, exit 0,
+    # as `api` exits (a Kubernetes Job or `docker wait` would read 143 as a failure).
+    raise SystemExit(0)
 
 
 def _die_with_parent() -> None:

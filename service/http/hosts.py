@@ -5,6 +5,11 @@ browser call the service as if it were its own (DNS rebinding): the browser then
 name as Host. Checking Host against the names the service is known by stops it. Starlette's
 TrustedHostMiddleware answers in plain text and cuts `[::1]:8000` at the first colon, hence
 `HostCheck`.
+
+The health probes answer whatever the Host: Kubernetes' kubelet and most load balancers send
+the address they connect to (`Host: 10.244.1.7:8000`), which no setting can list in advance,
+and a probe's answer (up, ready, the models' states) tells a rebinding page nothing it could
+use.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from service.http.error_handlers import error_response
 from service.settings import Settings
 
 ANY = "*"
+PROBE_PATHS = frozenset({"/healthz", "/readyz", "/v2/health/live", "/v2/health/ready"})
+"""Liveness and readiness, answered whatever the Host (see above)."""
 
 
 def host_name(host_header: str) -> str:
@@ -61,9 +68,10 @@ class HostCheck:
         self.names = allowed_hosts(settings)
         self.any = ANY in self.names
 
-    def refusal(self, header: bytes | None) -> Response | None:
-        """The 400 for a request whose Host header is `header`; None when it may go on."""
-        if self.any:
+    def refusal(self, header: bytes | None, path: str) -> Response | None:
+        """The 400 for a request for `path` whose Host header is `header`; None when it may
+        go on."""
+        if self.any or path in PROBE_PATHS:
             return None
         host = header.decode("latin-1") if header is not None else None
         if host is not None and host_name(host) in self.names:

@@ -147,7 +147,7 @@ class RequestGuardMiddleware:
                 encoding = value
         declared = _content_length(length)
         refusal = (
-            self.hosts.refusal(host)
+            self.hosts.refusal(host, scope["path"])
             or _encoding_refusal(encoding)
             or self._declared_size_refusal(declared)
         )

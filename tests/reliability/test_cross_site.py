@@ -43,7 +43,7 @@ def test_an_admin_call_through_a_rebound_name_is_refused(service) -> None:
 
 @pytest.mark.parametrize("host", ["localhost:8000", "127.0.0.1", "[::1]:8000", "LOCALHOST"])
 def test_the_loopback_names_are_answered_with_or_without_a_port(service, host: str) -> None:
-    assert service.get("/healthz", headers={"Host": host}).status_code == 200
+    assert service.get("/v2", headers={"Host": host}).status_code == 200
 
 
 def test_the_public_name_is_answered_and_others_configured_too(
@@ -57,9 +57,24 @@ def test_the_public_name_is_answered_and_others_configured_too(
         )
     )
     for host in ("perceptron.example.com", "perceptron.example.com:443", "api:8000", "[::1]"):
-        assert client.get("/healthz", headers={"Host": host}).status_code == 200, host
+        assert client.get("/v2", headers={"Host": host}).status_code == 200, host
     for host in ("localhost", "example.com", "perceptron.example.com.attacker.example"):
-        assert client.get("/healthz", headers={"Host": host}).status_code == 400, host
+        assert client.get("/v2", headers={"Host": host}).status_code == 400, host
+
+
+@pytest.mark.parametrize("host", ["10.244.1.7:8000", "10.244.1.7", "[fd00::7]:8000", ""])
+def test_health_probes_answer_whatever_the_host(service, host: str) -> None:
+    """What the kubelet's probes and load balancers' health checks send: the address they
+    connect to. The probes answer it; every other route still refuses it."""
+    headers = {"Host": host}
+    for path in ("/healthz", "/readyz", "/v2/health/live", "/v2/health/ready"):
+        answer = service.get(path, headers=headers)
+        assert answer.status_code == 200, (path, answer.text)
+    for path in ("/v2", "/models", "/metrics", "/"):
+        refused = service.get(path, headers=headers)
+        assert refused.status_code == 400, path
+        assert refused.json()["code"] == "host_not_allowed"
+    assert service.get("/readyz", headers=headers).json()["ready"] is True
 
 
 def test_host_names_lose_their_port_and_keep_ipv6_brackets() -> None:
