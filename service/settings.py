@@ -190,6 +190,11 @@ class Settings(TrainingSettings):
     """How often a running job reports that its worker is alive."""
     job_lost_after_s: float = Field(60.0, gt=0, le=86_400)
     """Silence after which a running job is failed as 'worker lost'."""
+    worker_stop_timeout_s: float = Field(8.0, gt=0, le=3600)
+    """How long a worker told to stop (SIGTERM, Ctrl-C) waits for its running job to reach its
+    next batch and go back to the queue; past it the job's process is killed and the job is
+    queued again all the same. Keep it under the time the platform waits before SIGKILL
+    (Docker: 10 s; Kubernetes: terminationGracePeriodSeconds)."""
 
     @field_validator(
         "admin_token", "public_host", "database_url", "redis_url", "log_json", mode="before"

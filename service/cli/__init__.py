@@ -98,6 +98,10 @@ def serve_api(settings: Settings, sock: socket.socket) -> None:
         raise SystemExit(3)
 
 
+WORKER_EXIT_MARGIN_S = 5
+"""Time past worker_stop_timeout_s for the worker child to hand back its job and exit."""
+
+
 def _exit_on_sigterm(signum: int, frame: object) -> None:
     # SIGTERM is how containers and service managers stop the service: a clean stop, exit 0,
     # as `api` exits (a Kubernetes Job or `docker wait` would read 143 as a failure).
@@ -131,9 +135,9 @@ def run_both(settings: Settings, sock: socket.socket) -> int:
         serve_api(settings, sock)
     finally:
         if worker.poll() is None:
-            worker.send_signal(signal.SIGINT)
+            worker.send_signal(signal.SIGTERM)  # its running job goes back to the queue
             try:
-                worker.wait(timeout=15)
+                worker.wait(timeout=settings.worker_stop_timeout_s + WORKER_EXIT_MARGIN_S)
             except subprocess.TimeoutExpired:
                 worker.kill()
     return 0
