@@ -136,6 +136,7 @@ GROUPS = (
             "job_timeout_s",
             "job_heartbeat_s",
             "job_lost_after_s",
+            "worker_stop_timeout_s",
             "keep_unpromoted_versions",
         ),
     ),
