@@ -9,6 +9,7 @@ tests pass explicit values instead of patching the environment.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import os
 from pathlib import Path
@@ -23,6 +24,7 @@ from training.settings import TrainingSettings
 PLACEHOLDER_TOKENS = frozenset({"", "change-me", "changeme", "replace-me", "secret", "admin"})
 MIN_PRODUCTION_TOKEN_LENGTH = 16
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+LOOPBACK_PROXIES = ("127.0.0.1", "::1")
 
 
 def available_cores() -> int:
@@ -50,9 +52,9 @@ class Settings(TrainingSettings):
     workers: int = Field(default_factory=lambda: available_cores(), ge=1, le=256)
     """Processes serving the API (`python -m service api` and `run`), each with its own models,
     batcher and registry; pins and new versions reach every one within poll_interval_s. Limits
-    counted in memory (connections, event streams, feedback per minute, decode and batch
-    queues) apply to each process: with N processes a client may get up to N times them. 1
-    serves from the one process that starts."""
+    counted in memory (connections, event streams, decode and batch queues, and feedback per
+    minute unless redis_url is set) apply to each process: with N processes a client may get
+    up to N times them. 1 serves from the one process that starts."""
 
     poll_interval_s: float = Field(2.0, gt=0, le=3600)
     """How often the models folder is scanned for new versions and pins."""
@@ -142,6 +144,14 @@ class Settings(TrainingSettings):
     public_host: str | None = None
     """The name clients reach the service by, e.g. behind the production proxy
     (perceptron.example.com): allowed as Host, and as the Origin of admin calls."""
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(LOOPBACK_PROXIES)
+    )
+    """Addresses and networks of the reverse proxies in front of the service (comma-separated,
+    e.g. `10.0.0.5,10.244.0.0/16`): only a request from one of them may name its client in
+    X-Forwarded-For (read from the right, skipping these). That address is the one the
+    per-client limits count, the log shows and the loopback-only administration checks.
+    Loopback by default (a proxy on the same host); empty trusts no proxy."""
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """Origins allowed to call the API from a browser (comma-separated); none by default. `*`
     allows every origin to read and predict, never to administer (admin calls must come from
@@ -164,10 +174,11 @@ class Settings(TrainingSettings):
     """Open /jobs/{id}/events streams beyond which new ones get 429 with Retry-After."""
     max_event_streams_per_client: int = Field(8, ge=1, le=10_000)
     """Open event streams per client address beyond which new ones get 429 (behind a proxy
-    every client shares the proxy's address: raise it there)."""
+    not listed in trusted_proxies every client shares the proxy's address)."""
     feedback_per_minute: int = Field(30, ge=1, le=100_000)
-    """POST /digit/feedback requests a client address may send a minute (bursts of the same
-    size); past it the answer is 429 with Retry-After."""
+    """POST /digit/feedback requests a client address may send in a sliding minute; past it
+    the answer is 429 with Retry-After. Counted in Redis when redis_url is set, so the limit
+    holds across every API process and replica; in each process's memory otherwise."""
     max_feedback_image_bytes: int = Field(2 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     """The largest original image kept with a feedback sample; larger uploads get 413."""
     sample_retention_days: int = Field(90, ge=0, le=36_500)
@@ -204,7 +215,7 @@ class Settings(TrainingSettings):
         # Compose files pass `VAR=${VAR:-}`: an empty value must mean "not configured".
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("allowed_hosts", "cors_origins", mode="before")
+    @field_validator("allowed_hosts", "cors_origins", "trusted_proxies", mode="before")
     @classmethod
     def _split_list(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -214,6 +225,18 @@ class Settings(TrainingSettings):
                 with contextlib.suppress(ValueError):
                     return json.loads(value)
             return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses_or_networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not an IP address or network (e.g. 10.0.0.5 or 10.0.0.0/8)"
+                ) from None
         return value
 
     @model_validator(mode="after")

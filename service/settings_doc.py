@@ -30,13 +30,14 @@ from pydantic import AliasChoices, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings
 
-from service.settings import LOOPBACK_HOSTS, Settings
+from service.settings import LOOPBACK_HOSTS, LOOPBACK_PROXIES, Settings
 
 DOC_PATH = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 
 FACTORY_DEFAULTS = {
     "cache_dir": "`$XDG_CACHE_HOME/perceptron`, else `~/.cache/perceptron`",
     "allowed_hosts": ", ".join(f"`{host}`" for host in LOOPBACK_HOSTS),
+    "trusted_proxies": ", ".join(f"`{address}`" for address in LOOPBACK_PROXIES),
     "workers": "the number of cores the process may use",
     "models_dir": "`models` in the state folder (`var/models`)",
     "bundled_models_dir": "the `models` folder beside the code (the repository's; `/app/models` "
@@ -165,6 +166,7 @@ GROUPS = (
             "predictions_require_token",
             "allowed_hosts",
             "public_host",
+            "trusted_proxies",
             "cors_origins",
             "cors_allow_credentials",
         ),

@@ -48,6 +48,9 @@ UVICORN_OPTIONS: dict[str, Any] = {
     "server_header": False,
     "timeout_graceful_shutdown": 10,
     "timeout_keep_alive": 15,
+    # X-Forwarded-For is read by the app, from the proxies in trusted_proxies only
+    # (service/http/client_address.py).
+    "proxy_headers": False,
 }
 """How uvicorn runs an app (the benchmark's bare and naive apps run under the same)."""
 

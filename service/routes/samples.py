@@ -42,10 +42,6 @@ def _store(request: Request) -> SampleStore:
     return store
 
 
-def _client(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
 @feedback_router.post(
     "/digit/feedback",
     summary="Say which digit an image really shows",
@@ -80,7 +76,7 @@ async def send_feedback(request: Request) -> Sample:
     serving = serving_for_prediction(request)
     settings, metrics = serving.settings, serving.metrics
     limiter: RateLimiter = request.app.state.feedback_limiter
-    limiter.take(_client(request))
+    await limiter.take(request.client.host if request.client else None)
     source, raw_fields, typed = await read_feedback(request)
     try:
         # JSON fields are typed: strict, as JSON, so "3", 3.0 and true are not labels. Form
