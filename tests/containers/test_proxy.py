@@ -4,11 +4,12 @@ least as strict as the API's own settings, so a client meets the proxy's limit f
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 
 from service.settings import Settings
-from tests.containers.container_files import REPO, compose
+from tests.containers.container_files import REPO, compose, interpolate
 
 PROXY = REPO / "deploy" / "proxy"
 _DIRECTIVE = re.compile(
@@ -84,3 +85,17 @@ def test_the_proxys_own_errors_use_the_error_shape() -> None:
     assert bodies and all('"error":' in body and '"code":' in body for body in bodies)
     handled = {code for page in found["error_page"] for code in page.split()[:-2]}
     assert {"400", "408", "413", "429", "494", "502", "503", "504"} <= handled
+
+
+def test_the_api_trusts_the_proxy_and_only_the_proxy_to_name_clients() -> None:
+    """Behind the proxy every request comes from its address: unless the API believes its
+    X-Forwarded-For, all clients would share one address, and so one feedback allowance."""
+    services = compose()["services"]
+    proxy_address = services["proxy"]["networks"]["edge"]["ipv4_address"]
+    subnet = compose()["networks"]["edge"]["ipam"]["config"][0]["subnet"]
+    assert ipaddress.ip_address(proxy_address) in ipaddress.ip_network(subnet)
+    assert "edge" in services["api"]["networks"]
+    assert not any("edge" in services[name].get("networks", []) for name in ("worker", "redis"))
+    trusted = interpolate(services["api"]["environment"]["PERCEPTRON_TRUSTED_PROXIES"])
+    assert Settings(_env_file=None, trusted_proxies=trusted).trusted_proxies == [proxy_address]
+    assert "X-Forwarded-For $proxy_add_x_forwarded_for" in directives()["proxy_set_header"]
