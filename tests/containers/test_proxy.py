@@ -99,3 +99,30 @@ def test_the_api_trusts_the_proxy_and_only_the_proxy_to_name_clients() -> None:
     trusted = interpolate(services["api"]["environment"]["PERCEPTRON_TRUSTED_PROXIES"])
     assert Settings(_env_file=None, trusted_proxies=trusted).trusted_proxies == [proxy_address]
     assert "X-Forwarded-For $proxy_add_x_forwarded_for" in directives()["proxy_set_header"]
+
+
+def test_only_predictions_are_resent_to_the_next_replica() -> None:
+    """A POST is resent after a replica fails only where sending it twice is harmless: the
+    prediction routes. Jobs, feedback and administration are never resent."""
+    text = re.sub(r"#[^\n]*", "", (PROXY / "nginx.conf").read_text(encoding="utf-8"))
+    blocks = re.findall(r"location\s+([^{]+)\{([^}]*)\}", text)
+    resending = {where.strip() for where, body in blocks if "non_idempotent" in body}
+    assert resending == {
+        "~ ^/(digit|mpg)$",
+        "~ ^/v1/models/[^/]+(/versions/[^/]+)?:predict$",
+        "~ ^/v2/models/[^/]+(/versions/[^/]+)?/infer$",
+    }
+    for pattern in resending:
+        regex = re.compile(pattern.removeprefix("~ "))
+        for path in (
+            "/digit",
+            "/mpg",
+            "/v1/models/digit:predict",
+            "/v2/models/mpg/versions/2/infer",
+        ):
+            if regex.match(path):
+                break
+        else:
+            raise AssertionError(f"{pattern} matches no prediction route")
+        for path in ("/digit/feedback", "/jobs", "/models/mpg/served-version", "/samples"):
+            assert not regex.match(path), (pattern, path)
