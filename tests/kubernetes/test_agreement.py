@@ -12,10 +12,10 @@ import pytest
 from pydantic import ValidationError
 
 from service.cli import UVICORN_OPTIONS, WORKER_EXIT_MARGIN_S
-from service.hosts import PROBE_PATHS
+from service.http.hosts import PROBE_PATHS
 from service.jobs.queue import build_queue
 from service.jobs.store import JobStatus
-from service.jobs.tables import JobRow
+from service.database.tables import JobRow
 from service.settings import Settings
 from service.settings_doc import accepted_env_names
 from tests.containers.container_files import compose, final_stage, image_env, interpolate
@@ -123,7 +123,7 @@ def test_every_folder_the_service_writes_is_a_volume(overlay: str) -> None:
         for m in container.get("volumeMounts", [])
         if m["name"] == "models"
     ]
-    assert models and {m["mountPath"] for m in models} == {"/var/lib/perceptron/models"}
+    assert models and {m["mountPath"] for m in models} == {image_env()["PERCEPTRON_MODELS_DIR"]}
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

@@ -187,7 +187,7 @@ SPAWN_THEN_MAYBE_DIE = textwrap.dedent(
         if parent_dies:
             while os.getppid() == multiprocessing.parent_process().pid:
                 time.sleep(0.01)
-        from service.processes import _die_with_supervisor
+        from service.cli.processes import _die_with_supervisor
         _die_with_supervisor()
         time.sleep(1)  # a SIGTERM the call sent itself arrives meanwhile
         Path(report).write_text("survived")
