@@ -73,6 +73,14 @@ class Settings(TrainingSettings):
     body_timeout_s: float = Field(15.0, gt=0, le=3600)
     """A request's body must arrive within this long after its headers, else the connection
     is closed (a body shorter than its Content-Length would otherwise wait for ever)."""
+    write_timeout_s: float = Field(15.0, gt=0, le=3600)
+    """A connection whose answer waits for a client that reads none of it for this long is
+    closed, as a client disconnect (slow readers otherwise hold their sockets and answers in
+    memory for ever, and are never idle, so never evicted)."""
+    max_connections_per_client: int = Field(64, ge=1, le=1_000_000)
+    """Open connections from one client address (per serving process) beyond which a new one
+    gets 429 and is closed, so that one client cannot take the whole of max_connections.
+    Behind a proxy every client shares the proxy's address: raise it there."""
     keep_alive_timeout_s: float = Field(15.0, gt=0, le=20)
     """An idle kept-alive connection is closed after this long (at most 20 s; a proxy in front
     must close its own idle upstream connections sooner)."""
