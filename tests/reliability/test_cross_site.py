@@ -69,6 +69,25 @@ def test_host_names_lose_their_port_and_keep_ipv6_brackets() -> None:
     assert host_name("127.0.0.1") == "127.0.0.1"
 
 
+@pytest.mark.parametrize(
+    "host",
+    [
+        "localhost:8200@evil.com",
+        "localhost:evil",
+        "[::1]evil",
+        "[::1]:80:80",
+        "localhost:8000/",
+        "user@localhost",
+        "localhost evil",
+        "localhost:123456",
+    ],
+)
+def test_a_malformed_host_is_no_loopback_name(service, host: str) -> None:
+    assert host_name(host) == ""
+    response = service.get("/models", headers={"Host": host})
+    assert response.status_code == 400 and response.json()["code"] == "host_not_allowed"
+
+
 def test_a_text_plain_simple_post_from_another_site_starts_no_job(service) -> None:
     """What a cross-site `fetch(..., {mode: "no-cors", body: "..."})` or a form with
     enctype=text/plain sends: no preflight, so only the service can refuse it."""
