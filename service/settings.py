@@ -189,6 +189,11 @@ class Settings(TrainingSettings):
     """Estimated run time (on 2 reference CPU cores; training/cost.py) beyond which POST /jobs
     refuses a job with 422; the default digit recipe is estimated at about 11 minutes, its
     `--preset best` at about an hour."""
+    max_job_memory_bytes: int = Field(4 * 2**30, ge=64 * 2**20)
+    """Estimated memory a job's training takes beyond the runtime and the data set, beyond
+    which POST /jobs refuses it with 422 (training/cost.py: the parameters with their gradients
+    and optimiser state, and every layer's values for a whole batch); the default digit recipe
+    is estimated at about 170 MiB, 256-filter convolutions at batch 4,096 at about 30 GiB."""
     job_timeout_s: float = Field(43_200.0, gt=0)
     """Wall-clock time after which a running job is stopped and failed; nothing is exported."""
     keep_unpromoted_versions: int = Field(5, ge=0, le=10_000)
