@@ -1,4 +1,4 @@
-"""Pre-decode structure checks (service/image_structure.py): files whose structure would cost far
+"""Pre-decode structure checks (service/vision/structure.py): files whose structure would cost far
 more to decode than their pixels are refused before any decoder runs, in every accepted format;
 what cameras, editors, browsers and Pillow write passes, and only simple files count as cheap
 enough for the event loop."""
@@ -13,12 +13,7 @@ import pytest
 from PIL import Image
 
 from bench import hostile_files
-from service.image_structure import (
-    INLINE_PARTS,
-    ImageTooComplex,
-    Structure,
-    inspect,
-)
+from service.vision import INLINE_PARTS, ImageTooComplex, Structure, inspect_structure
 
 HOSTILE: dict[str, tuple[Callable[[], bytes], str]] = {
     "PNG of iCCP chunks (9.4 MB)": (
@@ -65,8 +60,8 @@ HOSTILE: dict[str, tuple[Callable[[], bytes], str]] = {
 def test_costly_structure_is_refused_with_413_and_a_way_out(name: str) -> None:
     build, what = HOSTILE[name]
     with pytest.raises(ImageTooComplex) as refused:
-        inspect(build())
-    assert refused.value.status == 413
+        inspect_structure(build())
+    assert refused.value.status == 413 and refused.value.code == "image_too_complex"
     message = str(refused.value)
     assert what in message and "save the image" in message, message
 
@@ -135,7 +130,7 @@ def _text_chunks():  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize("name", ORDINARY)
 def test_what_encoders_write_passes(name: str) -> None:
     data = ORDINARY[name]()
-    structure = inspect(data)
+    structure = inspect_structure(data)
     assert structure.format in {"PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF"}
     # And Pillow decodes it: the check walks the same structure the decoder does.
     with Image.open(io.BytesIO(data)) as image:
@@ -143,24 +138,24 @@ def test_what_encoders_write_passes(name: str) -> None:
 
 
 def test_a_canvas_and_a_small_photo_are_simple_enough_for_the_event_loop() -> None:
-    assert inspect(encode(canvas(), "PNG")).simple
-    assert inspect(encode(photo(280), "JPEG")).simple
-    assert inspect(encode(photo(280), "JPEG", progressive=True)).simple
+    assert inspect_structure(encode(canvas(), "PNG")).simple
+    assert inspect_structure(encode(photo(280), "JPEG")).simple
+    assert inspect_structure(encode(photo(280), "JPEG", progressive=True)).simple
 
 
 def test_the_quick_look_stops_early_and_judges_nothing() -> None:
     """On the event loop only INLINE_PARTS pieces are looked at: a file with more is sent to
     a decode slot, where the full walk refuses it."""
     many_chunks = hostile_files.png_with_empty_idat_chunks(64 * 1024)
-    quick = inspect(many_chunks, stop_after=INLINE_PARTS)
+    quick = inspect_structure(many_chunks, stop_after=INLINE_PARTS)
     assert quick == Structure("PNG", INLINE_PARTS + 1) and not quick.simple
     with pytest.raises(ImageTooComplex):
-        inspect(many_chunks)
+        inspect_structure(many_chunks)
 
 
 def test_a_file_whose_structure_cannot_be_followed_is_left_to_the_decoder() -> None:
     for data in (b"", b"not an image", b"\x89PNG\r\n\x1a\n\x00\x00", b"\xff\xd8\xff", b"II*\x00"):
-        assert inspect(data).parts <= 1
+        assert inspect_structure(data).parts <= 1
 
 
 def test_old_style_jpeg_tiff_is_refused() -> None:
@@ -170,4 +165,4 @@ def test_old_style_jpeg_tiff_is_refused() -> None:
     assert at > 0
     data[at + 8 : at + 10] = (6).to_bytes(2, "little")
     with pytest.raises(ImageTooComplex, match="old-style JPEG"):
-        inspect(bytes(data))
+        inspect_structure(bytes(data))

@@ -9,8 +9,9 @@ entries or run-length codes cost a round of Pillow's Python loops each (0.2-0.6 
 Walking the structure first costs microseconds per piece and stops at the first piece over a
 limit, so a refusal is cheap. Each limit sits far above what encoders write.
 
-`inspect` answers `Structure`: the number of pieces a decoder walks and whether the file is
-simple enough to decode on the event loop; it raises `ImageTooComplex` (413) past a limit.
+`inspect_structure` answers `Structure`: the number of pieces a decoder walks and whether the
+file is simple enough to decode on the event loop; it raises `ImageTooComplex` (413) past a
+limit.
 A file whose structure cannot be followed is left to the decoder, which reports what is wrong
 with it; a decoder that resynchronises after damage (libjpeg) is followed the same way.
 """
@@ -22,14 +23,7 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from service.image_errors import ImageError
-
-
-class ImageTooComplex(ImageError):
-    """The file's structure would cost far more to decode than its pixels."""
-
-    status = 413
-
+from service.vision.errors import ImageTooComplex
 
 INLINE_PARTS = 64
 """Pieces a file may have and still be decoded on the event loop (with few pixels): a web
@@ -90,7 +84,7 @@ class Structure:
         return self.parts <= INLINE_PARTS and self.inflated <= 1
 
 
-def inspect(data: bytes, *, stop_after: int | None = None) -> Structure:
+def inspect_structure(data: bytes, *, stop_after: int | None = None) -> Structure:
     """The structure of an upload in an accepted format (PNG, JPEG, GIF, BMP, WebP, TIFF);
     ImageTooComplex past a limit. With `stop_after`, the walk stops once it has seen that many
     pieces and answers a Structure that is not `simple` without judging the rest (the event
