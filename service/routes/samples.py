@@ -81,7 +81,7 @@ async def send_feedback(request: Request) -> Sample:
     settings, metrics = serving.settings, serving.metrics
     limiter: RateLimiter = request.app.state.feedback_limiter
     limiter.take(_client(request))
-    source, raw_fields, typed = await read_feedback(request)
+    source, raw_fields, typed = await read_feedback(request, max_images=settings.max_batch_images)
     try:
         # JSON fields are typed: strict, as JSON, so "3", 3.0 and true are not labels. Form
         # fields are text, parsed as numbers.
