@@ -194,7 +194,8 @@ def test_a_client_that_stops_reading_is_disconnected_after_the_write_deadline(
         caplog.at_level(logging.INFO, logger="uvicorn.error"),
         stalled_reader(live, "127.0.2.1") as sock,
     ):
-        closed_after = wait_for_server_close(sock, LIMITS["write_timeout_s"] + CLOSE_WITHIN_S)
+        # The kernel takes a few megabytes of answers first; a loaded machine makes them slowly.
+        closed_after = wait_for_server_close(sock, LIMITS["write_timeout_s"] + 30)
         assert closed_after is not None, "the server kept a client that reads nothing"
         # Meanwhile another client is answered at once.
         assert httpx.get(f"{live.url}/healthz", timeout=5).status_code == 200
