@@ -176,6 +176,13 @@ class Settings(TrainingSettings):
     feedback_per_minute: int = Field(30, ge=1, le=100_000)
     """POST /digit/feedback requests a client address may send a minute (bursts of the same
     size); past it the answer is 429 with Retry-After."""
+    feedback_max_samples: int = Field(100_000, ge=1)
+    """Samples the feedback store may hold in all; past it POST /digit/feedback answers 507
+    until an administrator deletes samples or the retention period removes old ones."""
+    feedback_max_bytes: int = Field(2 * 2**30, ge=2**20)
+    """Bytes of images (originals and the 28x28 PNGs) the feedback store may hold in all; past
+    it POST /digit/feedback answers 507. Disk growth from feedback stays within it (plus the
+    database's own overhead)."""
     max_feedback_image_bytes: int = Field(2 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     """The largest original image kept with a feedback sample; larger uploads get 413."""
     sample_retention_days: int = Field(90, ge=0, le=36_500)

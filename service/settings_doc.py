@@ -125,6 +125,8 @@ GROUPS = (
             "event_stream_timeout_s",
             "feedback_per_minute",
             "max_feedback_image_bytes",
+            "feedback_max_samples",
+            "feedback_max_bytes",
         ),
     ),
     Group(
