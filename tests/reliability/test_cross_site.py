@@ -123,6 +123,15 @@ def test_admin_calls_from_another_origin_are_refused_even_as_json(service) -> No
     assert jobs_in(service) == 2
 
 
+def test_a_cross_site_request_without_an_origin_is_refused(service) -> None:
+    """What a browser marks as sent by another site's page, even without an Origin."""
+    refused = service.post("/jobs", json=JOB, headers={"Sec-Fetch-Site": "cross-site"})
+    assert refused.status_code == 403 and "Sec-Fetch-Site" in refused.json()["error"]
+    for site in ("same-origin", "none"):
+        assert service.get("/models", headers={"Sec-Fetch-Site": site}).status_code == 200
+    assert jobs_in(service) == 0
+
+
 def test_listed_origins_may_administer_but_a_star_never_does(
     client_factory, settings_factory
 ) -> None:
