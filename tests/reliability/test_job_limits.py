@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.abuse_availability import HUNGRY_JOB
-from bench.commands.abuse import ENDLESS_JOB
+from bench.attacks import ENDLESS_JOB, HUNGRY_JOB
 from service.jobs.runner import run_job
 from service.jobs.store import JobStore
 from tests.service.test_bad_input import assert_error
