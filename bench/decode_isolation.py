@@ -104,11 +104,13 @@ def main() -> int:
         loop = asyncio.new_event_loop()
 
         async def two_threads(d: bytes = data) -> None:
-            await asyncio.gather(*(loop.run_in_executor(threads, _preprocess, d) for _ in range(2)))
+            running = asyncio.get_running_loop()
+            await asyncio.gather(*(running.run_in_executor(threads, _preprocess, d) for _ in "ab"))
 
         async def two_processes(d: bytes = data) -> None:
+            running = asyncio.get_running_loop()
             await asyncio.gather(
-                *(loop.run_in_executor(processes, _preprocess, d) for _ in range(2))
+                *(running.run_in_executor(processes, _preprocess, d) for _ in "ab")
             )
 
         lag_threads = loop.run_until_complete(loop_lag(two_threads))
@@ -122,9 +124,8 @@ def main() -> int:
         )
     workers = [p for p in procstat.children(multiprocessing.current_process().pid or 0)]
     rss = [procstat.process_rss_mib(pid) for pid in workers]
-    print(
-        f"\nworker processes: {len(rss)}, resident memory each: {', '.join(f'{r:.0f}' for r in rss)} MiB"
-    )
+    each = ", ".join(f"{r:.0f}" for r in rss)
+    print(f"\nworker processes: {len(rss)}, resident memory each: {each} MiB")
     print(f"load average: {procstat.load_average()[0]:.1f}")
     processes.shutdown()
     threads.shutdown()
