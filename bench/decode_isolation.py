@@ -93,7 +93,8 @@ def main() -> int:
     )
     list(processes.map(_preprocess, [files["canvas"]] * 4))  # workers started and warm
     print(
-        "| upload | bytes | direct ms (median) | thread ms | process ms | loop lag, 2 on threads (ms) | loop lag, 2 in processes (ms) |"
+        "| upload | bytes | direct ms (median) | thread ms | process ms "
+        "| loop lag, 2 on threads (ms) | loop lag, 2 in processes (ms) |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name, data in files.items():
