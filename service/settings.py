@@ -75,6 +75,14 @@ class Settings(TrainingSettings):
     body_timeout_s: float = Field(15.0, gt=0, le=3600)
     """A request's body must arrive within this long after its headers, else the connection
     is closed (a body shorter than its Content-Length would otherwise wait for ever)."""
+    write_timeout_s: float = Field(15.0, gt=0, le=3600)
+    """A connection whose answer waits for a client that reads none of it for this long is
+    closed, as a client disconnect (slow readers otherwise hold their sockets and answers in
+    memory for ever, and are never idle, so never evicted)."""
+    max_connections_per_client: int = Field(64, ge=1, le=1_000_000)
+    """Open connections from one client address (per serving process) beyond which a new one
+    gets 429 and is closed, so that one client cannot take the whole of max_connections.
+    Behind a proxy every client shares the proxy's address: raise it there."""
     keep_alive_timeout_s: float = Field(15.0, gt=0, le=20)
     """An idle kept-alive connection is closed after this long (at most 20 s; a proxy in front
     must close its own idle upstream connections sooner)."""
@@ -179,6 +187,13 @@ class Settings(TrainingSettings):
     """POST /digit/feedback requests a client address may send in a sliding minute; past it
     the answer is 429 with Retry-After. Counted in Redis when redis_url is set, so the limit
     holds across every API process and replica; in each process's memory otherwise."""
+    feedback_max_samples: int = Field(100_000, ge=1)
+    """Samples the feedback store may hold in all; past it POST /digit/feedback answers 507
+    until an administrator deletes samples or the retention period removes old ones."""
+    feedback_max_bytes: int = Field(2 * 2**30, ge=2**20)
+    """Bytes of images (originals and the 28x28 PNGs) the feedback store may hold in all; past
+    it POST /digit/feedback answers 507. Disk growth from feedback stays within it (plus the
+    database's own overhead)."""
     max_feedback_image_bytes: int = Field(2 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     """The largest original image kept with a feedback sample; larger uploads get 413."""
     sample_retention_days: int = Field(90, ge=0, le=36_500)
@@ -192,6 +207,11 @@ class Settings(TrainingSettings):
     """Estimated run time (on 2 reference CPU cores; training/cost.py) beyond which POST /jobs
     refuses a job with 422; the default digit recipe is estimated at about 11 minutes, its
     `--preset best` at about an hour."""
+    max_job_memory_bytes: int = Field(4 * 2**30, ge=64 * 2**20)
+    """Estimated memory a job's training takes beyond the runtime and the data set, beyond
+    which POST /jobs refuses it with 422 (training/cost.py: the parameters with their gradients
+    and optimiser state, and every layer's values for a whole batch); the default digit recipe
+    is estimated at about 170 MiB, 256-filter convolutions at batch 4,096 at about 30 GiB."""
     job_timeout_s: float = Field(43_200.0, gt=0)
     """Wall-clock time after which a running job is stopped and failed; nothing is exported."""
     keep_unpromoted_versions: int = Field(5, ge=0, le=10_000)

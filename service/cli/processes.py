@@ -81,8 +81,7 @@ def create_worker_app() -> FastAPI:
     settings = Settings()
     configure_logging(settings.log_level, json_lines=settings.log_json)
     app = create_app(settings)
-    WorkerHttpProtocol.limits = ConnectionLimits.from_settings(settings)
-    WorkerHttpProtocol.gatekeeper = staticmethod(event_stream_gatekeeper(app))
+    WorkerHttpProtocol.bind(ConnectionLimits.from_settings(settings), event_stream_gatekeeper(app))
     return app
 
 

@@ -84,6 +84,25 @@ def test_host_names_lose_their_port_and_keep_ipv6_brackets() -> None:
     assert host_name("127.0.0.1") == "127.0.0.1"
 
 
+@pytest.mark.parametrize(
+    "host",
+    [
+        "localhost:8200@evil.com",
+        "localhost:evil",
+        "[::1]evil",
+        "[::1]:80:80",
+        "localhost:8000/",
+        "user@localhost",
+        "localhost evil",
+        "localhost:123456",
+    ],
+)
+def test_a_malformed_host_is_no_loopback_name(service, host: str) -> None:
+    assert host_name(host) == ""
+    response = service.get("/models", headers={"Host": host})
+    assert response.status_code == 400 and response.json()["code"] == "host_not_allowed"
+
+
 def test_a_text_plain_simple_post_from_another_site_starts_no_job(service) -> None:
     """What a cross-site `fetch(..., {mode: "no-cors", body: "..."})` or a form with
     enctype=text/plain sends: no preflight, so only the service can refuse it."""
@@ -117,6 +136,15 @@ def test_admin_calls_from_another_origin_are_refused_even_as_json(service) -> No
     assert own.status_code == 202, own.text
     assert service.post("/jobs", json=JOB).status_code == 202
     assert jobs_in(service) == 2
+
+
+def test_a_cross_site_request_without_an_origin_is_refused(service) -> None:
+    """What a browser marks as sent by another site's page, even without an Origin."""
+    refused = service.post("/jobs", json=JOB, headers={"Sec-Fetch-Site": "cross-site"})
+    assert refused.status_code == 403 and "Sec-Fetch-Site" in refused.json()["error"]
+    for site in ("same-origin", "none"):
+        assert service.get("/models", headers={"Sec-Fetch-Site": site}).status_code == 200
+    assert jobs_in(service) == 0
 
 
 def test_listed_origins_may_administer_but_a_star_never_does(
