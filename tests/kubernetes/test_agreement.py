@@ -12,10 +12,10 @@ import pytest
 from pydantic import ValidationError
 
 from service.cli import UVICORN_OPTIONS, WORKER_EXIT_MARGIN_S
+from service.database.tables import JobRow
 from service.http.hosts import PROBE_PATHS
 from service.jobs.queue import build_queue
 from service.jobs.store import JobStatus
-from service.database.tables import JobRow
 from service.settings import Settings
 from service.settings_doc import accepted_env_names
 from tests.containers.container_files import compose, final_stage, image_env, interpolate
