@@ -7,13 +7,14 @@ in pyproject.toml, [tool.importlinter], check it):
 * `app.py`: the application factory (lifespan, wiring, policy);
 * `routes/`: one module per group of endpoints; a route reads the request and makes one call;
 * `http/` (the HTTP edge: limits, Host and Origin, tokens, rate limits, bodies, error
-  rendering) beside `usecases/` (what /digit, /mpg and the tensor protocols do);
+  rendering) beside `usecases/` (what /digit, /number, /mpg and the tensor protocols do);
 * `schemas/`: request and response bodies;
 * `admission.py` (where and whether a request's images are preprocessed), `registry.py`
   (served versions and model calls), `jobs/` (training jobs: store, queue, worker);
 * `samples/` (feedback samples), `batching.py` (adaptive batching of model calls);
 * `database/`: tables, engine and migrations of the job database;
 * `settings.py`, `metrics.py`, `logs.py`, `background.py`;
-* `vision/`: from a picture to the tensor the digit model reads;
+* `vision/`: from a picture to the tensor the digit model reads (or, for a written number, to
+  one tensor per digit);
 * `errors.py`: the error types every part raises.
 """

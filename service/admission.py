@@ -1,6 +1,6 @@
-"""Admission of a /digit or feedback request's images: whether they are preprocessed at all,
-where, and when. One decision, in one place, so no request can stall the event loop or exhaust
-memory:
+"""Admission of a /digit, /number or feedback request's images: whether they are preprocessed
+at all, where, and when. One decision, in one place, so no request can stall the event loop or
+exhaust memory:
 
 * a per-request pixel budget, checked from the images' headers before any pixel is decoded
   (413 past it);
@@ -22,6 +22,7 @@ import asyncio
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import TypeVar
 
 import numpy as np
@@ -103,6 +104,27 @@ def preprocess_sources(
         except vision.ImageError as exc:
             raise (exc.naming(source.label) if len(sources) > 1 else exc) from None
     return tensors
+
+
+def preprocess_numbers(
+    sources: Sequence[DigitSource],
+    max_pixels: int,
+    max_request_pixels: int,
+    pixels: int | None = None,
+    *,
+    max_digits: int,
+) -> list[list[vision.NumberStretch]]:
+    """The digits of the number in each of `sources`, in order (`vision.preprocess_number`),
+    with `preprocess_sources`'s checks and errors; TooManyDigits past `max_digits` in one."""
+    check_request_pixels(source_pixels(sources) if pixels is None else pixels, max_request_pixels)
+    limits = vision.ImageLimits(max_pixels)
+    numbers = []
+    for source in sources:
+        try:
+            numbers.append(vision.preprocess_number(source.data, max_digits, limits))
+        except vision.ImageError as exc:
+            raise (exc.naming(source.label) if len(sources) > 1 else exc) from None
+    return numbers
 
 
 def auto_decode_slots(max_image_pixels: int, processes: int = 1) -> int:
@@ -193,6 +215,18 @@ class ImageAdmission:
     async def preprocess(self, sources: Sequence[DigitSource]) -> np.ndarray:
         """The batch of 28x28 tensors for `sources` (see `preprocess_sources`), computed on the
         event loop when the request is small and on a decode slot otherwise."""
+        return await self._admit(sources, preprocess_sources)
+
+    async def preprocess_numbers(
+        self, sources: Sequence[DigitSource], max_digits: int
+    ) -> list[list[vision.NumberStretch]]:
+        """The digits of the number in each of `sources` (see `preprocess_numbers`), admitted
+        as `preprocess` admits a request."""
+        return await self._admit(sources, partial(preprocess_numbers, max_digits=max_digits))
+
+    async def _admit(self, sources: Sequence[DigitSource], work: Callable[..., T]) -> T:
+        """`work(sources, max_pixels, max_request_pixels, pixels)` on the event loop when the
+        request is small and on a decode slot otherwise."""
         pixels = None
         small = sum(source.size for source in sources) <= self.inline_bytes
         if small and simple_enough_for_the_loop(sources):
@@ -201,5 +235,5 @@ class ImageAdmission:
             pixels = source_pixels(sources)
         arguments = (sources, self.max_pixels, self.max_request_pixels, pixels)
         if pixels is not None and pixels <= INLINE_PREPROCESS_PIXELS:
-            return preprocess_sources(*arguments)
-        return await self.gate.run(preprocess_sources, *arguments)
+            return work(*arguments)
+        return await self.gate.run(work, *arguments)

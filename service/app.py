@@ -32,7 +32,17 @@ from service.jobs.queue import build_queue
 from service.jobs.store import JobStore
 from service.metrics import ServiceMetrics
 from service.registry import ModelRegistry
-from service.routes import digit, health, inference_v2, jobs, models, mpg, samples, tfserving
+from service.routes import (
+    digit,
+    health,
+    inference_v2,
+    jobs,
+    models,
+    mpg,
+    number,
+    samples,
+    tfserving,
+)
 from service.samples.store import SampleStore
 from service.settings import Settings, available_cores
 
@@ -154,6 +164,7 @@ def _wire(
     # against every route of the routers before costs more than the route itself.
     for router in (
         digit.router,
+        number.router,
         mpg.router,
         samples.feedback_router,
         samples.router,

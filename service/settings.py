@@ -110,6 +110,9 @@ class Settings(TrainingSettings):
     every upload to a decode slot."""
     max_batch_images: int = Field(256, ge=1, le=4096)
     """Most images in one /digit request."""
+    max_number_digits: int = Field(12, ge=1, le=100)
+    """Most digits /number reads in one picture; a picture with more is refused (422
+    too_many_digits). Twelve holds a meter reading, a phone number or a date."""
     max_batch_cars: int = Field(1000, ge=1, le=100_000)
     """Most cars in one /mpg request."""
 

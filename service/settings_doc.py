@@ -119,6 +119,7 @@ GROUPS = (
             "max_request_pixels",
             "decode_queue_limit",
             "max_batch_images",
+            "max_number_digits",
             "max_batch_cars",
             "batch_queue_limit",
             "max_event_streams",

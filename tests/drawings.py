@@ -70,3 +70,36 @@ def jpeg_photo(digit: np.ndarray, scale: int = 8, seed: int = 0) -> bytes:
     paper += rng.normal(0, 0.02, paper.shape).astype(np.float32)
     rgb = np.repeat(np.clip(paper, 0, 1)[..., None] * 255, 3, axis=2).astype(np.uint8)
     return encode(Image.fromarray(rgb, mode="RGB"), "JPEG", quality=80)
+
+
+def row_of_digits(digits: list[np.ndarray], gap: int = 6, margin: int = 4) -> np.ndarray:
+    """MNIST digits side by side as one MNIST-style array (white on black, 28 pixels high):
+    each digit's columns of ink, `gap` pixels apart (a negative gap overlaps them), with
+    `margin` pixels all round."""
+    crops = []
+    for digit in digits:
+        cols = np.flatnonzero((digit > 64).any(axis=0))
+        crops.append(digit[:, cols[0] : cols[-1] + 1])
+    width = sum(crop.shape[1] for crop in crops) + max(gap, 0) * (len(crops) - 1)
+    row = np.zeros((28, width), dtype=np.uint8)
+    left = 0
+    for crop in crops:
+        region = row[:, left : left + crop.shape[1]]
+        np.maximum(region, crop, out=region)
+        left += crop.shape[1] + gap
+    cols = np.flatnonzero(row.any(axis=0))
+    return np.pad(row[:, : cols[-1] + 1], margin)
+
+
+def number_canvas(digits: list[np.ndarray], scale: int = 10, gap: int = 6) -> bytes:
+    """A web canvas of a written number: `row_of_digits` drawn as `transparent_canvas` draws
+    one digit (black strokes on transparency, 28 x `scale` pixels high, plus the margin)."""
+    row = row_of_digits(digits, gap)
+    height, width = row.shape
+    big = Image.fromarray(row, mode="L").resize(
+        (width * scale, height * scale), Image.Resampling.BICUBIC
+    )
+    ink = np.asarray(big, dtype=np.float32) / 255.0
+    rgba = np.zeros((*ink.shape, 4), dtype=np.uint8)
+    rgba[..., 3] = np.where(ink > 0.35, 255, 0)
+    return encode(Image.fromarray(rgba, mode="RGBA"))

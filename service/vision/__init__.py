@@ -1,6 +1,7 @@
 """From a picture to the tensor the digit model reads: decoding, greyscale, ink separated from
-paper, MNIST's layout. Everything outside this package imports from here, never from its
-modules: `preprocess` is the one way from a picture to a tensor.
+paper, MNIST's layout; and a written number cut into its digits. Everything outside this
+package imports from here, never from its modules: `preprocess` is the one way from a picture
+to a tensor, `preprocess_number` from a picture of a number to one tensor per digit.
 
 The package knows nothing of HTTP or of the service's settings: its callers pass the limits
 (`ImageLimits`), and its errors carry the status and code the API answers with.
@@ -12,9 +13,12 @@ from service.vision.errors import (
     ImageTooLarge,
     InvalidPixels,
     NoDigitFound,
+    SeveralDigits,
+    TooManyDigits,
     UnreadableImage,
 )
 from service.vision.mnist_layout import CENTRE
+from service.vision.number import NumberDigit, NumberStretch, preprocess_number
 from service.vision.pipeline import (
     ALLOWED_FORMATS,
     MAX_IMAGE_PIXELS,
@@ -38,12 +42,17 @@ __all__ = [
     "ImageTooLarge",
     "InvalidPixels",
     "NoDigitFound",
+    "NumberDigit",
+    "NumberStretch",
+    "SeveralDigits",
     "Structure",
+    "TooManyDigits",
     "UnreadableImage",
     "declared_pixels",
     "inspect_structure",
     "media_type",
     "pixel_array",
     "preprocess",
+    "preprocess_number",
     "to_png",
 ]

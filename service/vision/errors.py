@@ -48,3 +48,15 @@ class NoDigitFound(ImageError):
     """Nothing stands out from the background."""
 
     status, code = 422, "no_digit_found"
+
+
+class SeveralDigits(ImageError):
+    """A row of digits (a number) sent where one digit is read."""
+
+    status, code = 422, "several_digits"
+
+
+class TooManyDigits(ImageError):
+    """More digits in a number than the service reads at once."""
+
+    status, code = 422, "too_many_digits"

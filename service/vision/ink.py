@@ -9,12 +9,14 @@ paper a pixel is, relative to that paper. Each picture is then thresholded by it
 taken as the main connected piece of ink with every piece close enough to belong to it (the
 separate top bar of a 5, the two strokes of a 4, a broken loop), dropping specks and texture.
 
-`find_digit` returns the digit's ink, bright on black (0..1), cropped to the digit.
+`separate_ink` returns the ink apart from its background; `find_digit` the digit's ink, bright
+on black (0..1), cropped to the digit.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -70,10 +72,46 @@ validation seed of the upload corpus: broken strokes read 99.5% right with the g
 99.1% without, MNIST's test set the same)."""
 
 
+@dataclass(frozen=True)
+class Ink:
+    """A picture's ink separated from its background: what a digit or a row of digits is cut
+    from."""
+
+    levels: np.ndarray
+    """How much each pixel stands out from its paper (uint8, 0..255, bright on black)."""
+    mask: np.ndarray
+    """The thresholded ink without paper lines (uint8, 0 or 1), the pieces' source."""
+    floor: int
+    """The noise level below which ink is dropped from a crop (0..255)."""
+    on_paper: bool
+    """Written on paper (photographed or scanned) rather than drawn on a computer."""
+
+
 def find_digit(grey: np.ndarray, steps: dict[str, np.ndarray] | None = None) -> np.ndarray:
     """The digit's ink in `grey` (uint8, either polarity), bright on black in 0..1, cropped to
     the digit. Raises NoDigitFound when no ink stands out from the background. `steps`, when
     given, receives the intermediate pictures (for the README's figure and for debugging)."""
+    return digit_of(separate_ink(grey, steps), steps)
+
+
+def find_drawn_digit(ink: np.ndarray, steps: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    """The digit in a drawing's own ink (uint8, bright on black: a transparent canvas's alpha),
+    as `find_digit` returns it."""
+    return digit_of(separate_drawn_ink(ink, steps), steps)
+
+
+def digit_of(ink: Ink, steps: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    """The one digit in separated `ink`: its main piece and every piece that belongs to it,
+    cropped as `crop_ink` does; specks and texture apart from it are dropped."""
+    keep = _digit_pieces(ink.mask)
+    if steps is not None:
+        steps["digit"] = keep
+    return crop_ink(ink, keep)
+
+
+def separate_ink(grey: np.ndarray, steps: dict[str, np.ndarray] | None = None) -> Ink:
+    """The ink of `grey` (uint8, either polarity, dark or light ink on paper, a canvas or an
+    array) apart from its background. Raises NoDigitFound when nothing stands out."""
     counts = _histogram(grey)
     # A drawing made on a computer (a canvas, an MNIST array) has one exact background value
     # over most of its pixels; no photo or scan has. Its paper needs no estimating.
@@ -97,22 +135,19 @@ def find_digit(grey: np.ndarray, steps: dict[str, np.ndarray] | None = None) -> 
     if not (clean or small):
         faint = (ink >= max(MIN_CONTRAST * 255, threshold // 2)).view(np.uint8)
         mask = without_paper_lines(mask, faint, ink)
-    keep = _digit_pieces(mask)
     if steps is not None:
-        steps.update(without_lines=mask, digit=keep)
-    return _crop(ink, keep, floor, on_paper=not (clean or small))
+        steps["without_lines"] = mask
+    return Ink(ink, mask, floor, on_paper=not (clean or small))
 
 
-def find_drawn_digit(ink: np.ndarray, steps: dict[str, np.ndarray] | None = None) -> np.ndarray:
-    """The digit in a drawing's own ink (uint8, bright on black: a transparent canvas's alpha),
-    as `find_digit` returns it. There is no paper to estimate and no polarity to decide: only
-    the threshold, and specks apart from the digit to drop."""
+def separate_drawn_ink(ink: np.ndarray, steps: dict[str, np.ndarray] | None = None) -> Ink:
+    """The ink of a drawing's own ink picture (a transparent canvas's alpha). There is no paper
+    to estimate and no polarity to decide: only the threshold."""
     threshold, floor = _thresholds(ink)
     mask = (ink >= threshold).view(np.uint8)
-    keep = _digit_pieces(mask)
     if steps is not None:
-        steps.update(upright=ink, ink=ink, threshold=mask, without_lines=mask, digit=keep)
-    return _crop(ink, keep, floor, on_paper=False)
+        steps.update(upright=ink, ink=ink, threshold=mask, without_lines=mask)
+    return Ink(ink, mask, floor, on_paper=False)
 
 
 def _ink_is_dark(counts: np.ndarray) -> bool:
@@ -356,10 +391,12 @@ def stroke_width(mask: np.ndarray) -> float:
 _CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
 
 
-def _crop(ink: np.ndarray, keep: np.ndarray, floor: int, *, on_paper: bool) -> np.ndarray:
-    """The kept pieces' ink (0..255), with their anti-aliased edge, cropped to them and scaled
-    to 0..1 so the strokes' cores are 1. Thin gaps across strokes written `on_paper` are
-    closed."""
+def crop_ink(separated: Ink, keep: np.ndarray) -> np.ndarray:
+    """The ink of the pieces `keep` marks (uint8 0/1, the mask's size), with their anti-aliased
+    edge, cropped to them and scaled to 0..1 so the strokes' cores are 1. Thin gaps across
+    strokes written on paper are closed. Raises NoDigitFound when the pieces stand out less
+    than paper texture does."""
+    ink, floor, on_paper = separated.levels, separated.floor, separated.on_paper
     rows = np.flatnonzero(keep.any(axis=1))
     cols = np.flatnonzero(keep.any(axis=0))
     top, bottom = max(rows[0] - 2, 0), rows[-1] + 3

@@ -34,10 +34,11 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from service.vision.errors import ImageError, ImageTooLarge, UnreadableImage
-from service.vision.ink import find_digit, find_drawn_digit
+from service.vision.errors import ImageError, ImageTooLarge, SeveralDigits, UnreadableImage
+from service.vision.ink import Ink, digit_of, separate_drawn_ink, separate_ink
 from service.vision.mnist_layout import STROKE_WORKING_SIZE, fit_and_centre
 from service.vision.pixels import grey_levels, pixel_array
+from service.vision.segmentation import count_digits
 from service.vision.structure import inspect_structure
 from training.signatures import IMAGE_SIZE
 
@@ -57,6 +58,26 @@ at least this: a 4000x3000 photo decodes at 500x375, the working size with no fu
 DRAWING_SIZE = 2 * STROKE_WORKING_SIZE
 """What was drawn on a transparent canvas is reduced to at most this many pixels a side (by an
 integer factor, so thin strokes stay sharp): enough for the stroke width to be measured."""
+
+
+@dataclass(frozen=True)
+class WorkingSize:
+    """How far a picture is reduced before its ink is looked for."""
+
+    longest: int = WORKING_SIZE
+    """Photos, scans and arrays: at most this many pixels on the longer side."""
+    drawing: int = DRAWING_SIZE
+    """What was drawn on a transparent canvas: at most this many pixels a side..."""
+    drawing_side: str = "longer"
+    """...on its "longer" side (one digit), or its "shorter" one (a row of digits, whose
+    height is a digit's)."""
+
+
+DIGIT_SIZE = WorkingSize()
+ROW_SIZE = WorkingSize(longest=2 * WORKING_SIZE, drawing_side="shorter")
+"""A row of digits is read at twice the working size: each of its digits takes a fraction of
+the picture's width (a six-digit number across a fifth of a phone photo has digits about 35
+pixels high at 1024 pixels wide, 17 at 512)."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +105,14 @@ def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
     """Decodes an upload into a Pillow image, refusing anything but the allowed formats, a
     structure that would cost more than its pixels, and anything over `max_pixels`, before its
     pixels are decoded."""
+    return decode_scaled(data, max_pixels=max_pixels)[0]
+
+
+def decode_scaled(
+    data: bytes, *, max_pixels: int, longest: int = WORKING_SIZE
+) -> tuple[Image.Image, float]:
+    """`decode_image`'s image, and how many of the file's pixels each of its pixels spans (more
+    than 1 for a JPEG decoded at a reduced scale, for a working size of `longest`)."""
     if not data:
         raise UnreadableImage("the upload is empty: send a PNG, JPEG, GIF, BMP, WebP or TIFF")
     inspect_structure(data)
@@ -103,7 +132,7 @@ def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
                 # Let libjpeg decode greyscale at a reduced scale (down to 1/8): far faster
                 # for phone photos. The size asked for keeps the aspect ratio, or libjpeg
                 # would stop at a larger scale than the working size needs.
-                scale = min(1.0, JPEG_DRAFT_SIDE / max(width, height))
+                scale = min(1.0, longest * JPEG_DRAFT_SIDE / WORKING_SIZE / max(width, height))
                 image.draft("L", (max(1, int(width * scale)), max(1, int(height * scale))))
             image.load()
             image = ImageOps.exif_transpose(image)
@@ -126,7 +155,7 @@ def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
         log.debug("image decoded despite damage: %s", warning.message)
     if image.width < 1 or image.height < 1:
         raise UnreadableImage("the image has no pixels")
-    return image
+    return image, max(width, height) / max(image.width, image.height)
 
 
 def _too_large(size: str, max_pixels: int) -> ImageTooLarge:
@@ -173,19 +202,78 @@ def to_mnist_tensor(
     image: Image.Image | np.ndarray, steps: dict[str, np.ndarray] | None = None
 ) -> np.ndarray:
     """The MNIST-style 28x28 float32 array for a decoded picture or a pixel array (see
-    `preprocess`). Raises NoDigitFound when nothing stands out from the background."""
-    drawn = _canvas_ink(image) if isinstance(image, Image.Image) else None
-    if drawn is not None:
-        if steps is not None:
-            steps["grey"] = drawn
-        return fit_and_centre(find_drawn_digit(drawn, steps))
-    grey = _pixels_from_array(image) if isinstance(image, np.ndarray) else _greyscale(image)
+    `preprocess`). Raises NoDigitFound when nothing stands out from the background, and
+    SeveralDigits when the picture holds a row of digits (a number, read by /number)."""
+    ink = separate(working_picture(image, steps), steps)
+    digits = count_digits(ink.mask)
+    if digits > 1:
+        raise SeveralDigits(
+            f"the picture holds {digits} digits side by side, and this reads one digit: send "
+            "it to POST /number to read them all, or crop it to one digit"
+        )
+    return fit_and_centre(digit_of(ink, steps))
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a working picture lies in the uploaded one: a working pixel (x, y) is the
+    upload's (left + x * scale, top + y * scale)."""
+
+    left: float = 0.0
+    top: float = 0.0
+    scale: float = 1.0
+
+    def then(self, inner: Placement) -> Placement:
+        """The placement of a picture placed by `inner` inside this one."""
+        return Placement(
+            self.left + inner.left * self.scale,
+            self.top + inner.top * self.scale,
+            self.scale * inner.scale,
+        )
+
+    def box(self, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+        """A working box (x, y, width, height) in the upload's pixels."""
+        x, y, width, height = box
+        left, top = self.left + x * self.scale, self.top + y * self.scale
+        right, bottom = left + width * self.scale, top + height * self.scale
+        return (round(left), round(top), round(right) - round(left), round(bottom) - round(top))
+
+
+@dataclass(frozen=True)
+class WorkingPicture:
+    """The picture ink is separated from, at the working size, and where it lies in the
+    upload."""
+
+    pixels: np.ndarray
+    drawn: bool
+    """A transparent canvas's own ink (bright on black), rather than a greyscale picture."""
+    placement: Placement = Placement()
+
+
+def working_picture(
+    image: Image.Image | np.ndarray,
+    steps: dict[str, np.ndarray] | None = None,
+    size: WorkingSize = DIGIT_SIZE,
+) -> WorkingPicture:
+    """The working-size picture of a decoded picture or a pixel array."""
+    if isinstance(image, Image.Image):
+        drawn = _canvas_ink(image, size)
+        working = WorkingPicture(drawn[0], True, drawn[1]) if drawn else _greyscale(image, size)
+    else:
+        working = _pixels_from_array(image, size)
     if steps is not None:
-        steps["grey"] = grey
-    return fit_and_centre(find_digit(grey, steps))
+        steps["grey"] = working.pixels
+    return working
 
 
-def _canvas_ink(image: Image.Image) -> np.ndarray | None:
+def separate(working: WorkingPicture, steps: dict[str, np.ndarray] | None = None) -> Ink:
+    """The ink of a working picture apart from its background (`service.vision.ink`)."""
+    if working.drawn:
+        return separate_drawn_ink(working.pixels, steps)
+    return separate_ink(working.pixels, steps)
+
+
+def _canvas_ink(image: Image.Image, size: WorkingSize) -> tuple[np.ndarray, Placement] | None:
     """The ink of a drawing on a transparent canvas: its alpha (whatever the pen's colour),
     cropped to what was drawn with a margin and reduced to the size the digit needs; None for
     any other picture. A canvas is mostly fully transparent; a picture whose transparency is
@@ -197,20 +285,29 @@ def _canvas_ink(image: Image.Image) -> np.ndarray | None:
         return None
     box = alpha.getbbox()
     if box is None:
-        return np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
+        return np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8), Placement()
     drawn = alpha.crop(box)
-    factor = -(-max(drawn.size) // DRAWING_SIZE)
+    factor = _drawing_factor(drawn.size, size)
     if factor > 1:
         drawn = drawn.reduce(factor)
     margin = max(2, max(drawn.size) // 4)
-    return np.pad(np.asarray(drawn), margin)
+    placement = Placement(box[0] - margin * factor, box[1] - margin * factor, factor)
+    return np.pad(np.asarray(drawn), margin), placement
 
 
-def _pixels_from_array(pixels: np.ndarray) -> np.ndarray:
-    return _reduce(grey_levels(pixel_array(pixels)))
+def _drawing_factor(drawn: tuple[int, int], size: WorkingSize) -> int:
+    """The integer factor a drawing of `drawn` (width, height) pixels is reduced by."""
+    side = max(drawn) if size.drawing_side == "longer" else min(drawn)
+    factor = max(-(-side // size.drawing), -(-max(drawn) // size.longest))
+    return int(factor)
 
 
-def _greyscale(image: Image.Image) -> np.ndarray:
+def _pixels_from_array(pixels: np.ndarray, size: WorkingSize) -> WorkingPicture:
+    reduced, scale = _reduce(grey_levels(pixel_array(pixels)), size.longest)
+    return WorkingPicture(reduced, False, Placement(scale=scale))
+
+
+def _greyscale(image: Image.Image, size: WorkingSize) -> WorkingPicture:
     """Greyscale uint8, reduced to the working size, transparency flattened onto a background
     that contrasts with the ink."""
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
@@ -218,35 +315,36 @@ def _greyscale(image: Image.Image) -> np.ndarray:
         peak = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
         if image.mode == "F":
             peak = max(1.0, float(array.max()))
-        return _reduce((np.clip(array / peak, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8))
+        return _reduced((np.clip(array / peak, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8), size)
     has_alpha = image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
         image.mode == "P" and "transparency" in image.info
     )
     if image.mode not in ("L", "LA", "RGB", "RGBA"):
         image = image.convert("RGBA" if has_alpha else "RGB")
     if not has_alpha:
-        return _reduce(np.asarray(image.convert("L")))
-    return _drawing(image if image.mode in ("LA", "RGBA") else image.convert("RGBA"))
+        return _reduced(np.asarray(image.convert("L")), size)
+    return _drawing(image if image.mode in ("LA", "RGBA") else image.convert("RGBA"), size)
 
 
-def _drawing(image: Image.Image) -> np.ndarray:
+def _drawing(image: Image.Image, size: WorkingSize) -> WorkingPicture:
     """A picture with transparency (a web canvas) flattened, cropped to what was drawn with a
     transparent margin around it, and reduced to the size the digit needs: the fast path for
     the most common upload."""
     lowest_alpha, _ = image.getchannel("A").getextrema()
     if lowest_alpha == 255:  # opaque after all: a photo saved with an alpha channel
-        return _reduce(np.asarray(image.convert("L")))
+        return _reduced(np.asarray(image.convert("L")), size)
     box = image.getbbox()  # of the alpha channel: what was drawn
     if box is None:
-        return np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
+        return WorkingPicture(np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8), False)
     drawn = image.crop(box).convert("LA")
-    factor = -(-max(drawn.size) // DRAWING_SIZE)
+    factor = _drawing_factor(drawn.size, size)
     if factor > 1:
         drawn = drawn.reduce(factor)
     pixels = np.asarray(drawn)
     margin = max(2, max(drawn.size) // 4)
     pixels = np.pad(pixels, ((margin, margin), (margin, margin), (0, 0)))
-    return _flatten_transparency(pixels[..., 0], pixels[..., 1])
+    placement = Placement(box[0] - margin * factor, box[1] - margin * factor, factor)
+    return WorkingPicture(_flatten_transparency(pixels[..., 0], pixels[..., 1]), False, placement)
 
 
 def _flatten_transparency(grey: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -265,16 +363,22 @@ def _flatten_transparency(grey: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     return flattened
 
 
-def _reduce(pixels: np.ndarray) -> np.ndarray:
-    """Reduces a picture (uint8, one or two channels) so its longer side is at most the
-    working size, averaging areas so thin strokes stay as grey."""
+def _reduced(pixels: np.ndarray, size: WorkingSize) -> WorkingPicture:
+    reduced, scale = _reduce(pixels, size.longest)
+    return WorkingPicture(reduced, False, Placement(scale=scale))
+
+
+def _reduce(pixels: np.ndarray, longest: int) -> tuple[np.ndarray, float]:
+    """Reduces a picture (uint8, one or two channels) so its longer side is at most `longest`,
+    averaging areas so thin strokes stay as grey; and how many of the picture's pixels each
+    reduced one spans."""
     height, width = pixels.shape[:2]
-    scale = WORKING_SIZE / max(height, width)
+    scale = longest / max(height, width)
     if scale >= 1:
-        return pixels
+        return pixels, 1.0
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     reduced: np.ndarray = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
-    return reduced
+    return reduced, max(height, width) / max(reduced.shape[:2])
 
 
 def to_png(pixels: np.ndarray) -> bytes:
