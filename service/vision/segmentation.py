@@ -38,10 +38,14 @@ LARGE_SHARE = 0.3
 """Pieces at least this share of the largest piece's area set the row's height."""
 SPECK = 0.2
 """Pieces whose longer side is under this share of the row's height are specks."""
+BRIDGE = 0.4
+"""Ink closer to other ink than this share of the stroke's width is one piece: a pen that
+skipped, a crease (the gaps of a broken stroke are a tenth to a half of the stroke's width,
+digits written close are farther apart)."""
 SLIVER = 0.5
 """Pieces thinner on average (area over longer side) than this share of the ink's stroke width
 are slivers of a stroke."""
-PART_HEIGHT = 0.6
+PART_HEIGHT = 0.5
 """Pieces lower than this share of the row's height are parts of a digit (a 5's bar, one
 stroke of a 4, a piece of a broken stroke), not digits of their own."""
 PART_GAP = 0.3
@@ -50,7 +54,7 @@ none; farther away it is a mark (a dash, a stray stroke) and is dropped."""
 OVERLAP = 0.5
 """Digit-high pieces whose column spans overlap by this share of the narrower one are one
 digit."""
-STACKED = 0.25
+STACKED = 0.5
 """Pieces whose columns overlap at all and whose rows overlap by at most this share of the
 shorter one lie one above the other: one digit."""
 JOIN_GAP = 0.12
@@ -61,6 +65,11 @@ halves of a broken 0); two digits side by side are wider."""
 WIDE = 1.25
 """A group wider than this many times its height holds touching digits (MNIST's digits, even
 turned by 10 degrees, are narrower)."""
+CLEARLY_DIGIT = 0.75
+"""For a reader of one digit, a piece apart from the rest counts as a digit of its own only when
+at least this share of the row's height: a 4's first stroke written well apart, or the edge of
+a shadow, is lower than the digit beside it (digits of a row are about as high as each
+other)."""
 CLEARLY_SEVERAL = 2.6
 """A piece at least this many times as wide as high is several digits even to a reader of one
 digit, which must not refuse a digit: MNIST's widest test digit (a flat 2) is 2.5 times as wide
@@ -127,10 +136,11 @@ def split_digits(mask: np.ndarray, max_digits: int | None = None) -> list[Stretc
     """The digits in `mask` (uint8, 0 or 1, the ink without paper lines), left to right, as
     stretches of the row. Raises NoDigitFound when nothing digit-like is left, and stops early
     once the stretches' likeliest readings hold more than `max_digits` digits."""
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    if count <= 1:
+    pieces = _pieces(mask)
+    if pieces is None:
         raise NoDigitFound("no digit found: the image is blank")
-    groups, row = _group(stats[1:], mask.shape, stroke_width(mask))
+    labels, stats, stroke = pieces
+    groups, row = _group(stats, mask.shape, stroke)
     stretches: list[Stretch] = []
     digits = 0
     for group in groups:
@@ -154,13 +164,37 @@ def split_digits(mask: np.ndarray, max_digits: int | None = None) -> list[Stretc
 
 def count_digits(mask: np.ndarray) -> int:
     """How many digits `mask` clearly holds, for a reader of one digit: digits apart from
-    each other count, a piece is cut only when far wider than any one digit
-    (`CLEARLY_SEVERAL`); 0 when none."""
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    if count <= 1:
+    each other count when nearly as high as the row (`CLEARLY_DIGIT`), a piece is cut only when
+    far wider than any one digit (`CLEARLY_SEVERAL`); 0 when none."""
+    pieces = _pieces(mask)
+    if pieces is None:
         return 0
-    groups, row = _group(stats[1:], mask.shape, stroke_width(mask))
-    return sum(len(_cut_touching(group, labels, row, wide=CLEARLY_SEVERAL)) for group in groups)
+    labels, stats, stroke = pieces
+    groups, row = _group(stats, mask.shape, stroke)
+    return sum(
+        len(_cut_touching(group, labels, row, wide=CLEARLY_SEVERAL))
+        for group in groups
+        if group.height >= CLEARLY_DIGIT * row
+    )
+
+
+def _pieces(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """The mask's pieces, strokes a pen skipped across (gaps under BRIDGE of the stroke's width)
+    counting as one: the label of each ink pixel (0 off the ink), each piece's stats (OpenCV's,
+    without the background row; boxes grown by the bridge) and the ink's stroke width. None
+    when there is no ink."""
+    stroke = stroke_width(mask)
+    reach = round(BRIDGE * stroke / 2)
+    joined = mask
+    if reach >= 1:
+        window = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
+        joined = cv2.dilate(mask, window)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
+    if count <= 1:
+        return None
+    if reach >= 1:
+        labels = labels * mask  # the grown margin is no ink
+    return labels, stats[1:], stroke
 
 
 def _group(stats: np.ndarray, shape: tuple[int, ...], stroke: float) -> tuple[list[_Group], float]:

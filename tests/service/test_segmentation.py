@@ -71,7 +71,7 @@ def test_a_touching_pair_is_offered_cut_in_two(mnist) -> None:
         row = drawings.row_of_digits([mnist.x_test[i] for i in indices], gap=-2)
         stretches = vision.preprocess_number(row, 12, LIMITS)
         offered += len(stretches) == 2 or any(len(r) == 2 for r in stretches[0].readings)
-    assert offered >= 8
+    assert offered >= 7
 
 
 def test_a_number_of_one_digit_is_one_digit(mnist) -> None:
