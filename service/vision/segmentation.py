@@ -136,10 +136,10 @@ def split_digits(mask: np.ndarray, max_digits: int | None = None) -> list[Stretc
     """The digits in `mask` (uint8, 0 or 1, the ink without paper lines), left to right, as
     stretches of the row. Raises NoDigitFound when nothing digit-like is left, and stops early
     once the stretches' likeliest readings hold more than `max_digits` digits."""
-    pieces = _pieces(mask)
-    if pieces is None:
+    separate = _pieces(mask)
+    if separate is None:
         raise NoDigitFound("no digit found: the image is blank")
-    labels, stats, stroke = pieces
+    labels, stats, stroke = separate
     groups, row = _group(stats, mask.shape, stroke)
     stretches: list[Stretch] = []
     digits = 0
