@@ -63,13 +63,17 @@ class DigitModel:
 
     def predict(self, tensors: np.ndarray) -> np.ndarray:
         """The predicted digit of each 28x28 tensor."""
+        return self.probabilities(tensors).argmax(axis=1)
+
+    def probabilities(self, tensors: np.ndarray) -> np.ndarray:
+        """The probabilities of 0..9 for each 28x28 tensor."""
         import tensorflow as tf
 
-        predictions = [
+        rows = [
             self._serving(image=tf.constant(tensors[i : i + BATCH]))["probabilities"].numpy()
             for i in range(0, len(tensors), BATCH)
         ]
-        return np.concatenate(predictions).argmax(axis=1) if predictions else np.zeros(0, int)
+        return np.concatenate(rows) if rows else np.zeros((0, 10), np.float32)
 
 
 def _preprocess(upload: bytes | np.ndarray, max_pixels: int) -> tuple[np.ndarray | None, str]:
