@@ -1,9 +1,10 @@
-// The page's entry point: switches between the five panels (ARIA tabs, one per URL hash) and
+// The page's entry point: switches between the six panels (ARIA tabs, one per URL hash) and
 // starts each panel's module.
 
 import { initDigit } from "./digit.js";
 import { initModels } from "./models.js";
 import { initMpg } from "./mpg.js";
+import { initNumber } from "./number.js";
 import { initSamples } from "./samples.js";
 import { initTokenDialog } from "./token-dialog.js";
 import { initTraining } from "./training.js";
@@ -53,6 +54,7 @@ function initTabs() {
 
 initTokenDialog();
 initDigit();
+initNumber();
 initModels();
 initSamples();
 const loading = [initMpg(), initTraining()];
