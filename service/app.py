@@ -17,7 +17,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from service.admission import ImageAdmission
-from service.background import in_thread_to_the_end
+from service.database.threads import in_thread_to_the_end
 from service.http.client_address import ClientAddressMiddleware
 from service.http.deps import Serving
 from service.http.error_handlers import install_error_handlers
