@@ -304,6 +304,14 @@ def render(results: dict[str, Any]) -> str:
         for server, d in servers.items()
     ]
     settings = f"; settings {meta['env']}" if meta["env"] else ""
+    scaling_block = [
+        "Scaling: `ours-1` is the service in one process (`PERCEPTRON_WORKERS=1`), `ours` the "
+        "default (one process per core); CPU ms per request counts every process.",
+        "",
+        table(("request", "c", "req/s 1 proc", "req/s all", "all/1", "p50 ms 1 / all",
+               "p99 ms 1 / all", "CPU ms/req 1 / all", "errors 1 / all"), scaling_rows),
+        "",
+    ] if scaling_rows else []  # fmt: skip
     return "\n".join(
         [
             f"wrk, {meta['seconds']:g} s per run after a "
@@ -318,12 +326,7 @@ def render(results: dict[str, Any]) -> str:
             "",
             table(("request", "c", "ours/bare", "ours/compute"), ratio_rows),
             "",
-            "Scaling: `ours-1` is the service in one process (`PERCEPTRON_WORKERS=1`), `ours` the "
-            "default (one process per core); CPU ms per request counts every process.",
-            "",
-            table(("request", "c", "req/s 1 proc", "req/s all", "all/1", "p50 ms 1 / all",
-                   "p99 ms 1 / all", "CPU ms/req 1 / all", "errors 1 / all"), scaling_rows),
-            "",
+            *scaling_block,
             "Against BentoML (bench/bentoml_digit.py: the same SavedModel and preprocessing, "
             "BentoML's documented API-service + batchable-model-service composition, its "
             "defaults):",
