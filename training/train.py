@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from training import components, digit_model, mpg_model, presets
+from training import components, digit_model, mpg_model, negatives, presets, reject
 from training.cars import FEATURE_NAMES, TARGET
 from training.data import Mnist, features_of, standard_split
 from training.devices import TrainingDevice
@@ -33,6 +33,11 @@ from training.signatures import NUM_CLASSES
 from training.user_samples import UserSampleSplit, with_repeats
 
 EVALUATION_BATCH = 1024
+TRAIN_NEGATIVES = 1_000_000
+"""The training negatives of seed s are drawn from generator seed TRAIN_NEGATIVES + s."""
+VALIDATION_NEGATIVES = 7
+"""The validation negatives' generator seed: never that of a training run's negatives."""
+VALIDATION_NEGATIVES_COUNT = 2000
 
 
 @dataclass
@@ -89,6 +94,23 @@ def train_digit(
             user_samples.y_train.astype(np.int64),
             hp.user_samples_repeat,
         )
+    categorical = hp.loss is not DigitLoss.cross_entropy or bool(hp.label_smoothing)
+    y_train_fit: np.ndarray = y_train
+    negative_rows = round(hp.negatives * len(x_train))
+    if negative_rows:
+        # No digit: the uniform distribution over the ten is the target.
+        pictures = negatives.negatives(negative_rows, TRAIN_NEGATIVES + hp.seed)
+        x_train = np.concatenate([x_train, pictures])
+        y_train_fit = np.concatenate(
+            [
+                keras.utils.to_categorical(y_train, NUM_CLASSES),
+                np.full((negative_rows, NUM_CLASSES), 1.0 / NUM_CLASSES, np.float32),
+            ]
+        )
+        categorical = True
+    elif categorical:
+        y_train_fit = keras.utils.to_categorical(y_train, NUM_CLASSES)
+    extra["negatives"] = negative_rows
     steps_per_epoch = -(-len(x_train) // hp.batch_size)
 
     with device.scope():
@@ -99,21 +121,19 @@ def train_digit(
             extra["started_from_version"] = int(start_from.name)
         model.compile(
             optimizer=components.optimizer(hp, steps_per_epoch),
-            loss=_digit_loss(hp),
+            loss=_digit_loss(hp, categorical),
             metrics=["accuracy"],
             jit_compile=_jit_compile(hp),
         )
     observer.started(device=device.description, total_epochs=hp.epochs)
     clock = RunClock(hp.epochs)
-    y_fit: np.ndarray = y_train
     validation_fit = validation
-    if hp.loss is not DigitLoss.cross_entropy or hp.label_smoothing:
-        y_fit = keras.utils.to_categorical(y_train, NUM_CLASSES)
-        validation_fit = (validation[0], keras.utils.to_categorical(validation[1], 10))
+    if categorical:
+        validation_fit = (validation[0], keras.utils.to_categorical(validation[1], NUM_CLASSES))
     fit_keeping_best(
         model,
         x_train,
-        y_fit,
+        y_train_fit,
         validation=validation_fit,
         epochs=hp.epochs,
         batch_size=hp.batch_size,
@@ -123,6 +143,13 @@ def train_digit(
         stage="train",
         seed=hp.seed,
     )
+    if negative_rows:
+        # Only a model taught what is not a digit spreads its probability over one.
+        extra["reject"] = reject.reject_metadata(
+            predict(model, validation[0]),
+            predict(model, negatives.negatives(VALIDATION_NEGATIVES_COUNT, VALIDATION_NEGATIVES)),
+            negative_rows,
+        )
     probabilities = predict(model, mnist.x_test.astype(np.float32) / 255.0)
     metrics = classification_metrics(mnist.y_test, probabilities)
     if user_samples is not None:
@@ -159,9 +186,9 @@ def _jit_compile(hp: TrainingHyperparameters) -> bool | str:
     return "auto" if hp.jit_compile is None else hp.jit_compile
 
 
-def _digit_loss(hp: DigitHyperparameters) -> keras.losses.Loss:
+def _digit_loss(hp: DigitHyperparameters, categorical: bool) -> keras.losses.Loss:
     match hp.loss:
-        case DigitLoss.cross_entropy if hp.label_smoothing:
+        case DigitLoss.cross_entropy if categorical:
             return keras.losses.CategoricalCrossentropy(label_smoothing=hp.label_smoothing)
         case DigitLoss.cross_entropy:
             return keras.losses.SparseCategoricalCrossentropy()
