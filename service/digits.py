@@ -13,6 +13,7 @@ from service.errors import ServiceError
 from service.imaging import ImageError, decode_image, to_mnist_tensor, to_png
 from service.metrics import ServiceMetrics
 from service.registry import ModelRegistry
+from service.reject import RejectThresholds, judge
 from service.schemas.digit import DigitPrediction
 
 INLINE_PREPROCESS_PIXELS = 100_000
@@ -96,8 +97,13 @@ async def classify(
     model = registry.get("digit")
     outputs = await model.infer({"image": tensors})
     probabilities = outputs["probabilities"]
+    thresholds = RejectThresholds.from_metadata(model.metadata)
     predictions = []
     for index, row in enumerate(probabilities):
+        try:
+            judgement = judge(row, thresholds)
+        except ImageError as exc:
+            raise DigitImageError(sources[index], exc, batch=len(sources) > 1) from None
         digit = int(row.argmax())
         rounded = [round(float(p), PROBABILITY_DECIMALS) for p in row]
         image = (
@@ -112,6 +118,8 @@ async def classify(
                 probabilities=rounded,
                 model="digit",
                 model_version=model.version,
+                uncertain=judgement.uncertain,
+                reason=judgement.reason,
                 preprocessed_image=image,
             )
         )

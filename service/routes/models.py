@@ -56,6 +56,7 @@ def model_info(slot: ModelSlot, *, admin: bool) -> ModelInfo:
                 parameters=meta.get("parameters"),
                 training_seconds=meta.get("training_seconds"),
                 device=meta.get("device"),
+                reject=meta.get("reject"),
             )
         )
     return ModelInfo(
