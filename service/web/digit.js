@@ -8,15 +8,6 @@ import { $, el, events, formatPercent, showError } from "./ui.js";
 const STROKE_WIDTH = 20; // in canvas pixels (280 wide): about MNIST's stroke once scaled to 20x20
 const AUTO_DELAY_MS = 400; // wait this long after a stroke ends: a "7" or a "4" has two strokes
 
-// Below this probability the answer is shown as a guess, with the runner-up. Measured with the
-// bundled digit model (v1) on the 10,000 MNIST test digits: answers at 0.9 or above were right
-// 99.90% of the time (9,909 digits), answers below 0.9 only 70% of the time (64 of 91 digits);
-// the 0.9% of answers under the line hold 27 of the model's 37 mistakes. On 1,320 uploads of
-// issue 11's corpus (14 paper, photo and canvas conditions) 1.0% fell under the line, 11 of those
-// 13 right, against 99.6% right above it. Most misreads there were confident: the line marks
-// doubt, it cannot catch every mistake.
-export const UNCERTAIN_BELOW = 0.9;
-
 export function initDigit() {
   const canvas = $("#digit-canvas");
   const ctx = canvas.getContext("2d");
@@ -130,6 +121,7 @@ export function initDigit() {
     showUpload(null);
     $("#digit-answer").hidden = true;
     delete $("#digit-answer").dataset.digit;
+    delete $("#digit-answer").dataset.noDigit;
     status.textContent = "";
     summary.textContent = "";
     showError(error, null);
@@ -149,15 +141,47 @@ export function initDigit() {
       show(answer, what);
     } catch (err) {
       if (seq !== requestSeq) return;
-      showError(error, err);
       status.textContent = "";
+      if (err.code === "no_digit_found") {
+        // Nothing the model reads as a digit: say so, and still let the person say what it was.
+        asked = { blob, filename, source, answer: null };
+        showNoDigit(err, what);
+      } else {
+        showError(error, err);
+      }
     }
   }
 
-  function show(answer, what) {
+  /** The answer panel in one of its two states: a digit was read, or none was. */
+  function showState(noDigit) {
     const panel = $("#digit-answer");
     panel.hidden = false;
-    const uncertain = answer.probability < UNCERTAIN_BELOW;
+    panel.classList.toggle("no-digit", noDigit);
+    $("#digit-no-digit").hidden = !noDigit;
+    $("#digit-headline").hidden = noDigit;
+    $("#digit-figures").hidden = noDigit;
+    $("#digit-correct").hidden = noDigit;
+    $("#digit-feedback-question").textContent = noDigit ? "Was there a digit?" : "Was it right?";
+    return panel;
+  }
+
+  function showNoDigit(err, what) {
+    const panel = showState(true);
+    panel.classList.remove("uncertain");
+    $("#digit-uncertain").hidden = true;
+    $("#digit-no-digit-detail").textContent = err.message;
+    summary.textContent = `This doesn't look like a digit: ${err.message}`;
+    panel.dataset.digit = "";
+    panel.dataset.uncertain = "false";
+    panel.dataset.noDigit = "true";
+    resetFeedback();
+  }
+
+  function show(answer, what) {
+    const panel = showState(false);
+    panel.dataset.noDigit = "false";
+    // The service decides when it is unsure (the served version's own thresholds).
+    const uncertain = answer.uncertain === true;
     const runnerUp = answer.probabilities
       .map((probability, digit) => ({ digit, probability }))
       .filter(({ digit }) => digit !== answer.digit)
@@ -201,12 +225,12 @@ export function initDigit() {
     $("#digit-wrong").append(button);
     feedbackButtons.push(button);
   }
-  $("#digit-correct").addEventListener("click", () => asked && sendFeedback(asked.answer.digit));
+  $("#digit-correct").addEventListener("click", () => asked?.answer && sendFeedback(asked.answer.digit));
 
   function resetFeedback() {
     for (const button of feedbackButtons) button.disabled = false;
     for (const button of $("#digit-wrong").children) {
-      button.hidden = asked !== null && Number(button.dataset.label) === asked.answer.digit;
+      button.hidden = asked?.answer != null && Number(button.dataset.label) === asked.answer.digit;
     }
     $("#digit-feedback-status").textContent = "";
     showError($("#digit-feedback-error"), null);
@@ -218,8 +242,10 @@ export function initDigit() {
     const form = new FormData();
     form.append("file", blob, filename);
     form.append("label", String(label));
-    form.append("predicted", String(answer.digit));
-    form.append("model_version", String(answer.model_version));
+    if (answer) {
+      form.append("predicted", String(answer.digit));
+      form.append("model_version", String(answer.model_version));
+    }
     form.append("source", source);
     for (const button of feedbackButtons) button.disabled = true;
     const status = $("#digit-feedback-status");
@@ -228,7 +254,7 @@ export function initDigit() {
     try {
       await request("POST", "/digit/feedback", { body: form });
       status.textContent =
-        label === answer.digit
+        label === answer?.digit
           ? `Thank you: kept as a ${label} the model read right.`
           : `Thank you: kept as a ${label}, for review, to teach the model.`;
       events.dispatchEvent(new CustomEvent("sample-added"));
