@@ -24,6 +24,13 @@ import numpy as np
 
 MNIST_LINE = "mnist_test"
 """The row for MNIST's test arrays passed through the preprocessing."""
+NOT_A_DIGIT = "not_a_digit"
+"""The row for uploads holding no digit (`bench.not_digits`): none is ever correct."""
+DIGIT_LIKE = "digit_like_letters"
+"""The row for letters written the way a digit is (O, I, S, Z...)."""
+NO_LABEL = -1
+CONFIDENT = 0.9
+"""An answer at or above this probability, unflagged, is a confident digit."""
 BATCH = 256
 SPAWN = multiprocessing.get_context("spawn")
 """Render workers are spawned, not forked: the parent has TensorFlow's threads running."""
@@ -35,7 +42,8 @@ class ConditionResult:
     images: int
     correct: int
     no_digit: int
-    """Answered NoDigitFound (422): counted as wrong."""
+    """Answered NoDigitFound (422), by the preprocessing or the model's reject option: counted
+    as wrong."""
     unreadable: int
     """Refused for another reason (413/415): counted as wrong."""
     median_ms: float
@@ -44,10 +52,26 @@ class ConditionResult:
     """Median time to render one image (the generator, not the service)."""
     misread: list[tuple[int, int, int | None]] = field(default_factory=list)
     """(MNIST test index, label, prediction or None when refused) of every wrong answer."""
+    flagged: int = 0
+    """Answered with `uncertain: true` (right or wrong)."""
+    confident: int = 0
+    """Answered unflagged with a probability of at least CONFIDENT."""
 
     @property
     def accuracy(self) -> float:
         return self.correct / self.images if self.images else 0.0
+
+    def share(self, count: int) -> float:
+        return count / self.images if self.images else 0.0
+
+    @property
+    def refused(self) -> int:
+        return self.no_digit + self.unreadable
+
+    @property
+    def answered(self) -> int:
+        """Answered with a digit and not flagged."""
+        return self.images - self.refused - self.flagged
 
 
 class DigitModel:
@@ -57,6 +81,7 @@ class DigitModel:
         import tensorflow as tf
 
         from service.app import configure_tensorflow
+        from service.reject import RejectThresholds
         from service.settings import Settings
         from training import versions
         from training.signatures import SERVING_SIGNATURE_KEY
@@ -68,16 +93,21 @@ class DigitModel:
         self.version = version
         path = versions.version_dir(models_dir, "digit", version)
         self._serving = tf.saved_model.load(str(path)).signatures[SERVING_SIGNATURE_KEY]
+        self.thresholds = RejectThresholds.from_metadata(versions.read_metadata(path))
 
-    def predict(self, tensors: np.ndarray) -> np.ndarray:
-        """The predicted digit of each 28x28 tensor."""
+    def probabilities(self, tensors: np.ndarray) -> np.ndarray:
+        """The ten probabilities of each 28x28 tensor."""
         import tensorflow as tf
 
-        predictions = [
+        chunks = [
             self._serving(image=tf.constant(tensors[i : i + BATCH]))["probabilities"].numpy()
             for i in range(0, len(tensors), BATCH)
         ]
-        return np.concatenate(predictions).argmax(axis=1) if predictions else np.zeros(0, int)
+        return np.concatenate(chunks) if chunks else np.zeros((0, 10), np.float32)
+
+    def predict(self, tensors: np.ndarray) -> np.ndarray:
+        """The predicted digit of each 28x28 tensor."""
+        return self.probabilities(tensors).argmax(axis=1)
 
 
 def _preprocess(upload: bytes | np.ndarray, max_pixels: int) -> tuple[np.ndarray | None, str]:
@@ -120,7 +150,20 @@ def evaluate(
         refusals.append(refusal)
         files.append(upload if isinstance(upload, bytes) and save_dir is not None else None)
         started = time.perf_counter()
-    predictions = model.predict(np.stack(tensors)) if tensors else np.zeros(0, int)
+    from service.image_errors import NoDigitFound
+    from service.reject import judge
+
+    probabilities = model.probabilities(np.stack(tensors)) if tensors else np.zeros((0, 10))
+    predictions = probabilities.argmax(axis=1)
+    flags = []
+    for i, refusal in enumerate(refusals):
+        flagged = False
+        if not refusal:
+            try:
+                flagged = judge(probabilities[i], model.thresholds).uncertain
+            except NoDigitFound:
+                refusals[i] = "no_digit"
+        flags.append(flagged)
     result = ConditionResult(
         condition=name,
         images=len(labels),
@@ -129,6 +172,12 @@ def evaluate(
         unreadable=refusals.count("unreadable"),
         median_ms=1000 * statistics.median(times) if times else 0.0,
         render_ms=1000 * statistics.median(render_times) if render_times else 0.0,
+        flagged=sum(flags),
+        confident=sum(
+            1
+            for i, refusal in enumerate(refusals)
+            if not refusal and not flags[i] and probabilities[i].max() >= CONFIDENT
+        ),
     )
     for i, (label, index, refusal) in enumerate(zip(labels, indices, refusals, strict=True)):
         predicted = None if refusal else int(predictions[i])
@@ -168,15 +217,39 @@ def condition_uploads(
         yield data, label, int(index)
 
 
+def not_digit_uploads(
+    count: int, seed: int, *, digit_like: bool = False
+) -> Iterable[tuple[bytes, int, int]]:
+    """(upload, NO_LABEL, index) for `count` uploads of `bench.not_digits`."""
+    from bench.not_digits import uploads
+
+    for index, data in enumerate(uploads(count, seed, digit_like=digit_like)):
+        yield data, NO_LABEL, index
+
+
 def render_text(results: list[ConditionResult]) -> str:
     lines = [
-        f"{'condition':<16}{'images':>8}{'accuracy':>10}{'no digit':>10}{'refused':>9}"
-        f"{'median ms':>11}{'render ms':>11}"
+        f"{'condition':<19}{'images':>7}{'accuracy':>10}{'no digit':>10}{'refused':>9}"
+        f"{'flagged':>9}{'median ms':>11}{'render ms':>11}"
     ]
     for r in results:
         lines.append(
-            f"{r.condition:<16}{r.images:>8}{r.accuracy:>10.2%}{r.no_digit:>10}{r.unreadable:>9}"
-            f"{r.median_ms:>11.2f}{r.render_ms:>11.1f}"
+            f"{r.condition:<19}{r.images:>7}{r.accuracy:>10.2%}{r.no_digit:>10}{r.unreadable:>9}"
+            f"{r.flagged:>9}{r.median_ms:>11.2f}{r.render_ms:>11.1f}"
+        )
+    return "\n".join(lines)
+
+
+def render_reject_markdown(results: list[ConditionResult]) -> str:
+    """Per set, the share of pictures refused (422), flagged (`uncertain`) and answered."""
+    lines = [
+        "| set | images | refused | flagged | answered, unflagged | of which p >= 0.9 |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.condition} | {r.images} | {r.share(r.refused):.2%} | {r.share(r.flagged):.2%} "
+            f"| {r.share(r.answered):.2%} | {r.share(r.confident):.2%} |"
         )
     return "\n".join(lines)
 
@@ -185,13 +258,17 @@ def render_markdown(results: list[ConditionResult], command: str, model_version:
     lines = [
         f"Realistic uploads (issue 11), digit model version {model_version}: `{command}`",
         "",
-        "| condition | images | accuracy | no digit found | median decode+preprocess ms |",
-        "|---|---:|---:|---:|---:|",
+        "| condition | images | accuracy | no digit found | flagged "
+        "| median decode+preprocess ms |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
-    for r in results:
+    digits = [r for r in results if r.condition not in (NOT_A_DIGIT, DIGIT_LIKE)]
+    for r in digits:
         lines.append(
-            f"| {r.condition} | {r.images} | {r.accuracy:.2%} | {r.no_digit} | {r.median_ms:.2f} |"
+            f"| {r.condition} | {r.images} | {r.accuracy:.2%} | {r.no_digit} | {r.flagged} "
+            f"| {r.median_ms:.2f} |"
         )
+    lines += ["", "Refused, flagged and answered, per set:", "", render_reject_markdown(results)]
     return "\n".join(lines)
 
 
@@ -222,6 +299,14 @@ def main(argv: list[str], *, results_file: Path, repo: Path) -> int:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="also pass the 10,000 MNIST test arrays through the preprocessing (default on)",
+    )
+    parser.add_argument(
+        "--not-digits",
+        type=int,
+        default=300,
+        metavar="COUNT",
+        help="also this many uploads holding no digit, and as many letters written like digits "
+        "(default 300; 0 for none)",
     )
     parser.add_argument("--models-dir", type=Path, default=repo / "models", help="default: models/")
     parser.add_argument(
@@ -269,9 +354,17 @@ def main(argv: list[str], *, results_file: Path, repo: Path) -> int:
             for index, (digit, label) in enumerate(zip(digits, labels, strict=True))
         )
         results.append(evaluate(MNIST_LINE, arrays, model, max_pixels=max_pixels))
+    if options.not_digits:
+        for name, digit_like in ((NOT_A_DIGIT, False), (DIGIT_LIKE, True)):
+            uploads = not_digit_uploads(options.not_digits, options.seed, digit_like=digit_like)
+            results.append(
+                evaluate(name, uploads, model, max_pixels=max_pixels, save_dir=options.save_dir)
+            )
     command = " ".join(["python -m bench uploads", *argv])
     print()
     print(render_text(results))
+    print()
+    print(render_reject_markdown(results))
     if options.json is not None:
         meta = {"command": command, "model_version": model.version, "seed": options.seed}
         options.json.write_text(to_json(results, meta))

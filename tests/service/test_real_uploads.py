@@ -1,6 +1,7 @@
-"""Issue 11's bar: the bundled digit model reads at least 99% of realistic uploads under every
-condition of the corpus (`bench.uploads_corpus`), through the service's own preprocessing, and
-MNIST's test set through the preprocessing keeps at least 99.5%.
+"""The bundled digit model reads at least 99% of realistic uploads under every condition of the
+corpus (`bench.uploads_corpus`), through the service's own preprocessing and reject option;
+MNIST's test set through the same path keeps its accuracy with at most half a percent refused
+or flagged; and pictures holding no digit (`bench.not_digits`) are refused or flagged.
 
 Each condition renders its own MNIST test digits, picked at random by a fixed seed (never by
 whether the model reads them). `python -m bench uploads` prints the same figures for more
@@ -18,13 +19,15 @@ import pytest
 
 from bench.uploads import (
     MNIST_LINE,
+    NOT_A_DIGIT,
     SPAWN,
     ConditionResult,
     DigitModel,
     condition_uploads,
     evaluate,
+    not_digit_uploads,
 )
-from bench.uploads_corpus import CONDITIONS
+from bench.uploads_corpus import CONDITIONS, FRAMED_PHOTOS, LARGE_PHOTOS
 from service.settings import Settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.data]
@@ -35,10 +38,18 @@ BARS_BELOW_TARGET = {"note_on_desk": 0.975}
 what they measure (note_on_desk: 99.5% at validation seed 99, 98.5% at this seed), so that a
 regression still fails. The 99% stays their target."""
 MNIST_ACCURACY_BAR = 0.995
+MNIST_REFUSED_OR_FLAGGED_BAR = 0.005
 IMAGES = 200
-PHONE_PHOTOS = 100
-"""A 12-megapixel photo takes about half a second to render, so fewer of them."""
+PHOTOS = 100
+"""A whole photo scene takes a few tenths of a second to render, a 12-megapixel one half a
+second, so fewer of them."""
+NOT_A_DIGIT_IMAGES = 300
+REFUSED_OR_FLAGGED_BAR = 0.90
+CONFIDENT_BAR = 0.05
+"""At most this share of pictures holding no digit may be answered unflagged at p >= 0.9."""
 SEED = 11
+"""Held out: every choice of the preprocessing, the model and its thresholds was made on other
+seeds (99 for validation, 0 for the figures of bench/RESULTS.md)."""
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +77,7 @@ def _misreads(result: ConditionResult) -> str:
 def test_realistic_uploads_are_read_correctly(
     condition: str, mnist, digit_model, render_pool
 ) -> None:  # type: ignore[no-untyped-def]
-    count = PHONE_PHOTOS if condition == "phone_photo" else IMAGES
+    count = PHOTOS if condition in LARGE_PHOTOS | FRAMED_PHOTOS else IMAGES
     uploads = condition_uploads(
         condition, mnist.x_test, mnist.y_test, count, SEED, pool=render_pool
     )
@@ -90,4 +101,29 @@ def test_mnist_test_digits_survive_the_preprocessing(mnist, digit_model) -> None
     assert result.accuracy >= MNIST_ACCURACY_BAR, (
         f"{result.accuracy:.2%} of MNIST's test set read correctly through to_mnist_tensor; "
         f"misread: {_misreads(result)}"
+    )
+    doubted = result.share(result.refused + result.flagged)
+    assert doubted <= MNIST_REFUSED_OR_FLAGGED_BAR, (
+        f"{doubted:.2%} of MNIST's test digits refused ({result.refused}) or flagged "
+        f"({result.flagged})"
+    )
+
+
+def test_pictures_holding_no_digit_are_refused_or_flagged(digit_model) -> None:  # type: ignore[no-untyped-def]
+    result = evaluate(
+        NOT_A_DIGIT,
+        not_digit_uploads(NOT_A_DIGIT_IMAGES, SEED),
+        digit_model,
+        max_pixels=Settings().max_image_pixels,
+    )
+    assert result.images == NOT_A_DIGIT_IMAGES
+    doubted = result.share(result.refused + result.flagged)
+    assert doubted >= REFUSED_OR_FLAGGED_BAR, (
+        f"only {doubted:.1%} of pictures holding no digit refused ({result.refused}) or flagged "
+        f"({result.flagged}); see them with `python -m bench uploads --condition canvas "
+        f"--count 1 --seed {SEED} --no-mnist --not-digits {NOT_A_DIGIT_IMAGES} --save-dir DIR`"
+    )
+    assert result.share(result.confident) <= CONFIDENT_BAR, (
+        f"{result.share(result.confident):.1%} of pictures holding no digit answered as a digit "
+        "at p >= 0.9, unflagged"
     )
