@@ -12,7 +12,7 @@ import pytest
 from PIL import Image, ImageDraw
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import LiveService, open_panel, screenshot
+from tests.browser.conftest import ADMIN_TOKEN, LiveService, open_panel, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -149,17 +149,18 @@ def test_the_camera_button_shows_on_a_phone(phone_page: Page) -> None:
     expect(phone_page.locator(".camera-button")).to_be_visible()
 
 
-def test_a_low_probability_is_shown_as_a_guess(
+def test_an_uncertain_answer_is_shown_as_a_guess(
     page: Page, live_service: LiveService, tmp_path: Path
 ) -> None:
-    """Between a 1 and a 7 there is a bar length the real model is unsure about; the page must
-    present that answer as a guess with its runner-up, not as a confident digit."""
+    """Between a 1 and a 7 there is a bar length the real model is unsure about (the service
+    flags it `uncertain`); the page must present that answer as a guess with its runner-up,
+    not as a confident digit."""
     unsure = None
     with httpx.Client(base_url=live_service.url, timeout=30) as http:
         for bar in range(20, 100, 2):
             files = {"file": ("seven.png", written_seven(bar), "image/png")}
             answer = http.post("/digit", files=files).json()
-            if answer["probability"] < 0.9:
+            if answer.get("uncertain"):
                 unsure = (bar, answer)
                 break
     assert unsure is not None, "no bar length between a 1 and a 7 left the model unsure"
@@ -178,3 +179,56 @@ def test_a_low_probability_is_shown_as_a_guess(
     expect(note).to_contain_text(re.compile(rf"Not sure: perhaps {answer['digit']} \(\d+\.\d%\)"))
     expect(page.locator("#digit-summary")).to_contain_text("The model is not sure")
     screenshot(page, "digit-unsure")
+
+
+def hash_sign() -> bytes:
+    """A hash sign drawn large on a white page: two strokes each way, no digit."""
+    image = Image.new("RGB", (280, 280), "white")
+    pen = ImageDraw.Draw(image)
+    for x in (100, 180):
+        pen.line([(x, 40), (x - 20, 240)], fill="black", width=16)
+    for y in (100, 180):
+        pen.line([(30, y), (250, y)], fill="black", width=16)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_a_picture_holding_no_digit_is_said_so_and_can_still_be_corrected(
+    page: Page, live_service: LiveService, tmp_path: Path
+) -> None:
+    """The served model refuses a hash sign (422 no_digit_found); the page says the picture
+    does not look like a digit, shows no digit, and still lets the person say which it was."""
+    with httpx.Client(base_url=live_service.url, timeout=30) as http:
+        files = {"file": ("hash.png", hash_sign(), "image/png")}
+        refused = http.post("/digit", files=files)
+    assert refused.status_code == 422 and refused.json()["code"] == "no_digit_found"
+    path = tmp_path / "hash.png"
+    path.write_bytes(hash_sign())
+
+    open_panel(page, "digit")
+    page.set_input_files("#digit-upload", path)
+    result = page.locator("#digit-answer")
+    expect(result).to_have_attribute("data-no-digit", "true")
+    expect(page.locator("#digit-no-digit")).to_be_visible()
+    expect(page.locator("#digit-no-digit")).to_contain_text("This doesn't look like a digit")
+    expect(page.locator("#digit-headline")).to_be_hidden()
+    expect(page.locator("#digit-correct")).to_be_hidden()
+    expect(page.locator("#digit-error")).to_be_hidden()
+    keys = page.locator("#digit-wrong button")
+    expect(keys).to_have_count(10)
+    for digit in range(10):
+        expect(keys.nth(digit)).to_be_visible()
+    screenshot(page, "digit-no-digit")
+
+    page.click("#digit-wrong button[data-label='4']")
+    expect(page.locator("#digit-feedback-status")).to_contain_text("kept as a 4")
+    with httpx.Client(base_url=live_service.url, timeout=30) as http:
+        headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        samples = http.get("/samples", params={"label": 4}, headers=headers).json()["items"]
+    assert any(sample["predicted"] is None for sample in samples)
+
+    draw(page, ONE)  # a digit afterwards is answered as a digit again
+    expect_answer(page, 1)
+    expect(page.locator("#digit-no-digit")).to_be_hidden()
+    expect(page.locator("#digit-correct")).to_be_visible()
