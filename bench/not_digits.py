@@ -179,10 +179,16 @@ def _on_paper(cover: np.ndarray, rng: np.random.Generator) -> bytes:
     return save(page, rng, jpeg=bool(rng.random() < 0.6))
 
 
+def _scaled(cover: np.ndarray, longest: float, rng: np.random.Generator) -> np.ndarray:
+    """The picture's cover at `longest` pixels on its longer side."""
+    scale = longest / max(cover.shape)
+    size = (max(1, round(cover.shape[1] * scale)), max(1, round(cover.shape[0] * scale)))
+    resized = Image.fromarray(cover, mode="F").resize(size, Image.Resampling.BILINEAR)
+    return np.clip(np.asarray(resized, dtype=np.float32), 0.0, 1.0)
+
+
 def _photographed(cover: np.ndarray, rng: np.random.Generator) -> bytes:
-    # framed_sheet writes a 28x28-style bright-on-dark "digit": give it the picture that way.
-    pixels = np.clip(cover * 255.0, 0, 255).astype(np.float32)
-    image = framed_sheet(pixels, rng, share=(0.3, 0.85))
+    image = framed_sheet(cover, rng, share=(0.3, 0.85), stroke_maker=_scaled)
     return ip.encode(image, "JPEG", quality=int(rng.integers(75, 93)))
 
 

@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from bench import ink_and_paper as ip
-from bench.paper_scenes import dark_ink
+from bench.paper_scenes import StrokeMaker, dark_ink
 
 FRAMED_SIZE = (1024, 768)
 """Framed photos are this size (width, height): a phone photo as a messaging app sends it."""
@@ -88,11 +88,16 @@ def _ink_inside(
     geometry: tuple[float, float, float, float, float],
     colour: tuple[float, float, float],
     weight: tuple[float, float] = (0.3, 0.7),
+    stroke_maker: StrokeMaker | None = None,
 ) -> None:
-    """Writes the digit well inside the rectangle `geometry`, turned with it."""
+    """Writes the digit (or what `stroke_maker` makes of it) well inside the rectangle
+    `geometry`, turned with it."""
     cy, cx, half_h, half_w, angle = geometry
     longest = rng.uniform(0.35, 0.7) * min(half_h, half_w) * 2
-    stroke = ip.ink_stroke(digit, longest, rng, weight=weight)
+    if stroke_maker is None:
+        stroke = ip.ink_stroke(digit, longest, rng, weight=weight)
+    else:
+        stroke = stroke_maker(digit, longest, rng)
     turned = Image.fromarray(stroke, mode="F").rotate(
         -math.degrees(angle), Image.Resampling.BICUBIC, expand=True
     )
@@ -114,6 +119,7 @@ def framed_sheet(
     *,
     share: tuple[float, float] = (0.55, 0.97),
     paper: tuple[float, float, float] | None = None,
+    stroke_maker: StrokeMaker | None = None,
 ) -> Image.Image:
     """A sheet or note photographed on a table that shows all round it (the sheet covers
     `share` of the frame), tilted, under uneven light; `paper` is its colour (default white
@@ -126,7 +132,7 @@ def framed_sheet(
         height, width, rng, level=level if paper is None else max(paper), tint=tint
     )
     cover, geometry = _sheet_mask(height, width, rng, share)
-    _ink_inside(sheet, digit, rng, geometry, dark_ink(rng))
+    _ink_inside(sheet, digit, rng, geometry, dark_ink(rng), stroke_maker=stroke_maker)
     page: ip.Page = table + (sheet - table) * cover[..., None]
     ip.darken(page, ip.light_gradient(height, width, rng, low=rng.uniform(0.65, 0.95)))
     ip.add_noise(page, rng.uniform(2, 5), rng)
