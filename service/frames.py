@@ -6,8 +6,9 @@ Once the ink is thresholded these are pieces of "ink" of two shapes, both unlike
 * **bands along the picture's edge**: a piece that touches the edge along a long stretch and
   lies almost wholly in a strip beside it (a digit cut by the edge still reaches into the
   picture);
-* **outlines round the rest**: a thin piece (filling little of its box) whose box holds the
-  box of another piece of real size, as a frame holds a picture.
+* **outlines round the rest**: a thin piece (filling little of its box) that surrounds another
+  piece of real size on all four sides, as a frame holds a picture (the stem of a 6 round its
+  broken-off loop does not: nothing of it lies beyond the loop).
 
 Such pieces are set aside before the digit is chosen, unless nothing of weight would be left:
 a digit that touches the edge, or a 0 written large across a tight crop, is kept.
@@ -51,8 +52,23 @@ def frame_pieces(labels: np.ndarray, stats: np.ndarray) -> np.ndarray:
             & (top + high < top[piece] + high[piece])
         )
         spans = np.maximum(wide / max(wide[piece], 1), high / max(high[piece], 1))
-        frames[piece] = bool((inside & (spans >= HELD_EXTENT)).any())
+        held = np.flatnonzero(inside & (spans >= HELD_EXTENT))
+        frames[piece] = any(_surrounds(labels, piece + 1, stats[other]) for other in held)
     return frames
+
+
+def _surrounds(labels: np.ndarray, label: int, held: np.ndarray) -> bool:
+    """Whether piece `label` lies left and right of the held piece's box along its middle
+    row, and above and below it along its middle column."""
+    left, top, wide, high = (int(v) for v in held[:4])
+    row = labels[top + high // 2] == label
+    column = labels[:, left + wide // 2] == label
+    return bool(
+        row[:left].any()
+        and row[left + wide :].any()
+        and column[:top].any()
+        and column[top + high :].any()
+    )
 
 
 def _is_band(

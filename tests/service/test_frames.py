@@ -65,3 +65,11 @@ def test_a_zero_filling_a_tight_crop_is_kept() -> None:
     cv2.circle(picture, (150, 150), 3, 30, -1)  # and a speck inside it
     width, height = _ink_box(to_mnist_tensor(picture))
     assert width >= 18 and height >= 18
+
+
+def test_a_six_whose_loop_broke_off_keeps_its_stem() -> None:
+    picture = np.full((300, 300), 235, np.uint8)
+    cv2.ellipse(picture, (170, 170), (110, 120), 0, 150, 330, 30, 12)  # the stem, curving down
+    cv2.circle(picture, (160, 210), 55, 30, 12)  # the loop, inside the stem's box, apart from it
+    width, height = _ink_box(to_mnist_tensor(picture))
+    assert height == 20 and width >= 14
