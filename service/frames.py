@@ -53,7 +53,7 @@ def frame_pieces(labels: np.ndarray, stats: np.ndarray) -> np.ndarray:
         )
         spans = np.maximum(wide / max(wide[piece], 1), high / max(high[piece], 1))
         held = np.flatnonzero(inside & (spans >= HELD_EXTENT))
-        frames[piece] = any(_surrounds(labels, piece + 1, stats[other]) for other in held)
+        frames[piece] = any(_surrounds(labels, int(piece) + 1, stats[other]) for other in held)
     return frames
 
 
