@@ -17,9 +17,8 @@ def test_uploads_reports_each_condition_asked_for(
 ) -> None:
     saved, report = tmp_path / "saved", tmp_path / "uploads.json"
     argv = ["uploads", "--count", "3", "--condition", "paper_png", "--condition", "canvas"]
-    code = main(
-        [*argv, "--no-mnist", "--seed", "4", "--save-dir", str(saved), "--json", str(report)]
-    )
+    argv += ["--no-mnist", "--not-digits", "0", "--seed", "4"]
+    code = main([*argv, "--save-dir", str(saved), "--json", str(report)])
     assert code == 0
 
     cells = [line.split() for line in capsys.readouterr().out.splitlines() if line.strip()]
