@@ -52,12 +52,13 @@ LABEL org.opencontainers.image.title="perceptron" \
 
 # A fixed uid/gid so volumes and bind mounts can be prepared for it on any host. The folders
 # that named volumes mount over are created here, owned by that user: Docker seeds an empty
-# named volume from the image's folder (content, owner and mode) on first mount, so the
-# volumes come up writable for the service and the models volume starts with the bundled models.
+# named volume from the image's folder (owner and mode) on first mount, so the volumes come up
+# writable for the service. Nothing else is written: the root file system may be read-only.
 RUN groupadd --system --gid 10001 perceptron \
     && useradd --system --uid 10001 --gid perceptron --home-dir /home/perceptron \
        --create-home --shell /usr/sbin/nologin perceptron \
-    && install -d -o perceptron -g perceptron /app/models /var/lib/perceptron /var/cache/perceptron
+    && install -d -o perceptron -g perceptron /var/lib/perceptron /var/lib/perceptron/models \
+       /var/cache/perceptron
 
 COPY --from=builder /opt/venv /opt/venv
 
@@ -67,7 +68,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     TF_CPP_MIN_LOG_LEVEL=1 \
     PERCEPTRON_HOST=0.0.0.0 \
     PERCEPTRON_PORT=8000 \
-    PERCEPTRON_MODELS_DIR=/app/models \
+    PERCEPTRON_BUNDLED_MODELS_DIR=/app/models \
+    PERCEPTRON_MODELS_DIR=/var/lib/perceptron/models \
     PERCEPTRON_STATE_DIR=/var/lib/perceptron \
     PERCEPTRON_CACHE_DIR=/var/cache/perceptron
 
@@ -77,14 +79,16 @@ WORKDIR /app
 COPY service/ service/
 COPY training/ training/
 RUN python -m compileall -q service training
-# Models are the service user's: the worker adds versions, the API writes pin.json.
-COPY --chown=perceptron:perceptron models/ models/
+# The bundled models are read-only seeds, like the code: the API and every worker copy the
+# versions the models volume lacks when they start (training/bundled.py); trained versions and
+# pins are written to the volume only.
+COPY models/ models/
 
 USER 10001:10001
 EXPOSE 8000
 # Healthy means the role this container runs works, whichever the command picked: the API
 # answers GET /readyz with 200 (every model serves), a worker reaches its job queue, `run` both
-# (service/healthcheck.py). The start period covers importing TensorFlow and loading the models.
+# (service/cli/healthcheck.py). The start period covers importing TensorFlow and loading the models.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=90s --retries=3 \
     CMD ["python", "-m", "service", "healthcheck"]
 CMD ["python", "-m", "service", "api"]

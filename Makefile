@@ -11,13 +11,15 @@ export DATA_DIR ?= $(if $(wildcard ../shared/data/mnist.npz),$(abspath ../shared
 
 .DEFAULT_GOAL := help
 .PHONY: help install install-dev develop run api worker test test-fast lint typecheck lock \
-        browser-deps server-deps container-check audit train-digit train-mpg bench bench-venv docs-check clean
+        browser-deps server-deps container-check audit train-digit train-mpg reset-models bench \
+        bench-venv docs-check clean
 
 help:
 	@echo "make run        set up .venv and start the API and one training worker on :8000"
 	@echo "make test       set up .venv with dev tools and run the whole test suite"
 	@echo "make test-fast  the suite without slow, browser and data tests"
 	@echo "make train-digit ARGS=...  python -m training digit (also train-mpg)"
+	@echo "make reset-models  back to the bundled models (deletes trained versions and pins)"
 	@echo "make lint       ruff and mypy"
 	@echo "make docs-check the README's shell examples, run or checked (no Docker needed)"
 	@echo "make container-check  hadolint, compose validation and the container-vs-code tests"
@@ -72,6 +74,7 @@ lint: install-dev
 	$(BIN)/ruff check service training tests bench
 	$(BIN)/ruff format --check service training tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 # Chromium (browser tests), docker-compose 1.29 (compose validation) and wrk (the load tool of
 # `python -m bench`) come from Debian.
@@ -129,6 +132,11 @@ train-digit: develop
 
 train-mpg: develop
 	$(BIN)/python -m training mpg $(ARGS)
+
+# Trained versions and pins live in var/models (PERCEPTRON_MODELS_DIR); the bundled ones in
+# models/ are never written. This deletes the former, after a question.
+reset-models: develop
+	$(BIN)/python -m service reset-models
 
 bench: install-dev bench-venv
 	$(BIN)/python -m bench serve

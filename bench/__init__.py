@@ -1,5 +1,11 @@
-"""Benchmarks: `python -m bench serve|memory|sweep|train|soak` (see bench/RESULTS.md).
+"""Benchmarks: `python -m bench COMMAND` (the commands are the modules of `bench.commands`;
+figures in bench/RESULTS.md).
 
 The harness never imports TensorFlow itself: every server and every in-process model
-measurement runs in its own subprocess, so the harness costs nothing while they are measured.
+measurement runs in its own child process, so the harness costs nothing while they are measured.
 """
+
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+"""The checkout being measured: its service, training code and bundled models."""

@@ -1,7 +1,8 @@
 """The BentoML 1.4 peer of `/digit`: the same SavedModel and the same preprocessing function
-(`service.imaging`), in BentoML's documented composition for a request that is not itself the
-batched tensor: an API service that takes the upload (`file: Path`), preprocesses it and awaits a
-batchable model service (`bentoml.depends(...).to_async`), which BentoML's adaptive batcher feeds.
+(`service.vision.preprocess`), in BentoML's documented composition for a request that is not
+itself the batched tensor: an API service that takes the upload (`file: Path`), preprocesses it
+and awaits a batchable model service (`bentoml.depends(...).to_async`), which BentoML's adaptive
+batcher feeds.
 Every other setting is BentoML's default (one worker per service, its own batching window).
 
 Runs only in the bench's own environment (`make bench-venv`: `.venv-bench`, the `bench` extra),
@@ -20,12 +21,9 @@ from typing import Any
 import bentoml
 import numpy as np
 
-from service.imaging import decode_image, to_mnist_tensor
+from service import vision
 
 MODEL_PATH = os.environ.get("BENCH_DIGIT_MODEL", "models/digit/1")
-MAX_PIXELS = 25_000_000
-"""PERCEPTRON_MAX_IMAGE_PIXELS's default, so both decode alike (service.settings itself needs
-pydantic-settings, which this environment lacks)."""
 
 
 @bentoml.service
@@ -58,7 +56,8 @@ class DigitApi:
         # Read and preprocessed on the event loop, as in BentoML's examples: the upload is a
         # local temporary file, and our /digit also preprocesses small uploads inline.
         data = file.read_bytes()  # noqa: ASYNC240
-        tensor = to_mnist_tensor(decode_image(data, max_pixels=MAX_PIXELS))
+        # The default limits are PERCEPTRON_MAX_IMAGE_PIXELS's default: both decode alike.
+        tensor = vision.preprocess(data)
         probabilities = await self.model.to_async.predict(tensor[np.newaxis])
         row = probabilities[0]
         return {"digit": int(row.argmax()), "probability": float(row.max())}

@@ -2,7 +2,7 @@
 
 * the served model's signature (`tf.saved_model.load(path).signatures["serving_default"]`)
   called directly on batches of 1, 32 and 256: milliseconds per call and rows per second;
-* the decode-and-preprocess time of each benchmark image through `service.imaging`.
+* the decode-and-preprocess time of each benchmark image through `service.vision.preprocess`.
 
 TensorFlow's thread settings are the service's (PERCEPTRON_TF_*), so the ceiling is the
 model as the service runs it. `python -m bench.compute --models-dir D --image F... --json OUT`.
@@ -73,12 +73,12 @@ def model_ceiling(
 
 
 def preprocess_times(image: bytes, seconds: float) -> dict[str, float]:
-    from service.imaging import decode_image, to_mnist_tensor
+    from service import vision
     from service.settings import Settings
 
-    max_pixels = Settings().max_image_pixels
+    limits = vision.ImageLimits(Settings().max_image_pixels)
     times = time_calls(
-        lambda: to_mnist_tensor(decode_image(image, max_pixels=max_pixels)),
+        lambda: vision.preprocess(image, limits),
         min_seconds=seconds,
         min_calls=50,
     )

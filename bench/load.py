@@ -1,9 +1,9 @@
-"""Load generation with a real tool: wrk (default) or hey, both from Debian packages.
+"""Load generation with wrk (Debian's package; `make browser-deps` installs it).
 
 Every run is closed-loop: `concurrency` connections, each sending its next request as soon as
 the previous answer arrives, for `seconds`. A warm-up run of the same shape comes first and is
-discarded. Results are parsed into `LoadResult`; the parsers take the tools' text output, so
-they are tested on canned outputs without running anything.
+discarded. A Lua hook makes wrk print its figures as one JSON line, parsed into `LoadResult`
+(tested on canned output without running anything).
 """
 
 from __future__ import annotations
@@ -19,9 +19,8 @@ from pathlib import Path
 from bench.payloads import Payload
 from bench.procstat import cpu_seconds, wait_idle
 
-TOOLS = ("wrk", "hey")
 REQUEST_TIMEOUT_S = 60
-"""Long enough for the naive baseline at concurrency 32 (one model.predict after another)."""
+"""Long enough for 64-image uploads queued behind 31 others at concurrency 32."""
 
 _WRK_SCRIPT = """\
 local file = assert(io.open({path}, "rb"))
@@ -92,92 +91,38 @@ def parse_wrk(output: str) -> LoadResult:
     )
 
 
-def parse_hey(output: str) -> LoadResult:
-    """Parses hey's default summary: total time, the latency distribution and the status code
-    distribution (anything but 2xx, and every line under "Error distribution", is an error)."""
-    total = re.search(r"Total:\s+([\d.]+) secs", output)
-    if not total:
-        raise ValueError(f"not a hey summary:\n{output[-2000:]}")
-    percentiles = {
-        int(p): float(s) * 1000
-        for p, s in re.findall(r"^\s*(\d+)% in ([\d.]+) secs", output, re.MULTILINE)
-    }
-    ok = errors = 0
-    for status, count in re.findall(r"^\s*\[(\d{3})\]\s+(\d+) responses", output, re.MULTILINE):
-        if status.startswith("2"):
-            ok += int(count)
-        else:
-            errors += int(count)
-    failures = output.split("Error distribution:", 1)
-    if len(failures) == 2:
-        errors += sum(int(n) for n in re.findall(r"^\s*\[(\d+)\]\s", failures[1], re.MULTILINE))
-    if not percentiles:  # hey prints no distribution when every request failed
-        percentiles = {50: 0.0, 95: 0.0, 99: 0.0}
-    return LoadResult(
-        requests=ok + errors,
-        seconds=float(total.group(1)),
-        errors=errors,
-        p50_ms=percentiles[50],
-        p95_ms=percentiles[95],
-        p99_ms=percentiles[99],
-    )
-
-
-def parse(tool: str, output: str) -> LoadResult:
-    return parse_wrk(output) if tool == "wrk" else parse_hey(output)
-
-
 # -- runners ---------------------------------------------------------------------------------
 
 
-def default_tool() -> str:
-    """wrk when installed (its own latency histogram, least client CPU), else hey."""
-    return "hey" if shutil.which("wrk") is None and shutil.which("hey") else "wrk"
+def check_tool() -> None:
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install -y wrk (or make browser-deps)")
 
 
-def check_tool(tool: str) -> str:
-    path = shutil.which(tool)
-    if path is None:
-        raise SystemExit(f"{tool} is not installed: apt-get install -y {tool}")
-    return path
-
-
-def command(
-    tool: str, url: str, payload: Payload, concurrency: int, seconds: float, out: Path
-) -> list[str]:
-    """The load tool's command line for one closed-loop run (wrk's script is written to `out`)."""
-    duration = f"{max(1, round(seconds))}s"
-    if tool == "wrk":
-        script = out / f"{payload.name}.lua"
-        script.write_text(
-            _WRK_SCRIPT.format(
-                path=json.dumps(str(payload.path)), content_type=json.dumps(payload.content_type)
-            )
-        )
-        return [
-            "wrk", "-t1", f"-c{concurrency}", f"-d{duration}", f"--timeout={REQUEST_TIMEOUT_S}s",
-            "-s", str(script), url,
-        ]  # fmt: skip
+def command(url: str, payload: Payload, concurrency: int, seconds: float, out: Path) -> list[str]:
+    """wrk's command line for one closed-loop run (its script is written to `out`)."""
+    script = out / f"{payload.name}.lua"
+    path, content_type = json.dumps(str(payload.path)), json.dumps(payload.content_type)
+    script.write_text(_WRK_SCRIPT.format(path=path, content_type=content_type))
     return [
-        "hey", "-z", duration, "-c", str(concurrency), "-t", str(REQUEST_TIMEOUT_S),
-        "-m", "POST", "-T", payload.content_type, "-D", str(payload.path), url,
+        "wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(seconds))}s",
+        f"--timeout={REQUEST_TIMEOUT_S}s", "-s", str(script), url,
     ]  # fmt: skip
 
 
 def _run_tool(command: list[str]) -> tuple[str, float]:
-    """Runs the load tool; returns its output and the CPU seconds it used."""
+    """Runs wrk; returns its output and the CPU seconds it used."""
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     assert process.stdout is not None
     output = process.stdout.read().decode("utf-8", "replace")
     _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode:
-        raise RuntimeError(f"{command[0]} failed ({process.returncode}):\n{output[-2000:]}")
+        raise RuntimeError(f"wrk failed ({process.returncode}):\n{output[-2000:]}")
     return output, usage.ru_utime + usage.ru_stime
 
 
 def measure(
-    tool: str,
     url: str,
     payload: Payload,
     *,
@@ -192,13 +137,13 @@ def measure(
     out.mkdir(parents=True, exist_ok=True)
     wait_idle(server_pid)
     if warmup_s > 0:
-        _run_tool(command(tool, url, payload, concurrency, warmup_s, out))
+        _run_tool(command(url, payload, concurrency, warmup_s, out))
         wait_idle(server_pid)
-    argv = command(tool, url, payload, concurrency, seconds, out)
+    argv = command(url, payload, concurrency, seconds, out)
     cpu_before = cpu_seconds(server_pid)
     output, client_cpu = _run_tool(argv)
     # Sampled around the whole tool run: before its first and after its last request the
     # server is idle, so this is the CPU the measured requests cost.
     server_cpu = cpu_seconds(server_pid) - cpu_before
     (out / f"{label}.txt").write_text(" ".join(argv) + "\n\n" + output)
-    return Measurement(parse(tool, output), server_cpu, client_cpu)
+    return Measurement(parse_wrk(output), server_cpu, client_cpu)

@@ -11,6 +11,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from bench import REPO
+
 PACKAGES = ("tensorflow-cpu", "tensorflow", "keras", "fastapi", "uvicorn", "pillow", "numpy")
 
 
@@ -67,7 +69,7 @@ def code_version() -> str:
         try:
             return subprocess.run(
                 ["git", *args], capture_output=True, text=True, check=False, timeout=10,
-                cwd=Path(__file__).resolve().parent.parent,
+                cwd=REPO,
             ).stdout.strip()  # fmt: skip
         except (OSError, subprocess.TimeoutExpired):
             return ""

@@ -15,11 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
+from bench import REPO
 from tests import drawings  # the uploads people send, as the test suite draws them
 
 BOUNDARY = "perceptron-bench-boundary"
 MULTIPART = f"multipart/form-data; boundary={BOUNDARY}"
-EXAMPLE_CARS = Path(__file__).resolve().parent.parent / "service" / "example_cars.json"
+EXAMPLE_CARS = REPO / "service" / "example_cars.json"
 BATCH_IMAGES = 64
 BATCH_CARS = 100
 DIGIT_INDEX = 0
@@ -36,10 +37,6 @@ class Payload:
     """Images or cars in one request."""
     image: bytes | None = None
     """For single-image payloads: the image file, for the in-process preprocessing timing."""
-
-    @property
-    def unit(self) -> str:
-        return "images" if self.endpoint == "/digit" else "cars"
 
 
 def multipart(files: list[tuple[str, bytes]], field: str = "file") -> bytes:

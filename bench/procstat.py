@@ -92,11 +92,6 @@ def memory(pid: int) -> Memory:
     return Memory(rss / 1024, peak / 1024)
 
 
-def load_average() -> tuple[float, float, float]:
-    one, five, fifteen = os.getloadavg()
-    return one, five, fifteen
-
-
 def process_rss_mib(pid: int) -> float:
     """Resident memory of `pid` alone (not its children)."""
     return _status_kib(pid, "VmRSS") / 1024

@@ -7,7 +7,6 @@
 * `bentoml`: `bench/bentoml_digit.py` under `bentoml serve`, from the bench's own environment
   (`.venv-bench`, `make bench-venv`): the BentoML peer, `/digit` only;
 * `bare`: `bench.bare_app`, the HTTP-stack ceiling;
-* `naive`: `bench.naive_app`, the tutorial baseline;
 * `service-run`: `python -m service run`, the API with its training worker (the soak test).
 
 Servers run with their working folder in a temporary directory, so a `.env` in the checkout
@@ -31,8 +30,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-SERVER_KINDS = ("ours", "ours-1", "bare", "naive", "bentoml")
+from bench import REPO
+
+SERVER_KINDS = ("ours", "ours-1", "bare", "bentoml")
 READY_TIMEOUT_S = 300
 BENCH_VENV = REPO / ".venv-bench"
 ENDPOINTS = {"bentoml": ("/digit",)}
@@ -92,23 +92,20 @@ def _command(spec: ServerSpec, port: int) -> list[str]:
         return [python, "-m", "service", "run"]
     if spec.kind == "bare":
         return [python, "-m", "bench.bare_app", "--port", str(port)]
-    if spec.kind == "naive":
-        return [
-            python,
-            "-m",
-            "bench.naive_app",
-            "--models-dir",
-            str(spec.models_dir.resolve()),
-            "--port",
-            str(port),
-        ]
     raise ValueError(f"unknown server kind {spec.kind!r}; one of {', '.join(SERVER_KINDS)}")
 
 
-def _environment(spec: ServerSpec, port: int, state_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PERCEPTRON_")}
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment of a child process of the harness: this checkout importable, and
+    TensorFlow's start-up chatter off."""
+    env = {**os.environ, **extra}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return env
+
+
+def _environment(spec: ServerSpec, port: int, state_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in child_env().items() if not k.startswith("PERCEPTRON_")}
     env.update(
         PERCEPTRON_HOST="127.0.0.1",
         PERCEPTRON_PORT=str(port),

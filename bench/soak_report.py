@@ -1,12 +1,11 @@
-"""The soak test's report: tables and verdicts from the dictionary `bench.soak` writes (pure, so
-it can be rendered again from `bench/out/soak-*/soak.json`)."""
+"""The soak's report: tables and verdicts from the dictionary `bench soak` writes (pure, so it
+can be rendered again from `bench/out/soak-*/soak.json`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from bench.machine import summary_line
-from bench.report import markdown_table, text_table
+from bench.results import table
 
 MAX_RSS_GROWTH = 0.10
 KIND_COLUMNS = ("requests", "count", "p50 ms", "p95 ms", "p99 ms", "max ms", "answers")
@@ -112,51 +111,23 @@ def fd_line(report: dict[str, Any]) -> str:
     return f"API descriptors at the end against the start: {listed}."
 
 
-def render_text(report: dict[str, Any]) -> str:
-    run = report["run"]
-    return "\n".join(
-        [
-            f"{run['requests']:,} requests in {run['seconds']:.0f} s ({run['rps']:.0f}/s), "
-            f"{run['errors']} errors; {report['logged_errors']} ERROR lines in the service log",
-            "",
-            text_table(KIND_COLUMNS, kind_rows(run)),
-            failure_line(run),
-            cpu_line(report),
-            "",
-            text_table(RESOURCE_COLUMNS, resource_rows(report)),
-            fd_line(report),
-            "",
-            text_table(EVENT_COLUMNS, event_rows(report)),
-            "",
-            text_table(("target", "wanted", "measured", "verdict"), verdicts(report)),
-        ]
-    )
-
-
-def render_markdown(report: dict[str, Any]) -> str:
-    m = report["machine"]
+def render(report: dict[str, Any]) -> str:
     run, warmup = report["run"], report["warmup"]
-    others = report.get("training_running") or []
     mix = ", ".join(f"{name} {weight:.0%}" for name, weight in report["mix"].items())
     return "\n".join(
         [
-            f"Measured {m['date']} on {summary_line(m)}; load average before "
-            f"{m['load_average'][0]:.2f}, after {report['load_average_after'][0]:.2f}."
-            + (" Also running: " + "; ".join(others) if others else ""),
-            "",
-            f"Command: `{report['command']}`: `python -m service run` (API and worker) on a "
-            f"private copy of the models, {report['concurrency']} closed-loop clients "
-            "(asyncio, a keep-alive connection each, in the harness process on the same cores) "
-            f"for {report['minutes']:g} minutes after a "
-            f"{warmup['seconds']:.0f} s warm-up ({warmup['requests']:,} requests, not counted); "
-            f"mix: {mix} (`/digit` one canvas PNG, `/mpg` one car, `GET /jobs/{{id}}`). "
-            f"Raw outputs: `{report['out']}`.",
+            f"`python -m service run` (API and worker) on a private copy of the models, "
+            f"{report['concurrency']} closed-loop clients (asyncio, a keep-alive connection "
+            "each, in the harness process on the same cores) for "
+            f"{report['minutes']:g} minutes after a {warmup['seconds']:.0f} s warm-up "
+            f"({warmup['requests']:,} requests, not counted); mix: {mix} (`/digit` one canvas "
+            f"PNG, `/mpg` one car, `GET /jobs/{{id}}`). Raw outputs: `{report['out']}`.",
             "",
             f"**{run['requests']:,} requests** in {run['seconds']:.0f} s ({run['rps']:.0f}/s), "
             f"**{run['errors']} errors**; {report['logged_errors']} ERROR lines in the service "
             "log.",
             "",
-            markdown_table(KIND_COLUMNS, kind_rows(run)),
+            table(KIND_COLUMNS, kind_rows(run)),
             "",
             failure_line(run),
             "",
@@ -165,15 +136,15 @@ def render_markdown(report: dict[str, Any]) -> str:
             "Resources (start = after the warm-up; the API's processes summed, the worker's "
             "process tree):",
             "",
-            markdown_table(RESOURCE_COLUMNS, resource_rows(report)),
+            table(RESOURCE_COLUMNS, resource_rows(report)),
             "",
             fd_line(report),
             "",
             "Admin actions during the run (served after: seconds until `GET /models/{name}` "
             "showed the new version; for the job, counted from its end):",
             "",
-            markdown_table(EVENT_COLUMNS, event_rows(report)),
+            table(EVENT_COLUMNS, event_rows(report)),
             "",
-            markdown_table(("target", "wanted", "measured", "verdict"), verdicts(report)),
+            table(("target", "wanted", "measured", "verdict"), verdicts(report)),
         ]
     )

@@ -1,5 +1,5 @@
-"""One timed training run of the digit model, in its own process (`bench.train` starts it):
-`python -m bench.training_run --json OUT [--set '{"epochs": 2}'] [--export]`.
+"""One timed training run of the digit model, in its own process (`python -m bench train`
+starts it): `python -m bench.training_run --json OUT [--set '{"epochs": 2}'] [--export]`.
 
 It trains through `training.pipeline.train`, exactly as `python -m training digit` does, with an
 observer that timestamps every epoch; with `--export` it also writes the SavedModel into a
@@ -7,7 +7,7 @@ temporary folder, so its wall time is the whole command's (data load, training, 
 evaluation, export). The accuracy per epoch is the validation accuracy Keras reports (the
 held-out tail of the training set, what the run itself sees); the test accuracy is measured
 once, on the weights the run keeps. The backend and thread settings come from the environment
-(`KERAS_BACKEND`, `TF_NUM_INTRAOP_THREADS`), which `bench.train` sets per run.
+(`KERAS_BACKEND`, `TF_NUM_INTRAOP_THREADS`).
 """
 
 from __future__ import annotations

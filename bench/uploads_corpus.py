@@ -1,5 +1,5 @@
 """A corpus of realistic digit uploads: MNIST **test** digits written on paper and
-photographed or scanned, one condition at a time (issue 11).
+photographed or scanned, one condition at a time.
 
 Each condition renders a 28x28 MNIST digit (white ink on black) as the file a person would
 upload, varying its parameters at random within realistic ranges:
@@ -27,8 +27,8 @@ upload, varying its parameters at random within realistic ranges:
 whether a model reads them) and renders each with its own generator seeded from (seed,
 condition, test index), so conditions are independent and any image can be re-made alone.
 
-This generator is a measuring instrument, not the target: the held-out checks of issue 11 are
-produced differently. Build the preprocessing for the conditions, not for this generator.
+This generator is a measuring instrument, not the target: the held-out checks are produced
+differently. Build the preprocessing for the conditions, not for this generator.
 """
 
 from __future__ import annotations

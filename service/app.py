@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,20 +16,20 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
+from service.admission import ImageAdmission
 from service.background import in_thread_to_the_end
-from service.decoding import DecodeGate, auto_decode_slots
-from service.deps import Serving
-from service.errors import install_error_handlers
-from service.jobs.broadcast import JobEventHub
-from service.jobs.queue import build_queue
-from service.jobs.store import JobStore
-from service.metrics import ServiceMetrics
-from service.middleware import (
+from service.http.deps import Serving
+from service.http.error_handlers import install_error_handlers
+from service.http.middleware import (
     JsonCORSMiddleware,
     RequestContextMiddleware,
     RequestGuardMiddleware,
 )
-from service.rate_limit import RateLimiter
+from service.http.rate_limit import RateLimiter
+from service.jobs.broadcast import JobEventHub
+from service.jobs.queue import build_queue
+from service.jobs.store import JobStore
+from service.metrics import ServiceMetrics
 from service.registry import ModelRegistry
 from service.routes import digit, health, inference_v2, jobs, models, mpg, samples, tfserving
 from service.samples.store import SampleStore
@@ -39,8 +39,9 @@ log = logging.getLogger(__name__)
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
 SWAGGER_UI = "/static/vendor/swagger-ui"
-SAMPLE_SWEEP_INTERVAL_S = 3600.0
 """swagger-ui-dist from the npm registry, vendored with its licence (no CDN at run time)."""
+SAMPLE_SWEEP_INTERVAL_S = 3600.0
+"""How often samples past their retention period are deleted."""
 
 DESCRIPTION = """
 Recognises handwritten digits (MNIST-style CNN) and predicts cars' fuel economy (Auto MPG
@@ -73,9 +74,30 @@ def configure_tensorflow(settings: Settings) -> None:
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    """The service's app for `settings` (read from the environment when None): its lifespan,
+    its wiring (state, error handlers, routes, web page) and its request policy (middleware)."""
     settings = settings or Settings()
     metrics = ServiceMetrics()
     registry = ModelRegistry(settings, metrics)
+    app = FastAPI(
+        title="perceptron",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=_lifespan(settings, registry),
+        docs_url=None,  # served by _mount_web from vendored assets, so /docs works offline
+        redoc_url=None,
+    )
+    _wire(app, settings, registry, metrics)
+    _apply_policy(app, settings, metrics)
+    return app
+
+
+def _lifespan(
+    settings: Settings, registry: ModelRegistry
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """What each serving process starts after any fork and stops on the way out: TensorFlow's
+    threads, the job store, queue and event hub, the sample store, the models, and the two
+    background sweeps (lost jobs, old samples)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -106,25 +128,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             queue.close()
             store.close()
 
-    app = FastAPI(
-        title="perceptron",
-        version="0.1.0",
-        description=DESCRIPTION,
-        lifespan=lifespan,
-        docs_url=None,  # served below from vendored assets, so /docs works offline
-        redoc_url=None,
-    )
+    return lifespan
+
+
+def _wire(
+    app: FastAPI, settings: Settings, registry: ModelRegistry, metrics: ServiceMetrics
+) -> None:
+    """What the routes find on `app.state`, the error handlers, the routers and the web page."""
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.registry = registry
     app.state.feedback_limiter = RateLimiter(
         settings.feedback_per_minute, "PERCEPTRON_FEEDBACK_PER_MINUTE"
     )
-    decode_gate = DecodeGate(
-        settings.decode_slots or auto_decode_slots(settings.max_image_pixels, settings.workers),
-        settings.decode_queue_limit,
-    )
-    app.state.serving = Serving(settings, registry, metrics, decode_gate)
+    admission = ImageAdmission.from_settings(settings)
+    app.state.serving = Serving(settings, registry, metrics, admission)
 
     install_error_handlers(app)
     # The prediction routes first: FastAPI tries routers in order, and matching a request
@@ -143,6 +161,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(inference_v2.router)
     _mount_web(app)
 
+
+def _apply_policy(app: FastAPI, settings: Settings, metrics: ServiceMetrics) -> None:
+    """The middleware every request passes, outermost last: cross-origin rules (when
+    configured), the request guard (Host, Content-Encoding, body size) and the request context
+    (id, access log, metrics)."""
     if settings.cors_origins:
         if "*" in settings.cors_origins and settings.environment == "production":
             log.warning(
@@ -160,7 +183,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     app.add_middleware(RequestGuardMiddleware, settings=settings)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
-    return app
 
 
 async def _purge_old_samples(store: SampleStore, settings: Settings) -> None:

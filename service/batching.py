@@ -6,6 +6,11 @@ runs, new requests queue up, which is what makes batches grow with load. When th
 idle, the first request waits at most `max_wait` for others, and less when a full pass of the
 event loop brings nobody new: at low load batching adds microseconds, not the whole wait.
 
+A call expected to take at most `inline_max_s` runs on the event loop itself: handing it to
+the inference thread and back costs more than a compiled model's small batch (bench/RESULTS.md).
+The expectation is learnt from the calls made so far (their duration per row, measured where
+they ran); the first call, and any while another call is running, go to the thread.
+
 Each request gets its own future and its own slice of the results, in order. A failed call
 fails every request in it with the same error. Past `queue_limit` waiting rows, requests are
 refused with `Overloaded` (503) instead of queueing without bound.
@@ -24,8 +29,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from service.errors import Overloaded, ServiceError
+from service.runtimes import Tensors
 
-Tensors = dict[str, np.ndarray]
+__all__ = ["AdaptiveBatcher", "InferenceFailed", "Tensors"]
+
 RunBatch = Callable[[Tensors], Tensors]
 
 log = logging.getLogger(__name__)
@@ -52,6 +59,7 @@ class AdaptiveBatcher:
         max_batch: int,
         max_wait_s: float,
         queue_limit: int,
+        inline_max_s: float = 0.0,
         on_batch: Callable[[int, float], None] | None = None,
         on_shed: Callable[[], None] | None = None,
     ) -> None:
@@ -60,6 +68,10 @@ class AdaptiveBatcher:
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
         self.queue_limit = queue_limit
+        self.inline_max_s = inline_max_s
+        self._seconds_per_row: float | None = None
+        """Moving average of the model calls' duration per row."""
+        self._threaded_calls = 0
         self._on_batch = on_batch
         self._on_shed = on_shed
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"infer-{name}")
@@ -131,12 +143,32 @@ class AdaptiveBatcher:
         finally:
             self._end(rows)
 
+    def runs_inline(self, rows: int) -> bool:
+        """Whether a call of `rows` rows would run on the event loop now."""
+        return (
+            self._seconds_per_row is not None
+            and rows * self._seconds_per_row <= self.inline_max_s
+            and not self._threaded_calls
+        )
+
+    def _timed_run(self, inputs: Tensors) -> tuple[Tensors, float]:
+        started = time.perf_counter()
+        outputs = self._run(inputs)
+        return outputs, time.perf_counter() - started
+
     async def _execute(self, inputs: Tensors, rows: int, *, own_thread: bool = True) -> Tensors:
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
         executor = self._executor if own_thread else None  # None: the loop's default pool
         try:
-            outputs = await loop.run_in_executor(executor, self._run, inputs)
+            if own_thread and self.runs_inline(rows):
+                outputs, call_s = self._timed_run(inputs)
+            else:
+                self._threaded_calls += 1
+                try:
+                    outputs, call_s = await loop.run_in_executor(executor, self._timed_run, inputs)
+                finally:
+                    self._threaded_calls -= 1
         except Exception as exc:
             log.exception("model call failed for %s (%d rows)", self.name, rows)
             raise InferenceFailed(
@@ -144,6 +176,9 @@ class AdaptiveBatcher:
                 "in the service's log",
                 internal=f"model call of {self.name} failed: {type(exc).__name__}: {exc}",
             ) from exc
+        per_row = call_s / max(rows, 1)
+        previous = self._seconds_per_row
+        self._seconds_per_row = per_row if previous is None else 0.8 * previous + 0.2 * per_row
         if self._on_batch:
             self._on_batch(rows, time.perf_counter() - started)
         return outputs

@@ -1,4 +1,6 @@
-"""Structured logs: one JSON object per line, carrying the id of the request being served."""
+"""Logs: one JSON object per line, carrying the id of the request being served, for log
+collectors (containers, systemd, files); or plain short lines when a person reads them in a
+terminal."""
 
 from __future__ import annotations
 
@@ -71,8 +73,60 @@ class JsonFormatter(logging.Formatter):
         return _ENCODER.encode(entry)
 
 
-def configure_logging(level: str, *, json_lines: bool) -> None:
-    """Sends every logger (ours, uvicorn's, huey's) to stderr in one format."""
+class TextFormatter(logging.Formatter):
+    """A short line for a terminal: the time, the level when it is not INFO, the message, and
+    how long a request took."""
+
+    def __init__(self) -> None:
+        super().__init__(datefmt="%H:%M:%S")
+
+    def format(self, record: logging.LogRecord) -> str:
+        level = "" if record.levelno == logging.INFO else f"{record.levelname} "
+        line = f"{self.formatTime(record, self.datefmt)} {level}{record.getMessage()}"
+        duration = getattr(record, "duration_ms", None)
+        if duration is not None:
+            line += f" ({duration:g} ms)"
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+_START_UP_CHATTER = {
+    "uvicorn": (
+        "Started server process",
+        "Waiting for application startup",
+        "Application startup complete",
+        "Uvicorn running on",
+        "Started parent process",
+    ),
+    "huey": (
+        "Huey consumer started",
+        "Scheduler runs every",
+        "Periodic tasks are",
+        "The following commands are available",
+    ),
+}
+"""uvicorn's and huey's start-up lines (the address, the scheduler, the task list): in a
+terminal the service says once, when it is ready, where to open it."""
+
+
+def _not_start_up_chatter(record: logging.LogRecord) -> bool:
+    prefixes = _START_UP_CHATTER.get(record.name.split(".", 1)[0])
+    return not (prefixes and isinstance(record.msg, str) and record.msg.startswith(prefixes))
+
+
+def wants_json(json_lines: bool | None, stream: Any = None) -> bool:
+    """JSON lines when asked, or when unset and the stream is not a terminal."""
+    if json_lines is not None:
+        return json_lines
+    stream = sys.stderr if stream is None else stream
+    isatty = getattr(stream, "isatty", None)
+    return not (callable(isatty) and isatty())
+
+
+def configure_logging(level: str, *, json_lines: bool | None) -> None:
+    """Sends every logger (ours, uvicorn's, huey's) to stderr in one format: JSON lines, plain
+    lines, or (None) plain lines when stderr is a terminal and JSON lines otherwise."""
     # Records then skip what no formatter here shows: the caller's frame (a stack walk per
     # record), the thread and the process (the Logging HOWTO's "Optimization" section).
     logging._srcfile = None
@@ -80,10 +134,11 @@ def configure_logging(level: str, *, json_lines: bool) -> None:
     logging.logProcesses = False
     logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
-    if json_lines:
+    if wants_json(json_lines, sys.stderr):
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter())
+        handler.addFilter(_not_start_up_chatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

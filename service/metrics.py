@@ -1,6 +1,6 @@
 """Prometheus metrics, one registry per app (tests build many apps in one process).
 
-With several serving processes (service/processes.py sets PROMETHEUS_MULTIPROC_DIR before they
+With several serving processes (service/cli/processes.py sets PROMETHEUS_MULTIPROC_DIR before they
 start), every process writes its values to memory-mapped files in that folder and `exposition`
 sums them over the processes; the served-version gauge keeps one series per live process (a
 `pid` label), so a process that has not yet picked up a new version shows.
@@ -91,6 +91,20 @@ class ServiceMetrics:
             ("model",),
             registry=r,
             multiprocess_mode="liveall",
+        )
+        self.model_runtime = Gauge(
+            "perceptron_model_runtime",
+            "1 for the runtime computing each model's served version (litert or tensorflow)",
+            ("model", "runtime"),
+            registry=r,
+            multiprocess_mode="liveall",
+        )
+        self.runtime_fallbacks = Counter(
+            "perceptron_runtime_fallbacks",
+            "Versions served with TensorFlow although LiteRT was asked for, by reason "
+            "(litert_conversion_failed, litert_disagrees, litert_failed, litert_unavailable)",
+            ("model", "version", "reason"),
+            registry=r,
         )
         self.shed_requests = Counter(
             "perceptron_shed_requests",

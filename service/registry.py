@@ -29,6 +29,8 @@ import numpy as np
 from service.batching import AdaptiveBatcher, Tensors
 from service.errors import Conflict, ModelUnavailable, NotFound
 from service.metrics import ServiceMetrics
+from service.runtimes import RUNTIMES
+from service.runtimes.selection import Selection, select_runner
 from service.settings import Settings
 from training import versions
 from training.hyperparameters import MODEL_NAMES
@@ -54,13 +56,14 @@ class VersionState(StrEnum):
 
 
 class LoadedVersion:
-    """One loaded SavedModel version: its serving signature behind an adaptive batcher."""
+    """One loaded model version: its runner (LiteRT or the SavedModel's serving signature,
+    `service.runtimes.selection`) behind an adaptive batcher."""
 
     def __init__(
         self,
         name: str,
         version: int,
-        loaded: Any,
+        selection: Selection,
         metadata: dict[str, Any],
         batcher_factory: Callable[[LoadedVersion], AdaptiveBatcher],
     ) -> None:
@@ -68,18 +71,16 @@ class LoadedVersion:
         self.version = version
         self.metadata = metadata
         self.signature: Signature = SIGNATURES[name]
-        self.saved_model = loaded  # keeps the variables the signature captures alive
-        self._function = loaded.signatures[SERVING_SIGNATURE_KEY]
+        self.runner = selection.runner
+        self.runtime = selection.runner.runtime
+        self.runtime_fallback = selection.fallback
+        """Why TensorFlow serves although LiteRT was asked for; None otherwise."""
         self.loaded_at = time.time()
         self.batcher = batcher_factory(self)
 
     def run(self, inputs: Tensors) -> Tensors:
         """One synchronous model call; thread-safe. Inputs and outputs are NumPy arrays."""
-        import tensorflow as tf
-
-        tensors = {k: tf.convert_to_tensor(v, dtype=tf.float32) for k, v in inputs.items()}
-        outputs = self._function(**tensors)
-        return {k: v.numpy() for k, v in outputs.items()}
+        return self.runner(inputs)
 
     async def infer(self, inputs: Tensors) -> Tensors:
         """Runs `inputs` through the batcher (off the event loop)."""
@@ -133,7 +134,10 @@ def _freeze_heap() -> None:
     """Moves every object alive now, a loaded model's half a million among them, out of the
     garbage collector's sight. Otherwise each full collection walks them all (0.35 s here), and
     a burst of connections, whose objects survive into the oldest generation, triggers one:
-    every request waits that long. O(1): nothing is scanned."""
+    every request waits that long. One collection first (once, at start): a version served by
+    LiteRT has let go of its SavedModel, whose reference cycles would otherwise be frozen for
+    ever."""
+    gc.collect()
     gc.freeze()
 
 
@@ -416,10 +420,16 @@ class ModelRegistry:
         record.error = None
         self.metrics.model_loads.labels(slot.name, str(record.version), "loaded").inc()
         self.metrics.served_version.labels(slot.name).set(record.version)
+        for runtime in RUNTIMES:
+            self.metrics.model_runtime.labels(slot.name, runtime).set(runtime == loaded.runtime)
+        if loaded.runtime_fallback is not None:
+            reason = loaded.runtime_fallback.code
+            self.metrics.runtime_fallbacks.labels(slot.name, str(record.version), reason).inc()
         log.info(
-            "serving %s version %d (loaded in %.2fs)",
+            "serving %s version %d with %s (loaded in %.2fs)",
             slot.name,
             record.version,
+            loaded.runtime,
             time.perf_counter() - started,
             extra={"model": slot.name, "version": record.version},
         )
@@ -432,7 +442,10 @@ class ModelRegistry:
     def _load_and_warm(self, name: str, record: VersionRecord, path: Path) -> LoadedVersion:
         loaded = _load_saved_model(path)
         _check_signature(name, loaded)
-        version = LoadedVersion(name, record.version, loaded, record.metadata or {}, self._batcher)
+        metadata = record.metadata or {}
+        selection = select_runner(name, record.version, path, loaded, metadata, self.settings)
+        del loaded  # a LiteRT runner needs none of the SavedModel's objects
+        version = LoadedVersion(name, record.version, selection, metadata, self._batcher)
         outputs = version.run(version.zeros(1))  # warm-up: traces and allocates before serving
         for spec in version.signature.outputs:
             if outputs[spec.name].shape[0] != 1:
@@ -453,6 +466,7 @@ class ModelRegistry:
             max_batch=s.batch_max_size,
             max_wait_s=s.batch_max_wait_ms / 1000.0,
             queue_limit=s.batch_queue_limit,
+            inline_max_s=s.inline_inference_ms / 1000.0,
             on_batch=on_batch,
             on_shed=self.metrics.shed_requests.labels(loaded.name).inc,
         )

@@ -42,18 +42,17 @@ class Settings(TrainingSettings):
     """Port `python -m service` listens on."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     """Logging threshold."""
-    log_json: bool = True
-    """JSON lines (one object per record, with the request id) instead of plain text."""
-
-    state_dir: Path = Path("var")
-    """Folder for the default job database and queue files."""
+    log_json: bool | None = None
+    """`true`: JSON lines (one object per record, with the request id), for log collectors;
+    `false`: plain short lines; unset: plain lines when stderr is a terminal, JSON lines
+    otherwise (containers, services, files)."""
 
     workers: int = Field(default_factory=lambda: available_cores(), ge=1, le=256)
     """Processes serving the API (`python -m service api` and `run`), each with its own models,
     batcher and registry; pins and new versions reach every one within poll_interval_s. Limits
     counted in memory (connections, event streams, feedback per minute, decode and batch
     queues) apply to each process: with N processes a client may get up to N times them. 1
-    serves from the one process that starts, as before."""
+    serves from the one process that starts."""
 
     poll_interval_s: float = Field(2.0, gt=0, le=3600)
     """How often the models folder is scanned for new versions and pins."""
@@ -80,6 +79,8 @@ class Settings(TrainingSettings):
 
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
     """Largest request body accepted; larger ones get 413 without being read."""
+    # The same number as service.vision.MAX_IMAGE_PIXELS (a test holds them together): importing
+    # the picture package here would load OpenCV into every process that reads its settings.
     max_image_pixels: int = Field(25_000_000, ge=784, le=178_000_000)
     """Largest image (width x height) decoded; guards against decompression bombs (at most
     Pillow's own refusal threshold, about 179 M pixels)."""
@@ -93,9 +94,10 @@ class Settings(TrainingSettings):
     decode_queue_limit: int = Field(32, ge=0, le=10_000)
     """Requests waiting for a decode slot beyond which /digit answers 503 with Retry-After."""
     inline_preprocess_bytes: int = Field(64 * 1024, ge=0)
-    """Uploads of at most this many bytes in all (and at most 100,000 pixels) are preprocessed
-    on the event loop, where a thread hop would cost more than decoding them; larger ones wait
-    for a decode slot. 0 sends every upload to a decode slot."""
+    """Requests whose images hold at most this many bytes in all, and few pixels by their
+    headers (the bound in service/admission.py), are preprocessed on the event loop, where a
+    thread hop would cost more than decoding them; larger ones wait for a decode slot. 0 sends
+    every upload to a decode slot."""
     max_batch_images: int = Field(256, ge=1, le=4096)
     """Most images in one /digit request."""
     max_batch_cars: int = Field(1000, ge=1, le=100_000)
@@ -108,12 +110,28 @@ class Settings(TrainingSettings):
     batch_queue_limit: int = Field(4096, ge=1)
     """Rows waiting for a model call beyond which requests are shed with 503 (32 clients each
     sending a batch of 100 fit; past this the wait would outgrow any client's patience)."""
+    inline_inference_ms: float = Field(0.2, ge=0, le=1000)
+    """Model calls expected to take at most this long (learnt from the calls before) run on
+    the event loop instead of the inference thread: the hand-over to the thread and back costs
+    about 0.1 to 0.2 ms here, more than LiteRT's mpg calls (0.02 to 0.03 ms), less than a
+    digit (0.3 to 0.6 ms per image). 0 sends every call to the inference thread."""
     tf_intra_op_threads: int = Field(0, ge=0, le=256)
     """TensorFlow threads inside one op; 0 lets TensorFlow use every core (with several
     workers: each worker's share of the cores)."""
     tf_inter_op_threads: int = Field(0, ge=0, le=256)
     """TensorFlow ops run in parallel; 0 lets TensorFlow decide (with several workers: each
     worker's share of the cores)."""
+    model_runtime: Literal["auto", "tensorflow", "litert"] = "auto"
+    """What computes the answers. `auto`: LiteRT, on a copy of each version derived from its
+    SavedModel and checked against it when it loads (same classes, probabilities within 1e-4,
+    mpg within 1e-3), and TensorFlow for a version whose copy cannot be made or disagrees
+    (`/models` and `/metrics` say which, and why). `tensorflow`: the SavedModel always.
+    `litert`: LiteRT only; a version without an agreeing copy fails to load. LiteRT uses
+    tf_intra_op_threads threads, or the worker's share of the cores."""
+    runtime_cache_dir: Path | None = None
+    """Where LiteRT copies converted at load (versions exported without one, such as the
+    bundled models) are kept for the next start; default `<cache_dir>/litert`. A folder that
+    cannot be written means converting at every load (1.5 to 2 s of CPU per model)."""
 
     allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: list(LOOPBACK_HOSTS)
@@ -173,7 +191,9 @@ class Settings(TrainingSettings):
     job_lost_after_s: float = Field(60.0, gt=0, le=86_400)
     """Silence after which a running job is failed as 'worker lost'."""
 
-    @field_validator("admin_token", "public_host", "database_url", "redis_url", mode="before")
+    @field_validator(
+        "admin_token", "public_host", "database_url", "redis_url", "log_json", mode="before"
+    )
     @classmethod
     def _blank_means_unset(cls, value: Any) -> Any:
         # Compose files pass `VAR=${VAR:-}`: an empty value must mean "not configured".

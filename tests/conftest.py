@@ -2,20 +2,28 @@
 
 Tiny models are trained once per session (seconds, on a slice of the real data) so tests that
 swap, break or pin versions never touch the bundled models in `models/`.
+
+Every process the tests start serves exactly the models folder it is given: the service's
+seeding from the bundled versions is off (PERCEPTRON_BUNDLED_MODELS_DIR empty) unless a test
+turns it on, naming the folder.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ["PERCEPTRON_BUNDLED_MODELS_DIR"] = ""
 
 REPO = Path(__file__).resolve().parent.parent
 BUNDLED_MODELS = REPO / "models"
+"""The bundled versions in the checkout. Tests that depend on their figures read the
+`bundled_models` fixture instead: only what git tracks there."""
 LOOPBACK_CLIENT = ("127.0.0.1", 50000)
 REMOTE_CLIENT = ("203.0.113.7", 40000)
 """A TEST-NET-3 address: what a client on another machine looks like to the app."""
@@ -132,8 +140,15 @@ def models_dir(tiny_models: Path, tmp_path: Path) -> Path:
     return target
 
 
+@pytest.fixture(scope="session")
+def runtime_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One LiteRT copy cache for the session: each SavedModel without a copy of its own (the
+    bundled models) is converted once, not once per app."""
+    return tmp_path_factory.mktemp("litert-cache")
+
+
 @pytest.fixture
-def settings_factory(tmp_path: Path):
+def settings_factory(tmp_path: Path, runtime_cache: Path):
     """Builds Settings for an app under test: private state folder, fast polling."""
     from service.settings import Settings
 
@@ -142,6 +157,7 @@ def settings_factory(tmp_path: Path):
             "state_dir": tmp_path / "var",
             "data_dir": _data_dir(),
             "cache_dir": tmp_path / "cache",
+            "runtime_cache_dir": runtime_cache,
             "poll_interval_s": 0.2,
             "log_json": False,
         }
@@ -211,9 +227,35 @@ def postgres_url(postgres_server) -> str:
     return str(postgres_server.new_database())
 
 
+def _tracked_files(folder: Path) -> list[Path] | None:
+    """The files git tracks under `folder`, or None outside a git checkout."""
+    try:
+        listing = subprocess.run(
+            ["git", "-C", str(REPO), "ls-files", "-z", "--", str(folder.relative_to(REPO))],
+            capture_output=True,
+            check=True,
+            timeout=60,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return [REPO / name for name in listing.decode().split("\0") if name]
+
+
 @pytest.fixture(scope="session")
-def bundled_models() -> Path:
-    return BUNDLED_MODELS
+def bundled_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the bundled versions as the repository has them: in a git checkout only the
+    files git tracks, so a version someone trained into `models/` by hand (or with
+    `--models-dir models`) changes no test's outcome."""
+    target = tmp_path_factory.mktemp("bundled") / "models"
+    tracked = _tracked_files(BUNDLED_MODELS)
+    if tracked is None:
+        shutil.copytree(BUNDLED_MODELS, target, ignore=shutil.ignore_patterns(".tmp-*", "pin.json"))
+        return target
+    for source in tracked:
+        destination = target / source.relative_to(BUNDLED_MODELS)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, destination)
+    return target
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -221,7 +263,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session")
-def bundled_client(tmp_path_factory):
+def bundled_client(tmp_path_factory, bundled_models, runtime_cache):
     """The app on the bundled models (read-only use: no pins, no new versions)."""
     from fastapi.testclient import TestClient
 
@@ -230,8 +272,9 @@ def bundled_client(tmp_path_factory):
 
     settings = Settings(
         _env_file=None,
-        models_dir=BUNDLED_MODELS,
+        models_dir=bundled_models,
         state_dir=tmp_path_factory.mktemp("bundled-var"),
+        runtime_cache_dir=runtime_cache,
         poll_interval_s=60,
     )
     with TestClient(create_app(settings), base_url=BASE_URL, client=LOOPBACK_CLIENT) as client:

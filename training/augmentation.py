@@ -1,11 +1,11 @@
 """Training-time augmentation of digit images, on any Keras backend.
 
-Uploads reach the model after `service.imaging` has centred and scaled them, but people still
+Uploads reach the model after `service.vision` has centred and scaled them, but people still
 draw slanted, larger or smaller, off-centre digits with pens of every width. One random affine
 map per image (rotation, zoom and shift composed into a single matrix) is applied to the whole
-batch in one `keras.ops.image.affine_transform` call, then a random stroke-width change. Keras's
-separate RandomRotation/RandomZoom/RandomTranslation layers resampled the batch three times and
-took 35-50% of a CPU epoch.
+batch in one `keras.ops.image.affine_transform` call, then a random stroke-width change: one
+resampling of the batch, where Keras's separate RandomRotation/RandomZoom/RandomTranslation
+layers make three (35-50% of a CPU epoch).
 """
 
 from __future__ import annotations

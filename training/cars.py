@@ -121,6 +121,28 @@ def model_year_offset(year: int) -> int:
     return year - MODEL_YEAR_CENTURY if year >= MODEL_YEAR_CENTURY else year
 
 
+RANGE_DASH = "\u2013"
+"""The en dash between a range's ends, as the web page's form writes ranges too."""
+
+
+def training_range_text(name: str, low: float, high: float) -> str:
+    """A range of a feature's values in the model's encoding as people read it, the way the web
+    page's form writes it too: "46", en dash, "225 hp"; model years in full (1970 to 1982)."""
+    if name == "model_year":
+        return f"{MODEL_YEAR_CENTURY + low:g}{RANGE_DASH}{MODEL_YEAR_CENTURY + high:g}"
+    unit = FEATURES_BY_NAME[name].unit
+    suffix = f" {unit}" if unit and name != "origin" else ""
+    return f"{low:g}{RANGE_DASH}{high:g}{suffix}"
+
+
+def value_text(name: str, value: float) -> str:
+    """One value of a feature in the model's encoding as people read it: "400 hp", "1990"."""
+    if name == "model_year":
+        return f"{MODEL_YEAR_CENTURY + value:g}"
+    unit = FEATURES_BY_NAME[name].unit
+    return f"{value:g} {unit}" if unit and name != "origin" else f"{value:g}"
+
+
 def litres_per_100km(mpg: float) -> float:
     """Converts US miles per gallon to litres per 100 km."""
     return LITRES_PER_100KM_FACTOR / mpg

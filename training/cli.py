@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
+from training.bundled import seed_models_dir
 from training.hyperparameters import (
     DEFAULT_PROMOTE_POLICY,
     HYPERPARAMETERS,
@@ -27,6 +28,7 @@ from training.hyperparameters import (
     PromotePolicy,
 )
 from training.presets import DIGIT_PRESETS
+from training.tensorflow_env import quiet_tensorflow
 
 
 def _option(name: str) -> str:
@@ -68,7 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
         sub = subparsers.add_parser(name, help=(schema.__doc__ or "").split("\n")[0])
         paths = sub.add_argument_group("paths")
         paths.add_argument("--data-dir", type=Path, help="folder with the data set (DATA_DIR)")
-        paths.add_argument("--models-dir", type=Path, help="where versions are written")
+        paths.add_argument(
+            "--models-dir",
+            type=Path,
+            help="where versions are written (PERCEPTRON_MODELS_DIR; default var/models)",
+        )
         paths.add_argument("--cache-dir", type=Path, help="download cache")
         paths.add_argument(
             "--no-download", action="store_true", help="fail instead of downloading data"
@@ -165,7 +171,16 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as exc:
         print(f"error: {describe_settings_error(exc)}", file=sys.stderr)
         return 2
+    models_dir: Path = options.models_dir or settings.models_dir
+    try:
+        # The served version is what `--promote auto` compares with: the bundled one on a
+        # fresh models folder, as for the service.
+        seed_models_dir(settings.bundled_models_dir, models_dir)
+    except OSError as exc:
+        print(f"error: cannot copy the bundled models into {models_dir}: {exc}", file=sys.stderr)
+        return 2
     # Heavy imports (TensorFlow) only once the command line and settings are known to be valid.
+    quiet_tensorflow()
     from training.data import DataError
     from training.pipeline import DataPaths, run_training
     from training.progress import TrainingDiverged
@@ -178,7 +193,6 @@ def main(argv: list[str] | None = None) -> int:
         download=settings.download_data and not options.no_download,
         user_samples=getattr(options, "samples_file", None),
     )
-    models_dir: Path = options.models_dir or settings.models_dir
     command = "python -m training " + " ".join(shlex.quote(a) for a in argv)
     try:
         exported = run_training(

@@ -1,7 +1,7 @@
 """The digit classifier: a compact batch-norm CNN (default) or the classic MLP.
 
 Input: a batch of 28x28 images, white ink on black, values 0..1, exactly what
-`service.imaging.to_mnist_tensor` produces from an upload. Output: softmax over 10 classes.
+`service.vision.preprocess` produces from an upload. Output: softmax over 10 classes.
 Augmentation (`training.augmentation`) is the model's first layer and acts only while training.
 """
 

@@ -211,7 +211,7 @@ _MLP_DEFAULTS: dict[str, Any] = {
 _FINE_TUNE_DEFAULTS: dict[str, Any] = {
     # Fine-tuning nudges weights that already reach 99.6%: a tenth of the CNN's peak rate
     # (3e-4 learnt the style better than 1e-4 for the same MNIST validation accuracy), decayed
-    # over one epoch (python -m bench feedback: bench/RESULTS.md, "Learning from feedback").
+    # over one epoch (bench/RESULTS.md, "Learning from feedback").
     "epochs": 1,
     "learning_rate": 3e-4,
     "lr_schedule": "cosine",
@@ -288,8 +288,8 @@ class DigitHyperparameters(TrainingHyperparameters):
     user_samples: UserSamples = Field(
         UserSamples.none, description="none: MNIST only; accepted: MNIST plus accepted samples"
     )
-    # 5 was the best of 5 and 20 on validation (bench/RESULTS.md, "Learning from feedback"):
-    # with 160 trained samples beside 10,800 MNIST rows, 20 repeats learnt the style a little
+    # 5 is the better of 5 and 20 on validation (bench/RESULTS.md, "Learning from feedback"):
+    # with 160 trained samples beside 10,800 MNIST rows, 20 repeats learn the style a little
     # better but cost more than 0.1 points of MNIST validation accuracy. Against all 54,000
     # rows the same weight takes about 5 times as many repeats.
     user_samples_repeat: int = Field(
@@ -348,7 +348,7 @@ class MpgHyperparameters(TrainingHyperparameters):
         [32, 32],
         min_length=1,
         max_length=6,
-        description="Chosen by 5-fold cross-validation on the training rows (python -m bench mpg)",
+        description="Chosen by 5-fold cross-validation on the training rows (bench/RESULTS.md)",
     )
     loss: MpgLoss = MpgLoss.mae
     huber_delta: float = Field(1.0, gt=0, le=100, description="For huber")

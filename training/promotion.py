@@ -75,9 +75,9 @@ def decide_promotion(
         )
 
     if policy is PromotePolicy.always:
-        return decision(True, "promote=always")
+        return decision(True, versions.POLICY_REASONS["always"])
     if policy is PromotePolicy.never:
-        return decision(False, "promote=never: kept on disk, not served")
+        return decision(False, versions.POLICY_REASONS["never"])
     current = versions.served_version(models_dir, name, settings_pin)
     if current is None:
         return decision(True, "no version is served yet")

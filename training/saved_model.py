@@ -18,6 +18,7 @@ from typing import Any
 
 import keras
 
+from training.litert import write_litert_copy
 from training.signatures import SIGNATURES, Signature
 
 ARCHITECTURE_FILE = "architecture.json"
@@ -25,7 +26,8 @@ WEIGHTS_FILE = "model.weights.h5"
 
 
 def write_saved_model(model: keras.Model, name: str, folder: Path) -> None:
-    """Writes `model` as a SavedModel in `folder` with model `name`'s serving signature."""
+    """Writes `model` as a SavedModel in `folder` with model `name`'s serving signature, and
+    its LiteRT copy beside it when the converter takes the model (`training.litert`)."""
     if keras.backend.backend() == "tensorflow":
         _export(model, SIGNATURES[name], folder)
         return
@@ -75,6 +77,7 @@ def _export(model: keras.Model, signature: Signature, folder: Path) -> None:
     archive.track(model)
     archive.add_endpoint(name="serve", fn=serve, input_signature=[input_spec])
     archive.write_out(str(folder), verbose=False)
+    write_litert_copy(folder)
 
 
 def _rebuild_and_export(handover: Path, folder: Path, name: str) -> None:

@@ -78,53 +78,15 @@ def train_digit(
     if start_from is not None:
         hp = fine_tuning_hyperparameters(hp, start_from)
     hp = presets.for_device(hp, device)
-    x = mnist.x_train.astype(np.float32) / 255.0
-    y = mnist.y_train.astype(np.int64)
-    if hp.max_train_samples:
-        x, y = x[: hp.max_train_samples], y[: hp.max_train_samples]
-    n_validation = max(1, round(len(x) * hp.validation_split))
-    x_train, y_train = x[:-n_validation], y[:-n_validation]
-    validation = (x[-n_validation:], y[-n_validation:])
-    extra: dict[str, Any] = {"train_samples": len(x_train), "validation_samples": n_validation}
-    if user_samples is not None:
-        x_train, y_train = with_repeats(
-            x_train,
-            y_train,
-            user_samples.x_train.astype(np.float32) / 255.0,
-            user_samples.y_train.astype(np.int64),
-            hp.user_samples_repeat,
-        )
+    x_train, y_train, validation, extra = _digit_training_rows(hp, mnist, user_samples)
     categorical = hp.loss is not DigitLoss.cross_entropy or bool(hp.label_smoothing)
-    y_train_fit: np.ndarray = y_train
-    negative_rows = round(hp.negatives * len(x_train))
-    if negative_rows:
-        # No digit: the uniform distribution over the ten is the target.
-        pictures = negatives.negatives(negative_rows, TRAIN_NEGATIVES + hp.seed)
-        x_train = np.concatenate([x_train, pictures])
-        y_train_fit = np.concatenate(
-            [
-                keras.utils.to_categorical(y_train, NUM_CLASSES),
-                np.full((negative_rows, NUM_CLASSES), 1.0 / NUM_CLASSES, np.float32),
-            ]
-        )
-        categorical = True
-    elif categorical:
-        y_train_fit = keras.utils.to_categorical(y_train, NUM_CLASSES)
-    extra["negatives"] = negative_rows
+    x_train, y_fit = _with_negatives(hp, x_train, y_train, categorical)
+    categorical = categorical or y_fit.ndim == 2
+    extra["negatives"] = len(x_train) - len(y_train)
     steps_per_epoch = -(-len(x_train) // hp.batch_size)
-
-    with device.scope():
-        keras.utils.set_random_seed(hp.seed)
-        model = digit_model.build_digit_model(hp)
-        if start_from is not None:
-            load_saved_weights(model, start_from)
-            extra["started_from_version"] = int(start_from.name)
-        model.compile(
-            optimizer=components.optimizer(hp, steps_per_epoch),
-            loss=_digit_loss(hp, categorical),
-            metrics=["accuracy"],
-            jit_compile=_jit_compile(hp),
-        )
+    model = _compiled_digit_model(hp, device, steps_per_epoch, start_from, categorical)
+    if start_from is not None:
+        extra["started_from_version"] = int(start_from.name)
     observer.started(device=device.description, total_epochs=hp.epochs)
     clock = RunClock(hp.epochs)
     validation_fit = validation
@@ -133,7 +95,7 @@ def train_digit(
     fit_keeping_best(
         model,
         x_train,
-        y_train_fit,
+        y_fit,
         validation=validation_fit,
         epochs=hp.epochs,
         batch_size=hp.batch_size,
@@ -143,12 +105,12 @@ def train_digit(
         stage="train",
         seed=hp.seed,
     )
-    if negative_rows:
+    if extra["negatives"]:
         # Only a model taught what is not a digit spreads its probability over one.
         extra["reject"] = reject.reject_metadata(
             predict(model, validation[0]),
             predict(model, negatives.negatives(VALIDATION_NEGATIVES_COUNT, VALIDATION_NEGATIVES)),
-            negative_rows,
+            extra["negatives"],
         )
     probabilities = predict(model, mnist.x_test.astype(np.float32) / 255.0)
     metrics = classification_metrics(mnist.y_test, probabilities)
@@ -166,6 +128,73 @@ def train_digit(
         extra=extra,
         held_out_user_samples=user_samples,
     )
+
+
+def _digit_training_rows(
+    hp: DigitHyperparameters, mnist: Mnist, user_samples: UserSampleSplit | None
+) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray], dict[str, Any]]:
+    """MNIST's training rows scaled to 0..1 (at most `max_train_samples`), less the last
+    `validation_split` of them, which are returned apart for checkpointing; the user samples'
+    training part joins them `user_samples_repeat` times. Also the counts the metadata records."""
+    x = mnist.x_train.astype(np.float32) / 255.0
+    y = mnist.y_train.astype(np.int64)
+    if hp.max_train_samples:
+        x, y = x[: hp.max_train_samples], y[: hp.max_train_samples]
+    n_validation = max(1, round(len(x) * hp.validation_split))
+    x_train, y_train = x[:-n_validation], y[:-n_validation]
+    validation = (x[-n_validation:], y[-n_validation:])
+    extra: dict[str, Any] = {"train_samples": len(x_train), "validation_samples": n_validation}
+    if user_samples is not None:
+        x_train, y_train = with_repeats(
+            x_train,
+            y_train,
+            user_samples.x_train.astype(np.float32) / 255.0,
+            user_samples.y_train.astype(np.int64),
+            hp.user_samples_repeat,
+        )
+    return x_train, y_train, validation, extra
+
+
+def _with_negatives(
+    hp: DigitHyperparameters, x_train: np.ndarray, y_train: np.ndarray, categorical: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """The training rows with `negatives` (a share of them) pictures holding no digit appended,
+    and the targets to fit: one-hot rows, the negatives' the uniform distribution over the ten,
+    when there are negatives or the loss is categorical; the labels themselves otherwise."""
+    negative_rows = round(hp.negatives * len(x_train))
+    if not negative_rows:
+        return x_train, keras.utils.to_categorical(y_train, NUM_CLASSES) if categorical else y_train
+    pictures = negatives.negatives(negative_rows, TRAIN_NEGATIVES + hp.seed)
+    targets = np.concatenate(
+        [
+            keras.utils.to_categorical(y_train, NUM_CLASSES),
+            np.full((negative_rows, NUM_CLASSES), 1.0 / NUM_CLASSES, np.float32),
+        ]
+    )
+    return np.concatenate([x_train, pictures]), targets
+
+
+def _compiled_digit_model(
+    hp: DigitHyperparameters,
+    device: TrainingDevice,
+    steps_per_epoch: int,
+    start_from: Path | None,
+    categorical: bool,
+) -> keras.Model:
+    """The digit network, seeded, on `device`, with `start_from`'s weights when given, compiled
+    with the run's optimizer and loss."""
+    with device.scope():
+        keras.utils.set_random_seed(hp.seed)
+        model = digit_model.build_digit_model(hp)
+        if start_from is not None:
+            load_saved_weights(model, start_from)
+        model.compile(
+            optimizer=components.optimizer(hp, steps_per_epoch),
+            loss=_digit_loss(hp, categorical),
+            metrics=["accuracy"],
+            jit_compile=_jit_compile(hp),
+        )
+    return model
 
 
 def user_sample_metrics(
@@ -249,8 +278,8 @@ def train_mpg(
 def fit_mpg(
     hp: MpgHyperparameters, train: pd.DataFrame, device: TrainingDevice, observer: ProgressObserver
 ) -> tuple[keras.Model, RunClock]:
-    """The ensemble trained on the rows of `train` only (the cross-validation in
-    `bench.mpg_cv` passes folds of the standard training rows)."""
+    """The ensemble trained on the rows of `train` only (so a cross-validation can pass it folds
+    of the standard training rows)."""
     train_features = features_of(train)
     target = mpg_model.transform_target(train[TARGET].to_numpy(np.float64), hp.target_transform)
     mean, std = float(target.mean()), float(target.std() or 1.0)

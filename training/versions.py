@@ -68,18 +68,33 @@ def is_promoted(metadata: dict[str, Any] | None) -> bool:
     return not (isinstance(promotion, dict) and promotion.get("promoted") is False)
 
 
+POLICY_REASONS = {
+    "always": "served whatever its test metrics, as its trainer asked",
+    "never": "kept on disk, never served unless pinned, as its trainer asked",
+}
+"""Why a version is or is not served when its trainer's policy alone decided."""
+
+
 def promotion_reason(metadata: dict[str, Any] | None) -> str:
     """Why a version is or is not a candidate for serving, in words for people."""
     promotion = (metadata or {}).get("promotion")
     if not isinstance(promotion, dict):
         return "no promotion record (a version added by hand): counts as promoted"
-    reason = promotion.get("reason")
-    return str(reason) if reason else f"promote={promotion.get('policy', 'unknown')}"
+    reason, policy = promotion.get("reason"), promotion.get("policy")
+    # Versions recorded by earlier trainers carry the policy's name alone as their reason.
+    if not reason or reason == f"promote={policy}":
+        return POLICY_REASONS.get(str(policy), f"promote={policy}")
+    return str(reason)
+
+
+def pin_path(models_dir: Path, name: str) -> Path:
+    """Where the API's pin of model `name` is kept (the file may not exist)."""
+    return model_dir(models_dir, name) / PIN_FILE
 
 
 def read_pin(models_dir: Path, name: str) -> int | None:
     try:
-        data = json.loads((model_dir(models_dir, name) / PIN_FILE).read_text(encoding="utf-8"))
+        data = json.loads(pin_path(models_dir, name).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     version = data.get("version") if isinstance(data, dict) else None
@@ -163,6 +178,41 @@ def write_version(
             shutil.rmtree(temp, ignore_errors=True)
 
 
+def place_version(models_dir: Path, name: str, version: int, write: Callable[[Path], None]) -> bool:
+    """Writes version `version` atomically (`write(folder)` fills a temporary folder, renamed
+    into place); returns False, writing nothing, when that number is taken already."""
+    folder = model_dir(models_dir, name)
+    folder.mkdir(parents=True, exist_ok=True)
+    temp = folder / f"{TEMP_PREFIX}{uuid.uuid4().hex}"
+    target = version_dir(models_dir, name, version)
+    try:
+        write(temp)
+        _fsync_tree(temp)
+        try:
+            temp.rename(target)  # refuses a non-empty target: another writer was first
+        except OSError:
+            if target.exists():
+                return False
+            raise
+        _fsync_dir(folder)
+        return True
+    finally:
+        if temp.exists():
+            shutil.rmtree(temp, ignore_errors=True)
+
+
+def remove_version(models_dir: Path, name: str, version: int) -> bool:
+    """Deletes a version folder; renamed to a temporary name first, so a reader sees it whole
+    or not at all. Returns False when it could not be removed (gone already)."""
+    doomed = model_dir(models_dir, name) / f"{TEMP_PREFIX}deleted-{version}-{uuid.uuid4().hex}"
+    try:
+        version_dir(models_dir, name, version).rename(doomed)
+    except OSError:
+        return False
+    shutil.rmtree(doomed, ignore_errors=True)
+    return True
+
+
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     with path.open("w", encoding="utf-8") as f:
         json.dump(data, f, indent=2, sort_keys=True, default=str)
@@ -217,15 +267,8 @@ def prune_unpromoted(
         settings_pin,
     }
     excess = held_back[: max(0, len(held_back) - keep)]
-    deleted = []
-    for version in excess:
-        if version in protected:
-            continue
-        doomed = model_dir(models_dir, name) / f"{TEMP_PREFIX}deleted-{version}-{uuid.uuid4().hex}"
-        try:
-            version_dir(models_dir, name, version).rename(doomed)
-        except OSError:
-            continue
-        shutil.rmtree(doomed, ignore_errors=True)
-        deleted.append(version)
-    return deleted
+    return [
+        version
+        for version in excess
+        if version not in protected and remove_version(models_dir, name, version)
+    ]

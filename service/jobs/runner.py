@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from service.jobs.store import DatabaseBusy, JobStatus, JobStore, this_worker
+from service.samples.store import SampleStore
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -222,8 +223,6 @@ def _accepted_samples(store: JobStore, hp: Any, folder: Path) -> Path | None:
 
     if getattr(hp, "user_samples", UserSamples.none) is not UserSamples.accepted:
         return None
-    from service.samples.store import SampleStore
-
     path = folder / SAMPLES_FILE
     SampleStore(store.engine).export_accepted(path)
     return path

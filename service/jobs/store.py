@@ -1,6 +1,6 @@
 """Job records in a real database through SQLAlchemy: a SQLite file by default, PostgreSQL when
 `PERCEPTRON_DATABASE_URL` says so. The API and the workers share it; opening it migrates it to
-the newest schema (`service.jobs.migrate`).
+the newest schema (`service.database.migrate`).
 
 Jobs are handed out as detached `JobRow`s, fully loaded: the API builds its answers from them
 (`service/schemas/jobs.py`), the worker reads its job from them.
@@ -18,18 +18,18 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event, func, select, update
-from sqlalchemy.engine import CursorResult, Engine
+from sqlalchemy import func, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.jobs import migrate
-from service.jobs.tables import EventRow, JobRow
+from service.database import migrate
+from service.database.engine import make_engine
+from service.database.tables import EventRow, JobRow, now
 
 log = logging.getLogger(__name__)
 
@@ -49,38 +49,12 @@ class DatabaseBusy(Exception):
     """The job database stayed locked by another writer past the timeout."""
 
 
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass(frozen=True)
 class Event:
     id: int
     job_id: str
     type: str
     data: dict[str, Any]
-
-
-def make_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite gets WAL (readers never block the writer) and a busy wait."""
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    if url.startswith("sqlite:///"):
-        path = Path(url.removeprefix("sqlite:///"))
-        if str(path) != ":memory:":
-            path.parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 10})
-
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(connection: Any, _: Any) -> None:
-            cursor = connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.close()
-
-        return engine
-    return create_engine(url, pool_pre_ping=True)
 
 
 def this_worker() -> str:

@@ -1,2 +1,2 @@
-"""HTTP routes, one module per concern. Routes validate and translate; the work happens in
-the registry, `service.digits` and `service.fuel_economy`."""
+"""HTTP routes, one module per concern. Routes validate and translate, then make one call into a
+use case (`service.usecases`), the registry or a store; the work happens there."""

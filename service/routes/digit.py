@@ -6,12 +6,12 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request
 
-from service import digits
-from service.bodies import IMAGE_MEDIA_TYPES, UPLOAD_FIELD, read_digit_sources
-from service.deps import serving_for_prediction
-from service.errors import error_responses
-from service.openapi import inline_schema
+from service.http.bodies import IMAGE_MEDIA_TYPES, UPLOAD_FIELD, read_digit_sources
+from service.http.deps import serving_for_prediction
+from service.http.error_handlers import error_responses
+from service.http.openapi import inline_schema
 from service.schemas.digit import DigitBatchPrediction, DigitJsonImage, DigitPrediction
+from service.usecases import digit
 
 router = APIRouter(tags=["digit"])
 
@@ -64,16 +64,13 @@ async def recognise_digit(
     on dark, any size) and answers the digit with the probability of each class. Several
     files in the `file` field, or a JSON list, make a batch answered by `results` in order."""
     serving = serving_for_prediction(request)
-    settings = serving.settings
-    sources, batch = await read_digit_sources(request, max_images=settings.max_batch_images)
-    predictions = await digits.classify(
+    max_images = serving.settings.max_batch_images
+    sources, batch = await read_digit_sources(request, max_images=max_images)
+    predictions = await digit.classify(
         sources,
+        serving.admission,
         serving.registry,
         serving.metrics,
-        serving.decode_gate,
-        max_pixels=settings.max_image_pixels,
-        max_request_pixels=settings.max_request_pixels,
-        inline_bytes=settings.inline_preprocess_bytes,
         include_preprocessed=include_preprocessed,
         endpoint="/digit",
     )

@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from service.deps import MetricsDep, RegistryDep
-from service.errors import ModelUnavailable, error_responses
+from service.errors import ModelUnavailable
+from service.http.deps import MetricsDep, RegistryDep
+from service.http.error_handlers import error_responses
 from service.metrics import exposition
 from service.schemas.models import Health, Readiness
 

@@ -16,10 +16,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter, ValidationError
 
-from service.deps import RegistryDep, serving_for_prediction
-from service.errors import BadRequest, ModelUnavailable, NotFound, error_responses, invalid_input
+from service.errors import BadRequest, ModelUnavailable, NotFound, invalid_input
+from service.http.bodies import read_protocol_json
+from service.http.deps import RegistryDep, serving_for_prediction
+from service.http.error_handlers import error_responses
+from service.http.openapi import inline_schema, json_request_body
 from service.logs import current_request_id
-from service.openapi import inline_schema, json_request_body
 from service.registry import ModelRegistry
 from service.schemas.inference_v2 import (
     DATATYPES,
@@ -38,12 +40,11 @@ from service.schemas.inference_v2 import (
     input_arrays,
     requested_outputs,
 )
-from service.tensors import (
+from service.usecases.tensors import (
     MAX_VERSION_DIGITS,
     ModelName,
     VersionNumber,
     check_inputs,
-    read_protocol_json,
     row_limit,
     run_model,
 )

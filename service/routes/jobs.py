@@ -13,8 +13,7 @@ from fastapi import APIRouter, Body, Depends, FastAPI, Header, Path, Query, Requ
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
-from service.connections import Gatekeeper
-from service.deps import AdminAccess, IsAdmin, SettingsDep
+from service.database.tables import JobRow
 from service.errors import (
     Conflict,
     InvalidInput,
@@ -23,12 +22,13 @@ from service.errors import (
     NotFound,
     ServiceError,
     TooManyRequests,
-    error_responses,
 )
+from service.http.connections import Gatekeeper
+from service.http.deps import AdminAccess, IsAdmin, SettingsDep
+from service.http.error_handlers import error_responses
 from service.jobs.broadcast import JobEventHub, Subscription, is_final
 from service.jobs.queue import JobQueue
 from service.jobs.store import FINAL_STATUSES, DatabaseBusy, Event, JobStatus, JobStore
-from service.jobs.tables import JobRow
 from service.schemas.jobs import (
     JOB_REQUEST_EXAMPLES,
     Job,
@@ -304,7 +304,7 @@ _EVENTS_PATH = re.compile(rf"^{re.escape(router.prefix)}/[^/]+/events$")
 
 def event_stream_gatekeeper(app: FastAPI) -> Gatekeeper:
     """Refuses an event stream over its caps in the connection layer, before any middleware or
-    routing (service/connections.py): a burst of a thousand stream requests from one client
+    routing (service/http/connections.py): a burst of a thousand stream requests from one client
     then costs little enough that other clients are not queued behind it.
 
     It counts the socket's peer. Behind a trusted proxy the route, which sees the forwarded

@@ -6,8 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter, Path
 
-from service.deps import AdminAccess, IsAdmin, RegistryDep
-from service.errors import NotFound, error_responses
+from service.errors import NotFound
+from service.http.deps import AdminAccess, IsAdmin, RegistryDep
+from service.http.error_handlers import error_responses
 from service.registry import ModelRegistry, ModelSlot
 from service.schemas.models import (
     ModelInfo,
@@ -59,6 +60,7 @@ def model_info(slot: ModelSlot, *, admin: bool) -> ModelInfo:
                 reject=meta.get("reject"),
             )
         )
+    fallback = slot.serving.runtime_fallback if slot.serving else None
     return ModelInfo(
         name=slot.name,
         state=slot.state.value,
@@ -69,6 +71,10 @@ def model_info(slot: ModelSlot, *, admin: bool) -> ModelInfo:
         error=slot.error.message if slot.error else None,
         error_code=slot.error.code if slot.error else None,
         error_detail=slot.error.detail if slot.error and admin else None,
+        runtime=slot.serving.runtime if slot.serving else None,
+        runtime_fallback=fallback.message if fallback else None,
+        runtime_fallback_code=fallback.code if fallback else None,
+        runtime_fallback_detail=fallback.detail if fallback and admin else None,
         signature=signature_info(SIGNATURES[slot.name]),
         versions=versions,
     )

@@ -9,11 +9,11 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from service import fuel_economy
-from service.bodies import read_json
-from service.deps import PredictionAccess, RegistryDep, serving_for_prediction
-from service.errors import ServiceError, error_responses
-from service.openapi import inline_schema, json_request_body
+from service.errors import ServiceError
+from service.http.bodies import parse_cars, read_json
+from service.http.deps import PredictionAccess, RegistryDep, serving_for_prediction
+from service.http.error_handlers import error_responses
+from service.http.openapi import inline_schema, json_request_body
 from service.schemas.mpg import (
     Car,
     CarFeatureInfo,
@@ -21,6 +21,7 @@ from service.schemas.mpg import (
     MpgBatchPrediction,
     MpgPrediction,
 )
+from service.usecases import mpg
 from training.cars import CAR_FEATURES, ORIGINS
 
 router = APIRouter(tags=["mpg"])
@@ -46,10 +47,8 @@ async def predict_mpg(request: Request) -> MpgPrediction | MpgBatchPrediction:
     acceleration (seconds 0-60 mph), model year and origin and answers its miles per gallon.
     Values outside the training data are accepted with a warning naming the feature."""
     serving = serving_for_prediction(request)
-    cars, batch = fuel_economy.parse_cars(await read_json(request), serving.settings.max_batch_cars)
-    predictions = await fuel_economy.predict(
-        cars, serving.registry, serving.metrics, endpoint="/mpg"
-    )
+    cars, batch = parse_cars(await read_json(request), serving.settings.max_batch_cars)
+    predictions = await mpg.predict(cars, serving.registry, serving.metrics, endpoint="/mpg")
     return MpgBatchPrediction(results=predictions) if batch else predictions[0]
 
 
@@ -66,7 +65,9 @@ def _example_cars() -> list[dict[str, Any]]:
 )
 async def car_features(registry: RegistryDep) -> CarFeaturesInfo:
     """Units, accepted ranges, the range the served version was trained on, and real cars from
-    the data set (for forms and examples)."""
+    the data set (for forms and examples). `accepted_ranges` is authoritative: every value /mpg
+    accepts; `minimum` and `maximum` bound one of those ranges, in the spelling of `examples`
+    and `training_range`."""
     try:
         ranges = registry.get("mpg").metadata.get("feature_ranges") or {}
     except ServiceError:
@@ -76,8 +77,9 @@ async def car_features(registry: RegistryDep) -> CarFeaturesInfo:
             name=f.name,
             label=f.label,
             unit=f.unit,
-            minimum=f.minimum,
-            maximum=f.maximum,
+            # The first accepted spelling: every value between them is one /mpg takes.
+            minimum=f.accepted_ranges()[0][0],
+            maximum=f.accepted_ranges()[0][1],
             accepted_ranges=[list(r) for r in f.accepted_ranges()],
             integer=f.integer,
             description=f.description,

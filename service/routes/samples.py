@@ -10,17 +10,16 @@ from typing import Annotated
 
 import numpy as np
 from fastapi import APIRouter, Body, Path, Query, Request, Response
-from PIL import Image
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from service import digits
-from service.bodies import UPLOAD_FIELD, read_feedback
-from service.deps import AdminAccess, serving_for_prediction
-from service.errors import NotFound, PayloadTooLarge, error_responses, invalid_input
-from service.imaging import ALLOWED_FORMATS, to_png
-from service.jobs.tables import SampleRow
-from service.rate_limit import RateLimiter
+from service import vision
+from service.database.tables import SampleRow
+from service.errors import NotFound, PayloadTooLarge, invalid_input
+from service.http.bodies import UPLOAD_FIELD, read_feedback
+from service.http.deps import AdminAccess, serving_for_prediction
+from service.http.error_handlers import error_responses
+from service.http.rate_limit import RateLimiter
 from service.samples.store import SampleStatus, SampleStore
 from service.schemas.samples import (
     DigitFeedbackJson,
@@ -98,9 +97,7 @@ async def send_feedback(request: Request) -> Sample:
             f"the image is {source.size:,} bytes; feedback keeps images of at most "
             f"{settings.max_feedback_image_bytes:,} bytes (PERCEPTRON_MAX_FEEDBACK_IMAGE_BYTES)"
         )
-    tensors = await serving.decode_gate.run(
-        digits.preprocess, [source], settings.max_image_pixels, settings.max_request_pixels
-    )
+    tensors = await serving.admission.preprocess([source])
     original, original_type = await run_in_threadpool(_original, source.data)
     row = await run_in_threadpool(
         _store(request).add,
@@ -108,7 +105,7 @@ async def send_feedback(request: Request) -> Sample:
         predicted=fields.predicted,
         model_version=fields.model_version,
         source=fields.source,
-        image_png=to_png(tensors[0]),
+        image_png=vision.to_png(tensors[0]),
         original=original,
         original_type=original_type,
     )
@@ -120,10 +117,8 @@ async def send_feedback(request: Request) -> Sample:
 def _original(data: bytes | np.ndarray) -> tuple[bytes, str]:
     """The upload as sent, with its media type; JSON pixels are kept as a greyscale PNG."""
     if isinstance(data, bytes):
-        with Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS) as image:
-            return data, Image.MIME.get(image.format or "", "application/octet-stream")
-    peak = 1.0 if data.size and float(data.max()) <= 1.0 else 255.0
-    return to_png(data / peak), "image/png"
+        return data, vision.media_type(data)
+    return vision.to_png(data), "image/png"
 
 
 @router.get(

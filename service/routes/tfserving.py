@@ -17,10 +17,13 @@ from fastapi import APIRouter, Path, Request
 from starlette.convertors import IntegerConvertor, register_url_convertor
 
 from service.batching import Tensors
-from service.deps import RegistryDep, serving_for_prediction
-from service.errors import BadRequest, NotFound, error_responses
-from service.openapi import json_request_body
+from service.errors import BadRequest, NotFound
+from service.http.bodies import read_protocol_json
+from service.http.deps import RegistryDep, serving_for_prediction
+from service.http.error_handlers import error_responses
+from service.http.openapi import json_request_body
 from service.registry import ModelRegistry, ModelSlot, VersionState
+from service.schemas.tensors import float32_array
 from service.schemas.tfserving import (
     PREDICT_REQUEST_SCHEMA,
     ColumnarOutputs,
@@ -31,12 +34,10 @@ from service.schemas.tfserving import (
     TfStatus,
     model_metadata,
 )
-from service.tensors import (
+from service.usecases.tensors import (
     MAX_VERSION_DIGITS,
     ModelName,
     check_inputs,
-    float32_array,
-    read_protocol_json,
     row_limit,
     run_model,
 )

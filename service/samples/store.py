@@ -20,8 +20,7 @@ from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.dml import Delete
 
-from service.jobs.store import now
-from service.jobs.tables import SampleRow
+from service.database.tables import SampleRow, now
 from training.user_samples import write_samples_npz
 
 

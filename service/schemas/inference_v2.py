@@ -12,8 +12,9 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
 from service.batching import Tensors
-from service.errors import BadRequest, ErrorBody
-from service.tensors import float32_array
+from service.errors import BadRequest
+from service.schemas.errors import ErrorBody
+from service.schemas.tensors import float32_array
 from training.cars import EXAMPLE_CAR
 from training.signatures import Signature
 

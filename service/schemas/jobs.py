@@ -71,7 +71,7 @@ class JobLinks(BaseModel):
 
 class JobSummary(BaseModel):
     """A job as stored, read straight from its database row (`JobSummary.model_validate(row)`
-    with a `service.jobs.tables.JobRow`): each field is a column of that table, and
+    with a `service.database.tables.JobRow`): each field is a column of that table, and
     tests/jobs/test_job_record.py fails when a column is added there and not here."""
 
     model_config = ConfigDict(from_attributes=True)

@@ -71,6 +71,21 @@ class ModelInfo(BaseModel):
     error_detail: str | None = Field(
         None, description="Paths and exceptions behind the error: to administrators only"
     )
+    runtime: Literal["litert", "tensorflow"] | None = Field(
+        None, description="What computes the served version's answers (PERCEPTRON_MODEL_RUNTIME)"
+    )
+    runtime_fallback: str | None = Field(
+        None,
+        description="Why TensorFlow serves although LiteRT was asked for, in stable words",
+    )
+    runtime_fallback_code: str | None = Field(
+        None,
+        description="litert_conversion_failed, litert_disagrees, litert_failed or "
+        "litert_unavailable",
+    )
+    runtime_fallback_detail: str | None = Field(
+        None, description="The converter's error or the difference found: to administrators only"
+    )
     signature: SignatureInfo
     versions: list[VersionInfo] = Field(description="Every version on disk, newest first")
 

@@ -163,13 +163,17 @@ class CarFeatureInfo(BaseModel):
     name: str
     label: str
     unit: str
-    minimum: float
-    maximum: float
+    minimum: float = Field(
+        description="The lowest value of the first accepted range (the spelling `examples` and "
+        "`training_range` use): a form bounded by minimum and maximum sends only accepted "
+        "values, but accepted_ranges may allow more"
+    )
+    maximum: float = Field(description="The highest value of the first accepted range")
     integer: bool
     description: str
     accepted_ranges: list[list[float]] = Field(
-        description="The values /mpg accepts, as inclusive [low, high] ranges: [minimum, "
-        "maximum], or several spellings (model_year: 76 or 1976)"
+        description="Authoritative: every value /mpg accepts, as inclusive [low, high] ranges, "
+        "one per spelling (model_year: 76 or 1976); [minimum, maximum] is the first"
     )
     training_range: list[float] | None = Field(
         None, description="Range seen in training by the served version, in the model's encoding"

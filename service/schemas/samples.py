@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from service.jobs.tables import SampleRow
+from service.database.tables import SampleRow
 from service.samples.store import SampleSource, SampleStatus
 from service.schemas.digit import DigitJsonImage
 

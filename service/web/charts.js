@@ -76,9 +76,10 @@ function tickLabel(value) {
 
 /**
  * Draws lines over epochs. `series`: [{ name, values: [number|null per epoch], className }];
- * `stages`: [{ index, label }] marks where a new stage (ensemble member) starts.
+ * `stages`: [{ index, label }] marks where a new stage (ensemble member) starts; `empty` is
+ * what the chart says while it has no epoch to draw.
  */
-export function renderLineChart(svg, { title, series, stages = [] }) {
+export function renderLineChart(svg, { title, series, stages = [], empty = "waiting for the first epoch…" }) {
   const width = 420;
   const height = 230;
   const margin = { top: 28, right: 12, bottom: 30, left: 52 };
@@ -95,10 +96,10 @@ export function renderLineChart(svg, { title, series, stages = [] }) {
       svgEl(
         "text",
         { x: margin.left + plotWidth / 2, y: margin.top + plotHeight / 2, "text-anchor": "middle", class: "empty" },
-        "waiting for the first epoch…",
+        empty,
       ),
     );
-    svg.setAttribute("aria-label", `${title}: no epochs yet`);
+    svg.setAttribute("aria-label", `${title}: ${empty}`);
     return;
   }
 

@@ -265,8 +265,8 @@ export function initDigit() {
       await request("POST", "/digit/feedback", { body: form });
       status.textContent =
         label === answer?.digit
-          ? `Thank you: kept as a ${label} the model read right.`
-          : `Thank you: kept as a ${label}, for review, to teach the model.`;
+          ? `Thank you: kept, labelled ${label}, as a digit the model read right.`
+          : `Thank you: kept, labelled ${label}, for review, to teach the model.`;
       events.dispatchEvent(new CustomEvent("sample-added"));
     } catch (err) {
       status.textContent = "";

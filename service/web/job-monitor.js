@@ -1,7 +1,7 @@
 // Following one training job live: its server-sent events (GET /jobs/{id}/events) drive a
 // progress bar, loss and metric curves per epoch and the final outcome; it can be cancelled.
 
-import { request } from "./api.js";
+import { getJson, request } from "./api.js";
 import { renderLineChart } from "./charts.js";
 import { $, accuracySummary, describeMetrics, events, formatDuration, showError } from "./ui.js";
 
@@ -48,6 +48,7 @@ export class JobMonitor {
     showError(this.error, null);
     $("#job-box").hidden = false;
     this.render();
+    if (job.status === "failed") this.fetchErrorDetail(job.id);
     this.source = new EventSource(`/jobs/${encodeURIComponent(job.id)}/events`);
     const source = this.source;
     source.addEventListener("job", (event) => {
@@ -70,6 +71,7 @@ export class JobMonitor {
         source.close();
         if (this.source === source) this.source = null;
         if (data.status === "succeeded") this.progress = { ...this.progress, fraction: 1, eta_s: 0 };
+        if (data.status === "failed") this.fetchErrorDetail(this.job.id);
         events.dispatchEvent(new CustomEvent("job-finished", { detail: this.job }));
       }
       this.render();
@@ -80,6 +82,22 @@ export class JobMonitor {
         showError(this.error, "Lost the job's event stream. Press Show in the list to follow it again.");
       }
     });
+  }
+
+  /** The exception behind a failure (the file it could not read, the setting to change):
+   * `error_detail`, which the service gives administrators only. Asked for without opening the
+   * token dialog: anyone else keeps the public reason. */
+  async fetchErrorDetail(id) {
+    if (this.job?.error_detail) return;
+    try {
+      const job = await getJson(`/jobs/${encodeURIComponent(id)}`, { askToken: false });
+      if (this.job?.id === id && job.error_detail) {
+        this.job = { ...this.job, error_detail: job.error_detail };
+        this.render();
+      }
+    } catch {
+      /* the public reason stays; nothing more to say */
+    }
   }
 
   async cancel() {
@@ -136,6 +154,9 @@ export class JobMonitor {
     } else {
       outcome.textContent = "";
     }
+    const detail = $("#job-error-detail");
+    detail.hidden = !(job.status === "failed" && job.error_detail);
+    $("#job-error-detail-text").textContent = job.error_detail ?? "";
     this.queueDraw();
   }
 
@@ -150,6 +171,15 @@ export class JobMonitor {
 
   drawCharts() {
     const history = this.history;
+    const status = this.job?.status;
+    const empty =
+      status === "failed"
+        ? "the job failed before its first epoch"
+        : status === "cancelled"
+          ? "cancelled before its first epoch"
+          : status === "succeeded"
+            ? "no epochs recorded"
+            : "waiting for the first epoch…";
     const stages = [];
     history.forEach((record, index) => {
       if (index === 0 || record.stage !== history[index - 1].stage) stages.push({ index, label: record.stage });
@@ -158,6 +188,7 @@ export class JobMonitor {
     renderLineChart($("#job-loss-chart"), {
       title: "Loss",
       stages,
+      empty,
       series: [
         { name: "training", values: column("loss"), className: "train" },
         { name: "validation", values: column("val_loss"), className: "val" },
@@ -167,6 +198,7 @@ export class JobMonitor {
     renderLineChart($("#job-metric-chart"), {
       title: METRIC_TITLES[metric] ?? (metric ? metric.replace(/_/g, " ") : "Metric"),
       stages,
+      empty,
       series: metric
         ? [
             { name: "training", values: column(metric), className: "train" },

@@ -4,6 +4,14 @@
 import { adminToken, getJson, request, setAdminToken } from "./api.js";
 import { $, describeMetrics, el, events, formatDuration, formatNumber, formatTime, showError } from "./ui.js";
 
+/** A version's state in words: the API's values are identifiers. */
+const STATE_WORDS = {
+  serving: "serving",
+  loading: "loading…",
+  failed: "failed to load",
+  on_disk: "ready, not served",
+};
+
 export function initModels() {
   const error = $("#models-error");
   const status = $("#models-status");
@@ -49,13 +57,14 @@ export function initModels() {
   }
 
   function actionFor(model, version) {
-    if (model.pinned_version === version.version && model.served_version === version.version) {
-      return el("span", { class: "muted" }, "pinned");
-    }
     const served = model.served_version;
+    if (served === version.version) {
+      // Keeping the served version against newer promoted ones is offered, in words, beside
+      // "Serving version N" above the table.
+      return el("span", { class: "muted" }, model.pinned_version === version.version ? "pinned" : "served");
+    }
     let label = `Serve v${version.version}`;
-    if (served === version.version) label = `Pin v${version.version}`;
-    else if (served !== null && version.version < served) label = `Roll back to v${version.version}`;
+    if (served !== null && version.version < served) label = `Roll back to v${version.version}`;
     return el(
       "button",
       {
@@ -106,6 +115,18 @@ export function initModels() {
             model.pinned_by === "api"
               ? el("button", { type: "button", class: "small", onclick: () => change(model.name, "DELETE") }, "Unpin")
               : null,
+            model.pinned_by === null && model.served_version !== null
+              ? el(
+                  "button",
+                  {
+                    type: "button",
+                    class: "small",
+                    title: "Pin it: a newer promoted version will not replace it until you unpin",
+                    onclick: () => change(model.name, "PUT", model.served_version),
+                  },
+                  `Keep v${model.served_version}`,
+                )
+              : null,
           ),
           afterUnpin ? el("p", { class: "after-unpin muted" }, afterUnpin) : null,
           model.error ? el("p", { class: "error" }, model.error) : null,
@@ -132,12 +153,22 @@ export function initModels() {
                       class: version.version === model.served_version ? "serving" : null,
                     },
                     el("th", { scope: "row", "data-label": "Version" }, `v${version.version}`, version.version === model.served_version ? el("span", { class: "badge serving" }, "served") : null),
-                    el("td", { "data-label": "State" }, version.state, version.error ? el("small", { class: "error-text" }, ` ${version.error}`) : null),
+                    el(
+                      "td",
+                      { "data-label": "State", "data-state": version.state },
+                      el("span", {}, STATE_WORDS[version.state] ?? version.state, version.error ? el("small", { class: "error-text" }, ` ${version.error}`) : null),
+                    ),
                     el(
                       "td",
                       { class: "promotion", "data-label": "Promoted" },
-                      el("span", { class: `badge ${version.promoted ? "promoted" : "not-promoted"}` }, version.promoted ? "promoted" : "not promoted"),
-                      el("small", { class: "muted" }, ` ${version.promotion_reason}`),
+                      // One box for the badge and its reason: a card row (phones) lays the
+                      // cell out as a flex row, which would stretch the badge beside long text.
+                      el(
+                        "span",
+                        {},
+                        el("span", { class: `badge ${version.promoted ? "promoted" : "not-promoted"}` }, version.promoted ? "promoted" : "not promoted"),
+                        el("small", { class: "muted" }, ` ${version.promotion_reason}`),
+                      ),
                     ),
                     el("td", { "data-label": "Created" }, formatTime(version.created_at)),
                     el("td", { class: "metrics", "data-label": "Test metrics" }, describeMetrics(version.metrics, keyMetric)),

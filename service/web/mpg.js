@@ -41,6 +41,25 @@ function describeRanges(feature) {
   return feature.accepted_ranges.map(([low, high]) => `${show(low)}–${show(high)}`).join(" or ");
 }
 
+/** The range the served version was trained on, as the API's warnings write it: "46–225 hp",
+ * model years in full ("1970–1982"). */
+export function trainingRange(feature) {
+  const [low, high] = feature.training_range;
+  if (feature.name === "model_year") return `${fullYear(low)}–${fullYear(high)}`;
+  const unit = feature.unit ? ` ${feature.unit}` : "";
+  return `${formatNumber(low)}–${formatNumber(high)}${unit}`;
+}
+
+/** Scrolls the answer's headline into view when it is not (on a phone the form fills the screen
+ * and the answer appears below it), smoothly unless the person asked for less motion. */
+function bringIntoView(answer) {
+  const headline = answer.querySelector(".headline") ?? answer;
+  const box = headline.getBoundingClientRect();
+  if (box.top >= 0 && box.bottom <= window.innerHeight) return;
+  const calm = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+  answer.scrollIntoView({ behavior: calm ? "auto" : "smooth", block: "start" });
+}
+
 export async function initMpg() {
   const form = $("#mpg-form");
   const fields = $("#mpg-fields");
@@ -85,13 +104,7 @@ export async function initMpg() {
     const hint = [];
     if (feature.name !== "origin") {
       hint.push(`accepted ${describeRanges(feature)}`);
-      if (feature.training_range) {
-        const [low, high] = feature.training_range;
-        const trained = `${formatNumber(low)}–${formatNumber(high)}`;
-        hint.push(
-          `trained on ${feature.name === "model_year" ? `${trained} (${fullYear(low)}–${fullYear(high)})` : trained}`,
-        );
-      }
+      if (feature.training_range) hint.push(`trained on ${trainingRange(feature)}`);
     }
     const unit = feature.name === "origin" || feature.name === "model_year" ? "" : feature.unit;
     fields.append(
@@ -160,6 +173,7 @@ export async function initMpg() {
     try {
       const answer = await postJson("/mpg", readCar());
       show(answer);
+      bringIntoView($("#mpg-answer"));
     } catch (err) {
       showError(error, err);
     } finally {

@@ -7,6 +7,7 @@ import { $, el, events, showError } from "./ui.js";
 
 const PAGE = 60;
 const STATUSES = ["new", "accepted", "rejected"];
+const STATUS_WORDS = { new: "new: to review", accepted: "accepted", rejected: "rejected" };
 
 export function initSamples() {
   const grid = $("#samples-grid");
@@ -104,8 +105,16 @@ export function initSamples() {
         el("span", { class: "label" }, `${sample.label}`),
         el("small", { class: "muted" }, sample.predicted === null ? "" : `read ${sample.predicted}`),
       ),
-      el("img", { src: url, width: 84, height: 84, alt: `Sample labelled ${sample.label}` }),
+      el("span", { class: `badge sample-status ${sample.status}` }, STATUS_WORDS[sample.status] ?? sample.status),
+      el("img", { src: url, width: 84, height: 84, alt: `Sample labelled ${sample.label}, as the model saw it` }),
       relabel,
+      sample.original_url
+        ? el(
+            "button",
+            { type: "button", class: "small link", onclick: () => showOriginal(sample) },
+            "Original upload",
+          )
+        : null,
       el(
         "span",
         { class: "actions" },
@@ -115,6 +124,36 @@ export function initSamples() {
       ),
     );
     return item;
+  }
+
+  /** The picture as it was sent (admin only), in a dialog: what the 28x28 was made from. */
+  async function showOriginal(sample) {
+    showError(error, null);
+    let blob;
+    try {
+      blob = await getBlob(sample.original_url);
+    } catch (err) {
+      showError(error, err);
+      return;
+    }
+    const dialog = $("#sample-original-dialog");
+    const url = URL.createObjectURL(blob);
+    const image = $("#sample-original-image");
+    const note = $("#sample-original-note");
+    note.textContent = "";
+    image.hidden = false;
+    image.onerror = () => {
+      image.hidden = true;
+      note.textContent = `This browser cannot show a ${blob.type || "picture of this kind"}: download it instead.`;
+    };
+    image.src = url;
+    image.alt = `The picture sent for sample ${sample.label}${sample.predicted === null ? "" : `, read as ${sample.predicted}`}`;
+    $("#sample-original-title").textContent = `Original upload · labelled ${sample.label} · ${sample.source}`;
+    const download = $("#sample-original-download");
+    download.href = url;
+    download.download = `sample-${sample.id}`;
+    dialog.addEventListener("close", () => URL.revokeObjectURL(url), { once: true });
+    dialog.showModal();
   }
 
   function onKey(event, sample, item) {

@@ -116,7 +116,15 @@ export async function initTraining() {
           el("td", { "data-label": "Model" }, job.model),
           el("td", { "data-label": "Status" }, el("span", { class: `badge ${job.status}` }, job.status)),
           el("td", { "data-label": "Created" }, formatTime(job.created_at)),
-          el("td", { class: "job-result", "data-label": "Result" }, result),
+          el(
+            "td",
+            { class: "job-result", "data-label": "Result" },
+            result,
+            // The service sends the exception behind a failure to administrators only.
+            job.status === "failed" && job.error_detail
+              ? el("small", { class: "error-detail-text" }, job.error_detail)
+              : null,
+          ),
           el(
             "td",
             {},

@@ -1,34 +1,22 @@
-"""The benchmark harness's pure parts: load-tool parsers, ratios and targets, and the train and
+"""The benchmark harness's pure parts: the wrk parser, ratios and targets, and the train and
 soak reports, on canned outputs (the runs themselves are `python -m bench ...`, not tests)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from bench import load, report, soak_report, train
+from bench import load, serve_report, soak_report
+from bench.commands import train
 
 WRK_OUTPUT = """Running 10s test @ http://127.0.0.1:8000/digit
 BENCH-JSON {"requests": 1000, "duration_us": 10000000, "non_2xx": 10, "socket_errors": 0, \
 "p50_us": 2000, "p95_us": 5000, "p99_us": 9000, "mean_us": 2500.0, "max_us": 12000}
 """
 
-HEY_OUTPUT = """Summary:
-  Total:\t10.0000 secs
-Latency distribution:
-  50% in 0.0020 secs
-  95% in 0.0050 secs
-  99% in 0.0090 secs
-Status code distribution:
-  [200]\t990 responses
-  [503]\t10 responses
-"""
 
-
-def test_wrk_and_hey_outputs_parse_to_the_same_result() -> None:
-    for parsed in (load.parse_wrk(WRK_OUTPUT), load.parse_hey(HEY_OUTPUT)):
-        assert (parsed.requests, parsed.errors) == (1000, 10)
-        assert parsed.rps == 99.0  # errors are not throughput
-        assert (parsed.p50_ms, parsed.p99_ms) == (2.0, 9.0)
+def test_wrk_output_parses() -> None:
+    parsed = load.parse_wrk(WRK_OUTPUT)
+    assert (parsed.requests, parsed.errors) == (1000, 10)
+    assert parsed.rps == 99.0  # errors are not throughput
+    assert (parsed.p50_ms, parsed.p99_ms) == (2.0, 9.0)
 
 
 def _run(
@@ -36,7 +24,7 @@ def _run(
 ) -> dict[str, object]:
     endpoint = "/mpg" if payload.startswith("mpg") else "/digit"
     return {"payload": payload, "endpoint": endpoint, "items": 1, "concurrency": concurrency,
-            "rps": rps, "items_per_s": rps, "p50_ms": p50, "p99_ms": 2 * p50,
+            "rps": rps, "items_per_s": rps, "p50_ms": p50, "p95_ms": 1.5 * p50, "p99_ms": 2 * p50,
             "cpu_ms_per_request": 3.0, "errors": errors,
             "requests": int(rps * 10) + errors}  # fmt: skip
 
@@ -66,7 +54,6 @@ def _results() -> dict[str, object]:
                     _run("mpg-one", 32, 3000.0),
                 ]
             },
-            "naive": {"runs": [_run("digit-canvas", 32, 10.0), _run("mpg-one", 32, 100.0)]},
             "ours-1": {"runs": [_run("digit-canvas", 32, 400.0)]},
             "bentoml": {
                 "runs": [_run("digit-canvas", 32, 250.0, errors=40), _run("digit-canvas", 1, 0)]
@@ -75,17 +62,15 @@ def _results() -> dict[str, object]:
     }
 
 
-def test_ratios_and_targets_follow_the_issue() -> None:
+def test_ratios_and_targets() -> None:
     results = _results()
-    digit = report.ratios(results)[0]
-    assert digit["ours_over_bare"] == 0.3 and digit["ours_over_naive"] == 60.0
+    digit = serve_report.ratios(results)[0]
+    assert digit["ours_over_bare"] == 0.3
     assert digit["ours_over_compute"] == 600.0 / 1600.0
-    verdicts = {t.name: t.met for t in report.targets(results)}
-    assert verdicts["/digit digit-canvas c=32 vs naive"] is True  # 60x >= 20x
+    verdicts = {t.name: t.met for t in serve_report.targets(results)}
     assert verdicts["/digit digit-canvas c=32 vs ceilings"] is False  # 600 < 50% of 1600
     assert verdicts["/digit digit-canvas c=1 p50"] is True  # 5.0 <= 0.5 + 2 x 2.0 + 1.0
     assert verdicts["/mpg one car c=32"] is False  # 33% of bare
-    assert verdicts["/mpg one car c=32 vs naive"] is False  # 10x < 20x
     assert verdicts["/digit digit-canvas c=32 vs BentoML"] is True  # 600 >= 2 x 250
     assert verdicts["/digit digit-canvas c=1 vs BentoML"] is None  # BentoML's 0 req/s: no ratio
     assert verdicts["errors"] is True  # ours had none; BentoML's do not count against us
@@ -94,20 +79,35 @@ def test_ratios_and_targets_follow_the_issue() -> None:
 
 def test_scaling_and_peer_rows_pair_runs_of_the_same_request() -> None:
     results = _results()
-    (scaled,) = report.scaling(results)
+    (scaled,) = serve_report.scaling(results)
     assert scaled["all"]["rps"] == 600.0 and scaled["speedup"] == 1.5
-    rows = {(row[0], row[1]): row for row in report.peer_rows(results)}
+    rows = {(row[0], row[1]): row for row in serve_report.peer_rows(results)}
     assert rows[("digit-canvas", "32")][4] == "2.40x"
     assert rows[("digit-canvas", "32")][5] == "40 of 2,540 (1.6%)"
 
 
-def test_replace_section_keeps_the_rest_of_the_file(tmp_path: Path) -> None:
-    path = tmp_path / "RESULTS.md"
-    path.write_text("# Results\n\nprose\n")
-    report.replace_section(path, "serve", "first")
-    report.replace_section(path, "serve", "second")
-    text = path.read_text()
-    assert text.startswith("# Results\n\nprose\n") and "second" in text and "first" not in text
+def test_the_serve_section_has_a_row_per_run_and_the_targets_a_verdict_each() -> None:
+    results = {**_results(), "meta": {"tool": "wrk", "seconds": 10, "warmup_s": 3,
+                                      "models_dir": "models", "env": {}, "out": "out"}}  # fmt: skip
+    for server in results["servers"].values():
+        for key in ("rss_mib_ready", "rss_mib_end", "peak_rss_mib"):
+            server[key] = 100.0
+    text = serve_report.render(results)
+    runs = sum(len(server["runs"]) for server in results["servers"].values())
+    cells = [
+        [cell.strip() for cell in line.strip("|").split("|")]
+        for line in text.splitlines()
+        if line.startswith("| ")
+    ]
+    assert sum(1 for row in cells if row[0] in results["servers"] and len(row) == 10) == runs
+    assert ["digit", "32", "20.000", "1,600"] in cells  # the in-process model table
+    assert any(row[:5] == ["digit-canvas", "32", "400", "600", "1.50x"] for row in cells)  # scaling
+    assert ["digit-canvas", "32", "600", "250", "2.40x", "40 of 2,540 (1.6%)"] in cells  # BentoML
+    verdicts = serve_report.render_targets(results, None).splitlines()[2:]
+    assert len(verdicts) == len(serve_report.targets(results))
+    assert all(
+        line.endswith(("**met** |", "**NOT met** |", "**not measured** |")) for line in verdicts
+    )
 
 
 def test_train_rows_from_bundled_metadata() -> None:
@@ -133,10 +133,13 @@ def test_soak_report_verdicts() -> None:
         "end": {**sample, "api_rss_mib": 560.0}, "api_rss_growth": 0.12,
         "events": [{"at_s": 6, "action": "pin", "answer": 200, "swap": True,
                     "served_after_s": 0.2}],
-        "job": {"status": "succeeded"}, "after": {"readyz": 200},
+        "job": {"status": "succeeded"}, "after": {"readyz": 200}, "minutes": 5,
     }  # fmt: skip
     verdicts = {row[0]: row[-1] for row in soak_report.verdicts(result)}
     assert verdicts == {
         "errors": "met", "API RSS growth": "NOT met",
         "training job": "met", "version swaps": "met", "healthy after": "met",
     }  # fmt: skip
+    # The serve targets' memory verdict is the soak's RSS growth: 12% is over 10%.
+    assert serve_report.memory_target(result).met is False
+    assert serve_report.memory_target({**result, "minutes": 1}).met is None  # too short

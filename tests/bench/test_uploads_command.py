@@ -1,4 +1,4 @@
-"""`python -m bench uploads` on a tiny corpus: the table, the JSON and the saved files (the
+"""`python -m bench uploads` on a tiny corpus: the section, the JSON and the saved files (the
 figures themselves come from full runs, recorded in bench/RESULTS.md)."""
 
 from __future__ import annotations
@@ -15,18 +15,25 @@ from bench.__main__ import main
 def test_uploads_reports_each_condition_asked_for(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], bench_data
 ) -> None:
-    saved, report = tmp_path / "saved", tmp_path / "uploads.json"
+    saved, out = tmp_path / "saved", tmp_path / "out"
     argv = ["uploads", "--count", "3", "--condition", "paper_png", "--condition", "canvas"]
     argv += ["--no-mnist", "--not-digits", "0", "--seed", "4"]
-    code = main([*argv, "--save-dir", str(saved), "--json", str(report)])
+    code = main([*argv, "--save-dir", str(saved), "--out", str(out)])
     assert code == 0
 
-    cells = [line.split() for line in capsys.readouterr().out.splitlines() if line.strip()]
-    # Each condition's row is printed as it finishes and again in the final table.
-    rows = {row[0]: row for row in cells if row[0] in ("paper_png", "canvas")}
+    cells = [
+        [cell.strip() for cell in line.strip("|").split("|")]
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith("| ")
+    ]
+    rows: dict[str, list[str]] = {}
+    for row in cells:  # the accuracy table's row, not the refused/flagged table's after it
+        if row[0] in ("paper_png", "canvas"):
+            rows.setdefault(row[0], row)
     assert set(rows) == {"paper_png", "canvas"}
     assert rows["canvas"][1] == rows["paper_png"][1] == "3"
 
+    (report,) = out.glob("uploads-*/uploads.json")
     results = json.loads(report.read_text())
     assert results["meta"]["seed"] == 4
     assert [r["condition"] for r in results["conditions"]] == ["paper_png", "canvas"]
@@ -35,6 +42,7 @@ def test_uploads_reports_each_condition_asked_for(
         assert row["correct"] + len(row["misread"]) == 3
         assert row["accuracy"] == pytest.approx(row["correct"] / 3)
         assert row["median_ms"] > 0
+        assert rows[row["condition"]][2] == f"{row['accuracy']:.2%}"
 
     for condition in ("paper_png", "canvas"):
         uploads = [p for p in (saved / condition).iterdir() if not p.name.endswith("-seen.png")]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 from concurrent.futures import ProcessPoolExecutor
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
@@ -16,7 +17,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageOps
 from bench import ink_and_paper, not_digits
 from bench.paper_scenes import PHOTO_SIZE, cut_gaps, phone_photo_image
 from bench.photo_scenes import FRAMED_SIZE, hairline_stroke, marker_stroke
-from bench.uploads import SPAWN
+from bench.upload_scoring import SPAWN
 from bench.uploads_corpus import (
     CONDITIONS,
     FRAMED_PHOTOS,
@@ -26,7 +27,6 @@ from bench.uploads_corpus import (
     sample,
     upright_photo,
 )
-from service.ink import stroke_width
 
 JPEG_CONDITIONS = {
     "paper_jpeg",
@@ -270,14 +270,21 @@ def test_framed_photos_show_the_surface_round_the_sheet(digits, condition: str) 
         assert np.median(middle) > np.median(border) + 8, condition
 
 
+def _stroke_width(mask: np.ndarray) -> float:
+    """2 x area / boundary pixels: the width of a stroke."""
+    inner = cv2.erode(mask, cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3)))
+    area = int(mask.sum())
+    return 2.0 * area / max(area - int(inner.sum()), 1)
+
+
 def test_a_hairline_stays_thin_and_a_marker_fat_whatever_the_size(digits) -> None:  # type: ignore[no-untyped-def]
     images, _ = digits
     for longest in (300.0, 900.0):
         rng = np.random.default_rng(0)
         hair = (hairline_stroke(images[0], longest, rng) > 0.5).astype(np.uint8)
-        assert 1.5 <= stroke_width(hair) <= longest / 25
+        assert 1.5 <= _stroke_width(hair) <= longest / 25
         fat = (marker_stroke(images[0], longest, rng) > 0.5).astype(np.uint8)
-        assert stroke_width(fat) >= longest / 10
+        assert _stroke_width(fat) >= longest / 10
 
 
 def test_a_printed_digit_is_made_from_its_label(digits) -> None:  # type: ignore[no-untyped-def]

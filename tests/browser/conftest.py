@@ -1,13 +1,14 @@
 """Fixtures of the browser tests: the real service (`python -m service run`: the API and a
-training worker) on a free loopback port over a private copy of real models, and headless
-Chromium from Debian driven by Playwright.
+training worker) on a free loopback port with a private state folder, which it seeds with real
+models as it starts, and headless Chromium from Debian driven by Playwright.
 
-The models come from the repository's `models/` folder (the bundled ones) unless
-`WEB_TEST_MODELS_DIR` names another folder of `<name>/<version>/` SavedModels.
+The models are the bundled ones (as git has them) unless `WEB_TEST_MODELS_DIR` names another
+folder of `<name>/<version>/` SavedModels.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -24,7 +25,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
-from tests.conftest import BUNDLED_MODELS, REPO
+from tests.conftest import REPO
 
 MODELS_ENV = "WEB_TEST_MODELS_DIR"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -56,8 +57,8 @@ def _free_port() -> int:
         return port
 
 
-def _models_source() -> Path:
-    source = Path(os.environ.get(MODELS_ENV) or BUNDLED_MODELS)
+def _models_source(bundled_models: Path) -> Path:
+    source = Path(os.environ.get(MODELS_ENV) or bundled_models)
     missing = [
         name for name in ("digit", "mpg") if not any(source.glob(f"{name}/*/saved_model.pb"))
     ]
@@ -78,7 +79,7 @@ def _service_environment(root: Path, models: Path, port: int) -> dict[str, str]:
         TF_CPP_MIN_LOG_LEVEL="2",
         PERCEPTRON_HOST="127.0.0.1",
         PERCEPTRON_PORT=str(port),
-        PERCEPTRON_MODELS_DIR=str(models),
+        PERCEPTRON_BUNDLED_MODELS_DIR=str(models),
         PERCEPTRON_STATE_DIR=str(root / "var"),
         PERCEPTRON_CACHE_DIR=str(root / "cache"),
         PERCEPTRON_ADMIN_TOKEN=ADMIN_TOKEN,
@@ -118,32 +119,45 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait(timeout=10)
 
 
-@pytest.fixture(scope="session")
-def live_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
-    """`python -m service run` over a private copy of the models, with a private job database
-    and queue, requiring ADMIN_TOKEN for admin actions."""
-    source = _models_source()
-    root = tmp_path_factory.mktemp("web-service")
-    models = root / "models"
-    shutil.copytree(source, models, ignore=shutil.ignore_patterns(".tmp-*"))
+@contextlib.contextmanager
+def running_service(root: Path, models: Path, **settings: str) -> Iterator[LiveService]:
+    """`python -m service run` with its state under `root`, seeded from `models`, with the
+    environment's settings replaced by `settings` (NAME=value; an empty value removes one)."""
     port = _free_port()
+    env = _service_environment(root, models, port)
+    for name, value in settings.items():
+        if value:
+            env[name] = value
+        else:
+            env.pop(name, None)
     log_path = root / "service.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "service", "run"],
             cwd=root,  # no stray .env from the working folder
-            env=_service_environment(root, models, port),
+            env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    service = LiveService(f"http://127.0.0.1:{port}", models, log_path, process)
+    service = LiveService(f"http://127.0.0.1:{port}", root / "var" / "models", log_path, process)
     try:
         _wait_until_ready(service)
         yield service
     finally:
         _stop(process)
-        shutil.copyfile(log_path, ARTIFACTS / "web-service.log")
+        shutil.copyfile(log_path, ARTIFACTS / f"{root.name}.log")
+
+
+@pytest.fixture(scope="session")
+def live_service(
+    tmp_path_factory: pytest.TempPathFactory, bundled_models: Path
+) -> Iterator[LiveService]:
+    """`python -m service run` over the real models, with a private state folder (models, job
+    database and queue), requiring ADMIN_TOKEN for admin actions."""
+    root = tmp_path_factory.mktemp("web-service")
+    with running_service(root, _models_source(bundled_models)) as service:
+        yield service
 
 
 # Package scope, not session: Playwright's sync API keeps an event loop running on this thread

@@ -131,6 +131,13 @@ def test_an_uploaded_picture_is_shown_beside_what_the_model_saw(page: Page, tmp_
     assert uploaded.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [280, 280]
     expect(page.locator("#digit-answer")).to_have_attribute("data-uncertain", "false")
     expect(page.locator("#digit-uncertain")).to_be_hidden()
+    # The chart keeps its labels readable beside the picture: their font size, as the SVG's
+    # scale draws it on screen.
+    shown_px = page.locator("#digit-bars").evaluate(
+        "svg => svg.getBoundingClientRect().width / svg.viewBox.baseVal.width"
+        " * parseFloat(getComputedStyle(svg.querySelector('text.label')).fontSize)"
+    )
+    assert shown_px >= 11, shown_px
     screenshot(page, "digit-uploaded")
 
     draw(page, ONE)  # a drawing is its own picture: the upload is no longer shown

@@ -115,3 +115,54 @@ def test_values_outside_the_accepted_range_are_refused_before_sending(page: Page
     page.click("#mpg-predict")
     assert page.eval_on_selector("#mpg-cylinders", "input => !input.validity.valid")
     expect(page.locator("#mpg-answer")).to_be_hidden()
+
+
+def test_on_a_phone_predict_brings_the_answer_into_view(phone_page: Page) -> None:
+    """The form fills a phone's screen and the answer appears under it: Predict must show it."""
+    page = phone_page
+    open_panel(page, "mpg")
+    page.click("#mpg-predict")
+    headline = page.locator("#mpg-answer .headline")
+    expect(headline).to_be_visible()
+    expect(headline).to_be_in_viewport(ratio=1.0)
+    # Fully in view, not merely touching the bottom edge.
+    top, bottom, height = page.evaluate(
+        "() => { const r = document.querySelector('#mpg-answer .headline')"
+        ".getBoundingClientRect(); return [r.top, r.bottom, innerHeight]; }"
+    )
+    assert top >= 0 and bottom <= height, (top, bottom, height)
+    screenshot(page, "phone-mpg-answer")
+
+
+def test_warnings_write_the_training_range_as_the_form_does(page: Page) -> None:
+    open_panel(page, "mpg")
+    page.fill("#mpg-horsepower", "400")
+    page.click("#mpg-predict")
+    hint = page.locator("#mpg-horsepower-hint").text_content() or ""
+    trained = hint.split("trained on ", 1)[1]
+    assert trained.endswith(" hp") and DASH in trained, hint
+    expect(page.locator("#mpg-warnings")).to_contain_text(
+        f"horsepower 400 hp is outside the range the model was trained on, {trained};"
+    )
+
+
+def test_fields_of_a_row_line_up_when_a_label_wraps(page: Page, phone_page: Page) -> None:
+    """ "Acceleration (seconds 0-60 mph)" takes two lines where its neighbours take one: their
+    inputs stay level all the same."""
+    for each in (page, phone_page):
+        open_panel(each, "mpg")
+        fields = each.evaluate(
+            """() => [...document.querySelectorAll('#mpg-fields .field')].map((field) => {
+                 const label = field.querySelector('label').getBoundingClientRect();
+                 const control = field.querySelector('input, select').getBoundingClientRect();
+                 return { top: Math.round(field.getBoundingClientRect().top),
+                          label: Math.round(label.height), control: Math.round(control.top) };
+               })"""
+        )
+        rows: dict[int, list[dict[str, int]]] = {}
+        for field in fields:
+            rows.setdefault(field["top"], []).append(field)
+        if each is phone_page:  # narrow columns: some label does wrap there
+            assert any(len({f["label"] for f in row}) > 1 for row in rows.values()), fields
+        for row in rows.values():
+            assert len({f["control"] for f in row}) == 1, row

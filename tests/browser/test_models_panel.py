@@ -20,14 +20,19 @@ def test_versions_are_listed_with_their_metrics(page: Page) -> None:
         row = card.locator(f"tr[data-version='{served}']")
         expect(row).to_contain_text("served")
         expect(row.locator("td.metrics")).to_contain_text(metric)
-        expect(row.locator("td.promotion")).to_have_text("promoted promote=always")
+        expect(row.locator("td.promotion")).to_have_text(
+            "promoted served whatever its test metrics, as its trainer asked"
+        )
+        expect(row.locator("td[data-state]")).to_have_text("serving")
+        # Nothing to pin in the served version's row: "Keep" beside "Serving version N" does it.
+        expect(row.get_by_role("button")).to_have_count(0)
 
 
 def test_pinning_asks_for_the_admin_token_once_and_then_works(page: Page) -> None:
     open_panel(page, "models")
     card = page.locator("article[data-model=digit]")
     served = card.get_attribute("data-served")
-    pin = card.get_by_role("button", name=f"Pin v{served}")
+    pin = card.get_by_role("button", name=f"Keep v{served}")
     dialog = page.locator("#token-dialog")
 
     pin.click()  # no token yet: the service refuses, and the page asks for it

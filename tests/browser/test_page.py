@@ -71,3 +71,22 @@ def test_each_panel_fits_a_phone_screen(phone_page: Page, panel: str) -> None:
     )
     assert widths[0] <= widths[1], f"{panel} scrolls sideways: {widths}"
     screenshot(phone_page, f"phone-{panel}")
+
+
+def test_every_tab_is_in_sight_on_a_phone(phone_page: Page) -> None:
+    open_panel(phone_page, "digit")
+    for panel in PANELS:
+        expect(phone_page.locator(f"#tab-{panel}")).to_be_in_viewport(ratio=1.0)
+
+
+def test_badges_keep_their_size_in_a_phone_s_version_cards(phone_page: Page) -> None:
+    """A card row lays each cell out as a flex row: a badge beside a long reason must not
+    stretch into a tall oval."""
+    open_panel(phone_page, "models")
+    badges = phone_page.locator("td.promotion .badge")
+    expect(badges.first).to_be_visible()
+    for index in range(badges.count()):
+        height, font = badges.nth(index).evaluate(
+            "b => [b.getBoundingClientRect().height, parseFloat(getComputedStyle(b).fontSize)]"
+        )
+        assert height <= 2 * font, (height, font)

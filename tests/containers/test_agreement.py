@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from service import healthcheck
+from service.cli import healthcheck
 from service.settings import PLACEHOLDER_TOKENS, Settings
 from service.settings_doc import accepted_env_names
 from tests.containers.container_files import (
@@ -79,7 +79,7 @@ def _cli_commands() -> set[str]:
         timeout=120,
         check=True,
     )
-    match = re.search(r"\{([a-z,]+)\}", result.stdout)
+    match = re.search(r"\{([a-z,-]+)\}", result.stdout)
     assert match, result.stdout
     return set(match[1].split(","))
 
@@ -226,7 +226,12 @@ def test_volumes_mount_where_the_settings_point() -> None:
         if i.keyword == "COPY" and i.arguments.split()[-2] == "models/"
     )
     workdir = [i.arguments for i in final_stage() if i.keyword == "WORKDIR"][-1]
-    assert f"{workdir}/{models_copy}".rstrip("/") == env["PERCEPTRON_MODELS_DIR"]
+    # The bundled versions are baked in, the service's like the code (no --chown), and seed
+    # the models volume, which is where trained versions and pins go.
+    assert f"{workdir}/{models_copy}".rstrip("/") == env["PERCEPTRON_BUNDLED_MODELS_DIR"]
+    copy = next(i for i in final_stage() if i.keyword == "COPY" and "models/" in i.arguments)
+    assert "--chown" not in copy.arguments
+    assert env["PERCEPTRON_MODELS_DIR"] != env["PERCEPTRON_BUNDLED_MODELS_DIR"]
     for setting in VOLUME_PATH_SETTINGS:
         path = env[setting]
         # Created owned by the service user, so a fresh named volume is seeded writable.

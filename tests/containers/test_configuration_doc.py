@@ -43,3 +43,24 @@ def test_a_field_without_a_docstring_is_refused(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(settings_doc, "Settings", Undocumented)
     with pytest.raises(ValueError, match=r"Settings\.extra_knob has no docstring"):
         settings_doc.describe_settings()
+
+
+def test_every_setting_is_in_exactly_one_group() -> None:
+    grouped = [row.name for _, rows in settings_doc.grouped_settings() for row in rows]
+    assert sorted(grouped) == sorted(Settings.model_fields)
+    titles = [group.title for group in settings_doc.GROUPS]
+    assert titles == ["Serving", "Limits", "Jobs", "Storage", "Security", "Tuning"]
+    page = settings_doc.render()
+    assert [line for line in page.splitlines() if line.startswith("## ")] == [
+        f"## {title}" for title in titles
+    ]
+
+
+def test_a_field_in_no_group_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Ungrouped(Settings):
+        extra_knob: int = Field(1)
+        """A knob that no group lists."""
+
+    monkeypatch.setattr(settings_doc, "Settings", Ungrouped)
+    with pytest.raises(ValueError, match=r"Settings\.extra_knob is in no group"):
+        settings_doc.grouped_settings()

@@ -132,7 +132,7 @@ def test_build_context_keeps_out_local_state() -> None:
     )
     migrations = {
         str(path.relative_to(REPO))
-        for path in (REPO / "service/jobs/migrations").rglob("*")
+        for path in (REPO / "service/database/migrations").rglob("*")
         if path.is_file() and "__pycache__" not in path.parts
     }
     assert migrations and migrations <= set(context), "the image must carry the migrations"

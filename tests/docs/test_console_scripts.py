@@ -67,4 +67,4 @@ def test_make_develop_installs_the_console_scripts_offline(tmp_path: Path) -> No
         env=env,
         check=False,
     )
-    assert "{api,worker,run,train,healthcheck,migrate}" in service_help.stdout
+    assert "{api,worker,run,train,healthcheck,migrate,reset-models}" in service_help.stdout

@@ -1,15 +1,18 @@
-"""The README's shell examples, as a reader copies them (`make docs-check` runs this file).
+"""The shell examples of the README and of the docs that hold the README's depth, as a reader
+copies them (`make docs-check` runs this file).
 
 Every command of every ```sh block is taken, kind by kind:
 
-* `curl` examples run for real, in order, against `python -m service api` on the bundled models
-  (no worker, so a job stays queued; no admin token, as after `make run`), from the repository
-  folder, through bash, with `$PERCEPTRON_ADMIN_TOKEN` empty. Their HTTP status must be a success,
-  and an answer written under an example (`# {"mpg":26.57,...}`) must match the real one;
+* `curl` examples run for real, in order (the README's first), against `python -m service api`
+  on a fresh state folder seeded with the bundled models (no worker, so a job stays queued; no
+  admin token, as after `make run`), from the repository folder, through bash, with
+  `$PERCEPTRON_ADMIN_TOKEN` empty. Their HTTP status must be a success, and an answer written
+  under an example (`# {"mpg":26.57,...}`) must match the real one;
 * `.venv/bin/python -m training ...` and `.venv/bin/perceptron train ...` are parsed and
   validated by the real command line (training them would take minutes to an hour); `--help`
   runs;
-* `make` targets must exist (`make --dry-run`), with their `ARGS` valid for the command line;
+* `make` targets must exist (`make --dry-run`), with their `ARGS` valid for the command line,
+  and the settings a command sets before `make` (`PERCEPTRON_PORT=8001 make run`) must exist;
 * `docker compose` needs a Docker engine: its profiles and services must exist in
   docker-compose.yml; `cp` sources must exist; `set -a; . ./.env; set +a` must load .env.example.
 
@@ -18,6 +21,7 @@ A command of another kind fails the test: teach this file how to check it.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -37,12 +41,19 @@ from pathlib import Path
 import pytest
 import yaml
 
+from service.settings_doc import accepted_env_names
 from tests.conftest import BUNDLED_MODELS, REPO
+from training import versions
 
 README = REPO / "README.md"
+DOCUMENTS = (README, REPO / "docs" / "api.md", REPO / "docs" / "training.md")
+"""The README and the pages its first steps send readers on to, in the order they are read."""
 README_ORIGIN = "http://127.0.0.1:8000"
 JOB_PLACEHOLDER = "4f1c..."
 READY_TIMEOUT_S = 180.0
+
+
+ENVIRONMENT_WORD = re.compile(r"^([A-Z_][A-Z0-9_]*)=")
 
 
 @dataclass
@@ -51,14 +62,29 @@ class Example:
     command: str
     expected: list[str] = field(default_factory=list)
     """The comment lines written under the command: what it prints."""
+    document: str = "README.md"
 
     @property
-    def argv(self) -> list[str]:
+    def words(self) -> list[str]:
         # As the shell reads it: a backslash-newline joins two lines.
         return shlex.split(self.command.replace("\\\n", " "), comments=True)
 
+    @property
+    def environment(self) -> dict[str, str]:
+        """The variables set in front of the command (`PERCEPTRON_PORT=8001 make run`)."""
+        assignments = itertools.takewhile(ENVIRONMENT_WORD.match, self.words)
+        return dict(word.split("=", 1) for word in assignments)
 
-def readme_examples(text: str) -> list[Example]:
+    @property
+    def argv(self) -> list[str]:
+        return self.words[len(self.environment) :]
+
+    @property
+    def where(self) -> str:
+        return f"{self.document} line {self.line}"
+
+
+def readme_examples(text: str, document: str = "README.md") -> list[Example]:
     """The commands of the ```sh blocks, continuation lines and multi-line quotes joined."""
     examples: list[Example] = []
     in_block = False
@@ -86,13 +112,17 @@ def readme_examples(text: str) -> list[Example]:
             shlex.split(joined, comments=True)
         except ValueError:  # a quote still open: the command goes on on the next line
             continue
-        examples.append(Example(start, joined))
+        examples.append(Example(start, joined, document=document))
         pending = []
-    assert not pending, f"README line {start}: unfinished command"
+    assert not pending, f"{document} line {start}: unfinished command"
     return examples
 
 
-EXAMPLES = readme_examples(README.read_text(encoding="utf-8"))
+EXAMPLES = [
+    example
+    for path in DOCUMENTS
+    for example in readme_examples(path.read_text(encoding="utf-8"), str(path.relative_to(REPO)))
+]
 
 
 def _kind(example: Example) -> str:
@@ -119,13 +149,24 @@ def _of_kind(kind: str) -> list[Example]:
 
 
 def _ids(examples: list[Example]) -> list[str]:
-    return [f"line{e.line}" for e in examples]
+    return [f"{Path(e.document).stem}-line{e.line}" for e in examples]
 
 
 def test_every_example_is_of_a_kind_this_file_checks() -> None:
     assert len(EXAMPLES) > 30
-    unknown = [f"line {e.line}: {e.command}" for e in EXAMPLES if _kind(e) == "unknown"]
+    unknown = [f"{e.where}: {e.command}" for e in EXAMPLES if _kind(e) == "unknown"]
     assert not unknown
+
+
+def test_variables_set_before_a_command_are_settings() -> None:
+    """`PERCEPTRON_PORT=8001 make run` names a setting the service reads (or the Makefile's
+    PYTHON), and only `make` commands are written that way."""
+    known = accepted_env_names() | {"PYTHON"}
+    with_environment = [e for e in EXAMPLES if e.environment]
+    assert any("PERCEPTRON_PORT" in e.environment for e in with_environment)
+    for example in with_environment:
+        assert set(example.environment) <= known, example.where
+        assert _kind(example) == "make", example.where
 
 
 # -- the training command line ------------------------------------------------------------
@@ -240,21 +281,20 @@ def _free_port() -> int:
         return port
 
 
-@pytest.fixture(scope="module")
-def live_origin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`python -m service api` on a copy of the bundled models: what `make run` serves, minus
-    the worker (a job stays queued, so nothing trains)."""
-    root = tmp_path_factory.mktemp("readme")
-    shutil.copytree(BUNDLED_MODELS, root / "models", ignore=shutil.ignore_patterns(".tmp-*"))
+@contextlib.contextmanager
+def readme_service(root: Path, bundled: Path) -> Iterator[str]:
+    """`python -m service api` as `make run` starts it, minus the worker (a job stays queued,
+    so nothing trains): a fresh state folder under `root`, which the start seeds from the
+    bundled versions in `bundled`. Yields its origin once it is ready."""
+    root.mkdir(parents=True, exist_ok=True)
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PERCEPTRON_")}
     env.update(
         PYTHONPATH=str(REPO),
         TF_CPP_MIN_LOG_LEVEL="2",
         PERCEPTRON_PORT=str(port),
-        PERCEPTRON_MODELS_DIR=str(root / "models"),
         PERCEPTRON_STATE_DIR=str(root / "var"),
-        PERCEPTRON_LOG_JSON="false",
+        PERCEPTRON_BUNDLED_MODELS_DIR=str(bundled),
     )
     log = root / "service.log"
     with log.open("wb") as out:
@@ -282,6 +322,12 @@ def live_origin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         process.wait(timeout=30)
 
 
+@pytest.fixture(scope="module")
+def live_origin(tmp_path_factory: pytest.TempPathFactory, bundled_models: Path) -> Iterator[str]:
+    with readme_service(tmp_path_factory.mktemp("readme"), bundled_models) as origin:
+        yield origin
+
+
 STATUS_MARK = "\n@@status="
 
 
@@ -290,7 +336,7 @@ def _run_curl(example: Example, origin: str, job_id: str | None) -> tuple[int, s
     curl's exit status, its output and the HTTP status."""
     command = example.command.replace(README_ORIGIN, origin)
     if JOB_PLACEHOLDER in command:
-        assert job_id, f"line {example.line} needs a job created by an earlier example"
+        assert job_id, f"{example.where} needs a job created by an earlier example"
         command = command.replace(JOB_PLACEHOLDER, job_id)
     streaming = " -N " in f" {command} "
     extra = f"-sS --max-time {3 if streaming else 30} -w '{STATUS_MARK}%{{http_code}}'"
@@ -322,13 +368,14 @@ def _expected_fields(expected: list[str]) -> dict[str, object]:
     return fields
 
 
-def test_curl_examples_work_as_written(live_origin: str) -> None:
+def check_curl_examples(origin: str) -> None:
+    """Runs every curl example in reading order and checks its status and written answer."""
     curls = _of_kind("curl")
     assert len(curls) >= 15
     job_id = None
     for example in curls:
-        exit_code, output, status = _run_curl(example, live_origin, job_id)
-        where = f"README line {example.line}: {example.command}\n{output[-1500:]}"
+        exit_code, output, status = _run_curl(example, origin, job_id)
+        where = f"{example.where}: {example.command}\n{output[-1500:]}"
         assert exit_code == 0, where
         assert 200 <= status < 300, where
         location = re.search(r"^location: /jobs/([0-9a-f-]+)", output, re.MULTILINE | re.I)
@@ -346,3 +393,64 @@ def test_curl_examples_work_as_written(live_origin: str) -> None:
                 else:
                     assert answer[key] == value, (key, where)
     assert job_id, "no example created a job"
+
+
+def test_curl_examples_work_as_written(live_origin: str) -> None:
+    check_curl_examples(live_origin)
+
+
+def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    return {
+        str(path.relative_to(folder)): (path.stat().st_size, path.stat().st_mtime_ns)
+        for path in sorted(folder.rglob("*"))
+    }
+
+
+@pytest.mark.slow
+def test_a_version_trained_from_the_command_line_leaves_the_readme_checks_passing(
+    tmp_path: Path, data_paths, bundled_models: Path
+) -> None:
+    """A reader follows the README: trains an mpg version that is served whatever its figures
+    (`--promote always`), as `.venv/bin/python -m training mpg` does from the checkout, with
+    every default path. It lands in the state folder, is served there, and changes neither the
+    repository's bundled models nor what the README's checks see."""
+    checkout = tmp_path / "checkout"  # the folder the command runs in: its var/ is the state
+    checkout.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PERCEPTRON_")}
+    env.update(PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
+    if data_paths.data_dir is not None:
+        env["DATA_DIR"] = str(data_paths.data_dir)
+    env["PERCEPTRON_CACHE_DIR"] = str(data_paths.cache_dir)
+    bundled_before = _snapshot(BUNDLED_MODELS)
+    trained = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "training",
+            "mpg",
+            "--epochs",
+            "5",
+            "--ensemble-size",
+            "1",
+            "--early-stopping-patience",
+            "0",
+            "--promote",
+            "always",
+        ],
+        cwd=checkout,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    state_models = checkout / "var" / "models"
+    new_version = versions.list_versions(state_models, "mpg")[-1]
+    assert new_version > max(versions.list_versions(bundled_models, "mpg"))
+    assert f"written to var/models/mpg/{new_version}" in trained.stdout
+    assert versions.served_version(state_models, "mpg") == new_version
+    assert _snapshot(BUNDLED_MODELS) == bundled_before, "training wrote into models/"
+
+    with readme_service(tmp_path / "readme", bundled_models) as origin:
+        check_curl_examples(origin)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC
 
+from service.database.tables import JobRow
 from service.jobs.store import JobStore
-from service.jobs.tables import JobRow
 from service.schemas.jobs import Job, JobSummary
 
 COMPUTED = {"links"}

@@ -162,7 +162,7 @@ PREDICTION_ROUTES = {
 def test_every_prediction_route_requires_the_token_when_asked(
     client_factory, settings_factory, models_dir
 ) -> None:
-    """The prediction routes check access in their first line (service.deps), not through
+    """The prediction routes check access in their first line (service.http.deps), not through
     their routers' dependencies: each must still refuse a caller without the token, before
     reading any body."""
     from service.app import create_app

@@ -171,6 +171,8 @@ def test_a_job_runs_live_and_its_version_serves(system: System, mnist) -> None:
     while served_by_digit() != 2:
         assert time.monotonic() < deadline, "version 2 never served"
         time.sleep(0.2)
+    # The job exported the version's LiteRT copy with it, and that copy serves.
+    assert system.client.get("/models/digit").json()["runtime"] == "litert"
     listed = system.client.get("/jobs?model=digit&status=succeeded").json()
     assert listed["total"] == 1 and listed["jobs"][0]["id"] == job_id
 

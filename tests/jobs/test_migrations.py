@@ -14,9 +14,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 
-from service.jobs import migrate
-from service.jobs.store import JobStore, make_engine
-from service.jobs.tables import Base
+from service.database import migrate
+from service.database.engine import make_engine
+from service.database.tables import Base
+from service.jobs.store import JobStore
 from tests.conftest import REPO
 
 TABLES = {"jobs", "job_events", "samples"}
@@ -40,7 +41,7 @@ def test_upgrade_builds_exactly_the_tables_the_code_declares(database_url: str) 
         assert migrate.current(engine) == migrate.head()
         with engine.connect() as connection:
             differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
-        # A column or index added to service/jobs/tables.py without a migration shows here.
+        # A column or index added to service/database/tables.py without a migration shows here.
         assert differences == []
     finally:
         engine.dispose()

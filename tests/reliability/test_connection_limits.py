@@ -1,4 +1,4 @@
-"""Connection limits on a live server (service/connections.py): oversized or too many headers
+"""Connection limits on a live server (service/http/connections.py): oversized or too many headers
 get 431, headers that trickle in get 408, silent and kept-alive connections are closed, a body
 shorter than its Content-Length is cut off, past the connection cap the longest-idle connection
 makes room, and protocol errors come in the service's error shape. Limits are set small so

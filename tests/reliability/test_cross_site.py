@@ -10,7 +10,7 @@ import logging
 import pytest
 from pydantic import ValidationError
 
-from service.hosts import host_name
+from service.http.hosts import host_name
 from tests.conftest import BUNDLED_MODELS
 
 JOB = {"model": "mpg", "hyperparameters": {"epochs": 1}, "promote": "never"}

@@ -11,8 +11,8 @@ import threading
 import pytest
 from PIL import Image
 
-from service import digits
-from service.decoding import DecodeGate, auto_decode_slots, declared_pixels
+from service import vision
+from service.admission import DecodeGate, auto_decode_slots
 from service.errors import Overloaded
 from tests import drawings
 from tests.conftest import BUNDLED_MODELS
@@ -36,9 +36,9 @@ def jpeg_declaring(width: int, height: int) -> bytes:
 
 
 def test_headers_give_the_pixel_count_without_decoding() -> None:
-    assert declared_pixels(lossless_webp(5000, 5000)) == 25_000_000
-    assert declared_pixels(jpeg_declaring(65500, 65500)) == 0  # Pillow refuses it at open
-    assert declared_pixels(b"not an image") == 0
+    assert vision.declared_pixels(lossless_webp(5000, 5000)) == 25_000_000
+    assert vision.declared_pixels(jpeg_declaring(65500, 65500)) == 0  # Pillow refuses it at open
+    assert vision.declared_pixels(b"not an image") == 0
 
 
 def test_the_pixel_budget_counts_every_image_of_a_request(
@@ -78,13 +78,13 @@ def test_large_uploads_are_decoded_off_the_event_loop(
     client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     threads: list[str] = []
-    real = digits.to_mnist_tensor
+    real = vision.preprocess
 
-    def spy(picture):  # type: ignore[no-untyped-def]
+    def spy(data, limits):  # type: ignore[no-untyped-def]
         threads.append(threading.current_thread().name)
-        return real(picture)
+        return real(data, limits)
 
-    monkeypatch.setattr(digits, "to_mnist_tensor", spy)
+    monkeypatch.setattr(vision, "preprocess", spy)
     small = drawings.encode(Image.new("L", (28, 28), 0))
     assert client.post("/digit", content=small, headers={"content-type": "image/png"})
     # 400x400 is over the inline pixel bound although the PNG is only a few kilobytes.
@@ -100,18 +100,18 @@ def test_with_no_inline_budget_even_a_tiny_upload_decodes_off_the_event_loop(
 ) -> None:
     """PERCEPTRON_INLINE_PREPROCESS_BYTES=0: what the benchmark sweep compares."""
     on_event_loop: list[bool] = []
-    real = digits.to_mnist_tensor
+    real = vision.preprocess
 
-    def spy(picture):  # type: ignore[no-untyped-def]
+    def spy(data, limits):  # type: ignore[no-untyped-def]
         try:
             asyncio.get_running_loop()
         except RuntimeError:  # a worker thread has no running loop
             on_event_loop.append(False)
         else:
             on_event_loop.append(True)
-        return real(picture)
+        return real(data, limits)
 
-    monkeypatch.setattr(digits, "to_mnist_tensor", spy)
+    monkeypatch.setattr(vision, "preprocess", spy)
     small = drawings.encode(Image.new("L", (28, 28), 0))
     for budget in (64 * 1024, 0):
         client = client_factory(
@@ -145,6 +145,6 @@ def test_a_full_decode_queue_sheds_requests_with_503() -> None:
 
 
 def test_slots_follow_cores_and_memory() -> None:
-    assert auto_decode_slots(25_000_000) >= 1
+    assert auto_decode_slots(vision.MAX_IMAGE_PIXELS) >= 1
     # An image limit larger than the machine's memory still leaves one slot.
     assert auto_decode_slots(10**15) == 1

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bench.abuse import ENDLESS_JOB
+from bench.commands.abuse import ENDLESS_JOB
 from service.jobs.runner import run_job
 from service.jobs.store import JobStore
 from tests.service.test_bad_input import assert_error

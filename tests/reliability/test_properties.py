@@ -21,14 +21,13 @@ from PIL import Image, ImageDraw
 
 from service.app import create_app
 from service.errors import InvalidInput
-from service.fuel_economy import parse_cars
-from service.imaging import ImageError, NoDigitFound, decode_image, to_mnist_tensor
+from service.http.bodies import parse_cars
 from service.schemas.mpg import ORIGIN_SPELLINGS
 from service.settings import Settings
+from service.vision import ImageError, NoDigitFound, preprocess
 from training.cars import CAR_FEATURES, FEATURE_NAMES, ORIGINS
 from training.signatures import IMAGE_SIZE
 
-MAX_PIXELS = 25_000_000
 PROPERTY_SETTINGS = settings(
     max_examples=60,
     derandomize=True,
@@ -49,7 +48,7 @@ def assert_mnist_tensor(tensor: np.ndarray) -> None:
 def preprocess_or_refuse(data: bytes) -> np.ndarray | None:
     """The tensor, or None when the upload is refused with a message (the only other outcome)."""
     try:
-        tensor = to_mnist_tensor(decode_image(data, max_pixels=MAX_PIXELS))
+        tensor = preprocess(data)
     except ImageError as exc:
         assert str(exc), f"{type(exc).__name__} without a message"
         assert exc.status in (413, 415, 422)
@@ -200,7 +199,7 @@ def test_extreme_aspect_ratios(width: int, height: int, content: str, inverted: 
 def test_any_pixel_array_becomes_a_tensor_or_a_clear_refusal(rows: list[list[float]]) -> None:
     pixels = np.asarray(rows, dtype=np.float32)
     try:
-        tensor = to_mnist_tensor(pixels)
+        tensor = preprocess(pixels)
     except ImageError as exc:
         assert str(exc)
         finite = pixels.size and np.isfinite(pixels).all()
@@ -214,7 +213,7 @@ def test_a_single_pixel_image_is_no_digit() -> None:
     for mode, value in (("L", 0), ("L", 255), ("RGBA", (0, 0, 0, 255)), ("1", 1)):
         data = encode(Image.new(mode, (1, 1), value), "PNG")
         with pytest.raises(NoDigitFound, match="no digit"):
-            to_mnist_tensor(decode_image(data, max_pixels=MAX_PIXELS))
+            preprocess(data)
 
 
 # -- cars -----------------------------------------------------------------------------------

@@ -15,9 +15,10 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from service import fuel_economy, security
 from service.app import create_app
+from service.http import security
 from service.logs import JsonFormatter
+from service.usecases import mpg
 from tests.conftest import BASE_URL, LOOPBACK_CLIENT, REMOTE_CLIENT
 from tests.interop.conftest import serve
 from tests.service.test_bad_input import GOOD_CAR
@@ -131,7 +132,7 @@ def test_an_unexpected_error_shows_no_internals(
     def broken(*args: object, **kwargs: object) -> list[str]:
         raise RuntimeError("internal detail: /srv/secret/path")
 
-    monkeypatch.setattr(fuel_economy, "warnings_for", broken)
+    monkeypatch.setattr(mpg, "warnings_for", broken)
     app = create_app(settings_factory(models_dir=models_dir))
     with TestClient(
         app, base_url=BASE_URL, client=LOOPBACK_CLIENT, raise_server_exceptions=False

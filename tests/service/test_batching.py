@@ -164,3 +164,45 @@ async def test_a_request_arriving_after_close_is_still_answered() -> None:
     with pytest.raises(InferenceFailed) as failed:
         await asyncio.wait_for(failing.submit(rows(1)), timeout=5)
     assert "exploded" in (failed.value.internal or "")
+
+
+async def test_cheap_calls_run_on_the_event_loop_once_their_cost_is_known() -> None:
+    model = RecordingModel()
+    b = batcher(model, inline_max_s=0.05)
+    assert not b.runs_inline(1)  # nothing measured yet: the first call goes to the thread
+    first = await b.submit(rows(1))
+    assert model.threads == {"infer-test_0"} and first["y"].tolist() == [2]
+    assert b.runs_inline(1)
+    results = [await b.submit(rows(i)) for i in range(5)]
+    assert [r["y"].tolist() for r in results] == [[2 * i] for i in range(5)]
+    assert threading.current_thread().name in model.threads
+    await b.close()
+
+
+async def test_calls_costlier_than_the_bound_stay_on_the_inference_thread() -> None:
+    model = RecordingModel(delay=0.02)
+    b = batcher(model, inline_max_s=0.005)
+    for i in range(3):
+        await b.submit(rows(i))
+    assert model.threads == {"infer-test_0"} and not b.runs_inline(1)
+    await b.close()
+
+
+async def test_no_call_runs_inline_with_a_bound_of_zero() -> None:
+    model = RecordingModel()
+    b = batcher(model, inline_max_s=0.0)
+    for i in range(3):
+        await b.submit(rows(i))
+    assert model.threads == {"infer-test_0"}
+    await b.close()
+
+
+async def test_an_inline_call_that_fails_fails_its_requests_the_same_way() -> None:
+    model = RecordingModel()
+    b = batcher(model, inline_max_s=0.05)
+    await b.submit(rows(1))
+    model.fail = True
+    with pytest.raises(InferenceFailed, match="request id"):
+        await b.submit(rows(2))
+    assert threading.current_thread().name in model.threads
+    await b.close()

@@ -8,22 +8,21 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from service.imaging import (
+from service.settings import Settings
+from service.vision import (
     CENTRE,
+    MAX_IMAGE_PIXELS,
     ImageTooLarge,
     NoDigitFound,
     UnreadableImage,
-    decode_image,
-    to_mnist_tensor,
+    preprocess,
     to_png,
 )
 from tests import drawings
 
-MAX_PIXELS = 25_000_000
-
 
 def tensor_of(data: bytes) -> np.ndarray:
-    return to_mnist_tensor(decode_image(data, max_pixels=MAX_PIXELS))
+    return preprocess(data)
 
 
 def centre_of_mass(tensor: np.ndarray) -> tuple[float, float]:
@@ -51,7 +50,7 @@ def test_mnist_digits_pass_through_almost_unchanged(mnist) -> None:
     # Only strokes thinner or fatter than nearly all of MNIST's are re-drawn (a few percent).
     unchanged = 0
     for digit in mnist.x_test[:500]:
-        tensor = to_mnist_tensor(digit.astype(np.float32))
+        tensor = preprocess(digit.astype(np.float32))
         assert tensor.shape == (28, 28) and tensor.dtype == np.float32
         unchanged += correlation(tensor, digit / 255.0) > 0.9
     assert unchanged >= 0.95 * 500
@@ -77,7 +76,7 @@ def test_output_is_mnist_shaped(seven: np.ndarray) -> None:
     ids=["black-on-white", "transparent-canvas", "off-centre", "jpeg-photo"],
 )
 def test_redrawn_uploads_look_like_the_mnist_original(seven: np.ndarray, make) -> None:
-    original = to_mnist_tensor(seven.astype(np.float32))
+    original = preprocess(seven.astype(np.float32))
     assert correlation(tensor_of(make(seven)), original) > 0.8
 
 
@@ -87,7 +86,7 @@ def test_white_strokes_on_transparency_are_found_too(seven: np.ndarray) -> None:
     rgba[..., :3] = 255
     rgba[..., 3] = np.where(ink > 90, 255, 0)
     tensor = tensor_of(drawings.encode(Image.fromarray(rgba, "RGBA")))
-    assert correlation(tensor, to_mnist_tensor(seven.astype(np.float32))) > 0.8
+    assert correlation(tensor, preprocess(seven.astype(np.float32))) > 0.8
 
 
 @pytest.mark.parametrize("mode", ["1", "L", "P", "RGB", "RGBA", "LA", "CMYK", "I;16", "I", "F"])
@@ -104,7 +103,7 @@ def test_every_common_mode_decodes(seven: np.ndarray, mode: str) -> None:
     if mode == "CMYK":
         fmt = "JPEG"
     tensor = tensor_of(drawings.encode(image, fmt))
-    assert correlation(tensor, to_mnist_tensor(seven.astype(np.float32))) > 0.75
+    assert correlation(tensor, preprocess(seven.astype(np.float32))) > 0.75
 
 
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF"])
@@ -172,7 +171,7 @@ def test_a_stray_speck_does_not_shrink_the_digit(seven: np.ndarray) -> None:
 def test_thin_and_fat_strokes_are_brought_towards_mnist_width(seven: np.ndarray) -> None:
     thin = tensor_of(drawings.transparent_canvas(seven, scale=10, stroke=0))
     fat = tensor_of(drawings.transparent_canvas(seven, scale=10, stroke=14))
-    original = to_mnist_tensor(seven.astype(np.float32))
+    original = preprocess(seven.astype(np.float32))
     # Ink coverage ends within a factor of two of MNIST's, whatever the pen.
     for tensor in (thin, fat):
         ratio = (tensor > 0.5).sum() / (original > 0.5).sum()
@@ -180,9 +179,9 @@ def test_thin_and_fat_strokes_are_brought_towards_mnist_width(seven: np.ndarray)
 
 
 def test_pixel_arrays_in_either_range_and_polarity(seven: np.ndarray) -> None:
-    expected = to_mnist_tensor(seven.astype(np.float32))
+    expected = preprocess(seven.astype(np.float32))
     for pixels in (seven / 255.0, 255.0 - seven, 1.0 - seven / 255.0):
-        assert correlation(to_mnist_tensor(np.asarray(pixels, dtype=np.float32)), expected) > 0.95
+        assert correlation(preprocess(np.asarray(pixels, dtype=np.float32)), expected) > 0.95
 
 
 @pytest.mark.parametrize(
@@ -197,7 +196,7 @@ def test_pixel_arrays_in_either_range_and_polarity(seven: np.ndarray) -> None:
 )
 def test_bad_pixel_arrays_are_refused(pixels: np.ndarray) -> None:
     with pytest.raises(UnreadableImage):
-        to_mnist_tensor(pixels.astype(np.float32))
+        preprocess(pixels.astype(np.float32))
 
 
 def test_decompression_bomb_is_refused_before_decoding() -> None:
@@ -205,7 +204,7 @@ def test_decompression_bomb_is_refused_before_decoding() -> None:
     bomb = drawings.encode(Image.new("1", (10000, 10000), 0))
     assert len(bomb) < 100_000
     with pytest.raises(ImageTooLarge, match="too large"):
-        decode_image(bomb, max_pixels=MAX_PIXELS)
+        preprocess(bomb)
 
 
 @pytest.mark.parametrize(
@@ -215,23 +214,27 @@ def test_decompression_bomb_is_refused_before_decoding() -> None:
 )
 def test_unreadable_uploads_are_refused(data: bytes) -> None:
     with pytest.raises(UnreadableImage):
-        decode_image(data, max_pixels=MAX_PIXELS)
+        preprocess(data)
 
 
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
 def test_truncated_files_are_refused(seven: np.ndarray, fmt: str) -> None:
     data = drawings.encode(Image.fromarray(255 - seven).resize((200, 200)), fmt)
     with pytest.raises(UnreadableImage, match=r"truncated|decoded"):
-        decode_image(data[: len(data) // 2], max_pixels=MAX_PIXELS)
+        preprocess(data[: len(data) // 2])
 
 
 def test_formats_outside_the_allowed_list_are_refused(seven: np.ndarray) -> None:
     data = drawings.encode(Image.fromarray(seven), "PPM")
     with pytest.raises(UnreadableImage, match="supported format"):
-        decode_image(data, max_pixels=MAX_PIXELS)
+        preprocess(data)
 
 
 def test_to_png_round_trips(seven: np.ndarray) -> None:
-    tensor = to_mnist_tensor(seven.astype(np.float32))
+    tensor = preprocess(seven.astype(np.float32))
     decoded = np.asarray(Image.open(io.BytesIO(to_png(tensor))), dtype=np.float32) / 255.0
     assert np.abs(decoded - tensor).max() <= 1 / 255 + 1e-6
+
+
+def test_the_service_bounds_images_as_the_preprocessing_does_by_default() -> None:
+    assert Settings.model_fields["max_image_pixels"].default == MAX_IMAGE_PIXELS

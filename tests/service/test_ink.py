@@ -1,5 +1,5 @@
-"""Separating ink from paper (service/ink.py), case by case: each test builds one picture a person
-could send, with a known digit drawn into it, and checks what the model would be given.
+"""Separating ink from paper (service/vision/ink.py), case by case: each test builds one picture
+a person could send, with a known digit drawn into it, and checks what the model would be given.
 
 The corpus test (test_real_uploads.py) measures accuracy over hundreds of such pictures; these
 pin down the individual behaviours: pieces of one digit kept together, paper lines and specks
@@ -13,14 +13,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from service.imaging import NoDigitFound, decode_image, to_mnist_tensor
+from service.vision import NoDigitFound, preprocess
 
-MAX_PIXELS = 25_000_000
 PAPER = 235.0
 
 
 def tensor_of(data: bytes) -> np.ndarray:
-    return to_mnist_tensor(decode_image(data, max_pixels=MAX_PIXELS))
+    return preprocess(data)
 
 
 def encode(pixels: np.ndarray, fmt: str = "PNG", **options: object) -> bytes:

@@ -8,7 +8,7 @@ import pytest
 
 from service.routes.mpg import EXAMPLE_CARS_FILE
 from tests.service.test_bad_input import GOOD_CAR
-from training.cars import FEATURE_NAMES, ORIGINS, litres_per_100km
+from training.cars import FEATURE_NAMES, ORIGINS, RANGE_DASH, litres_per_100km
 from training.data import standard_split
 
 
@@ -71,8 +71,8 @@ def test_a_batch_answers_in_order(client) -> None:
 def test_values_outside_training_are_accepted_with_a_warning(client) -> None:
     body = client.post("/mpg", json={**GOOD_CAR, "weight": 9000.0, "model_year": 2020}).json()
     warnings = " ".join(body["warnings"])
-    assert "weight = 9000 lbs is outside the training range" in warnings
-    assert "model_year = 120" in warnings
+    assert "weight 9000 lbs is outside the range the model was trained on, " in warnings
+    assert "model_year 2020 is outside the range the model was trained on, " in warnings
     assert body["mpg"] >= 1.0
 
 
@@ -103,6 +103,35 @@ def test_accepted_ranges_are_the_schemas(client) -> None:
         response = client.post("/mpg", json={**GOOD_CAR, "model_year": year})
         assert response.status_code == 422, year
         assert "0-99 (years since 1900, as in the data set) or 1900-2099" in response.text
+
+
+def test_minimum_and_maximum_advertise_only_accepted_values(client) -> None:
+    """A client that reads only minimum and maximum builds a form /mpg never refuses."""
+    for feature in client.get("/mpg/features").json()["features"]:
+        low, high = feature["minimum"], feature["maximum"]
+        assert [low, high] == feature["accepted_ranges"][0], feature["name"]
+        if feature["name"] == "origin":
+            continue
+        for value in (low, high, (low + high) / 2):
+            value = int(value) if feature["integer"] else value
+            answer = client.post("/mpg", json={**GOOD_CAR, feature["name"]: value})
+            assert answer.status_code == 200, (feature["name"], value, answer.text)
+    year = next(
+        f for f in client.get("/mpg/features").json()["features"] if f["name"] == "model_year"
+    )
+    assert (year["minimum"], year["maximum"]) == (0, 99)  # the data set's spelling, as examples
+
+
+def test_warnings_write_ranges_as_the_form_does(client) -> None:
+    body = client.post("/mpg", json={**GOOD_CAR, "horsepower": 400.0, "model_year": 1990}).json()
+    features = {f["name"]: f for f in client.get("/mpg/features").json()["features"]}
+    low, high = features["horsepower"]["training_range"]
+    assert (
+        "horsepower 400 hp is outside the range the model was trained on, "
+        f"{low:g}{RANGE_DASH}{high:g} hp; the prediction is an extrapolation"
+    ) in body["warnings"]
+    first, last = features["model_year"]["training_range"]
+    assert any(f"{1900 + first:g}{RANGE_DASH}{1900 + last:g}" in w for w in body["warnings"])
 
 
 @pytest.mark.data

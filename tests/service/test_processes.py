@@ -1,5 +1,5 @@
 """`PERCEPTRON_WORKERS=2`: two real worker processes behind one port, with one metrics view and
-one served version between them (service/processes.py)."""
+one served version between them (service/cli/processes.py)."""
 
 from __future__ import annotations
 

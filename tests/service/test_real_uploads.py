@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.uploads import (
+from bench.upload_scoring import (
     MNIST_LINE,
     NOT_A_DIGIT,
     SPAWN,

@@ -1,13 +1,13 @@
-"""service.reject: the served version's thresholds turn its probabilities into an answer, an
-uncertain answer with a reason, or "no digit found"."""
+"""service.usecases.reject: the served version's thresholds turn its probabilities into an
+answer, an uncertain answer with a reason, or "no digit found"."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from service.image_errors import NoDigitFound
-from service.reject import RejectThresholds, judge
+from service.usecases.reject import RejectThresholds, judge
+from service.vision import NoDigitFound
 
 THRESHOLDS = RejectThresholds(no_digit_below=0.3, uncertain_below=0.8)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -73,4 +74,54 @@ def test_a_bad_value_names_its_variable(tmp_path: Path) -> None:
     assert result.stderr.strip() == (
         "python -m service: cannot start: PERCEPTRON_PORT: "
         "Input should be less than or equal to 65535"
+    )
+
+
+@pytest.mark.parametrize("command", ["api", "run"])
+def test_a_port_in_use_is_one_line_naming_the_setting(tmp_path: Path, command: str) -> None:
+    """Another program holds the port: one line, no traceback, nothing started or written (the
+    port is opened before the worker, TensorFlow or the models)."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = _start(tmp_path, "service", command, PERCEPTRON_PORT=str(port))
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"python -m service: cannot start: port {port} is in use (another program listens on "
+        f"127.0.0.1:{port}); set PERCEPTRON_PORT to a free port, e.g. "
+        f"PERCEPTRON_PORT={port + 1} make run\n"
+    )
+    assert result.stdout == ""
+    assert not (tmp_path / "var").exists()
+
+
+def test_a_host_that_is_not_this_machine_s_names_its_setting(tmp_path: Path) -> None:
+    result = _start(tmp_path, "service", "api", PERCEPTRON_HOST="192.0.2.1", PERCEPTRON_PORT="8799")
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert line.startswith("python -m service: cannot start: cannot listen on 192.0.2.1:8799 (")
+    assert line.endswith(
+        "set PERCEPTRON_HOST to an address of this machine: 127.0.0.1 for "
+        "this machine only, 0.0.0.0 for every network"
+    )
+
+
+def test_an_unwritable_models_folder_is_one_line_naming_the_setting(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the models folder should be")
+    result = _start(
+        tmp_path,
+        "service",
+        "worker",
+        PERCEPTRON_MODELS_DIR=str(blocker / "models"),
+        PERCEPTRON_BUNDLED_MODELS_DIR=str(REPO / "models"),
+    )
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert line.startswith(
+        f"python -m service: cannot start: cannot copy the bundled models into {blocker / 'models'}"
+    )
+    assert line.endswith(
+        "set PERCEPTRON_MODELS_DIR (or PERCEPTRON_STATE_DIR) to a folder this user can write"
     )

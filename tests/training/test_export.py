@@ -22,6 +22,7 @@ from training import data, versions
 from training.cars import FEATURE_NAMES
 from training.export import ExportedVersion, export_version
 from training.hyperparameters import DigitHyperparameters, MpgHyperparameters, PromotePolicy
+from training.litert import LITERT_FILE
 from training.metrics import classification_metrics, regression_metrics
 from training.pipeline import train
 from training.progress import SilentProgress
@@ -284,3 +285,47 @@ def test_a_second_export_is_version_2_and_leaves_version_1_alone(
     assert first.metadata["command"] == versions.read_metadata(first.path)["command"] == "first"  # type: ignore[index]
     assert second.metadata["version"] == 2
     assert versions.read_metadata(second.path)["command"] == "second"  # type: ignore[index]
+
+
+@pytest.mark.parametrize("name", ["digit", "mpg"])
+def test_the_version_carries_a_litert_copy_that_computes_the_same(
+    exports: dict[str, Export], name: str, mnist, auto_mpg
+) -> None:  # type: ignore[no-untyped-def]
+    from ai_edge_litert.interpreter import Interpreter
+
+    copy = exports[name].exported.path / LITERT_FILE
+    runner = Interpreter(model_content=copy.read_bytes(), num_threads=1).get_signature_runner(
+        SERVING_SIGNATURE_KEY
+    )
+    contract = SIGNATURES[name]
+    assert set(runner.get_input_details()) == set(contract.input_names)
+    assert set(runner.get_output_details()) == set(contract.output_names)
+    if name == "digit":
+        inputs = {"image": mnist.x_test[:200].astype(np.float32) / 255.0}
+        tolerance = 1e-4
+    else:
+        inputs, _ = _mpg_test_features(auto_mpg)
+        tolerance = 1e-3
+    (output,) = contract.output_names
+    expected = _serving(exports[name])(**inputs)[output].numpy()
+    assert np.abs(runner(**inputs)[output] - expected).max() <= tolerance
+
+
+def test_a_model_the_converter_refuses_is_exported_without_a_copy(
+    exports: dict[str, Export], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog
+) -> None:  # type: ignore[no-untyped-def]
+    def refuse(saved_model: Path) -> bytes:  # failure injection: a converter that gives up
+        raise RuntimeError("'tf.BesselI0e' op is neither a custom op nor a flex op")
+
+    monkeypatch.setattr("training.litert.convert_to_litert", refuse)
+    export = exports["mpg"]
+    exported = export_version(
+        export.trained,
+        tmp_path,
+        promotion=decide_promotion(tmp_path, "mpg", export.trained.metrics, PromotePolicy.auto),
+        data_sha256=export.data_sha256,
+        command=COMMAND,
+    )
+    assert (exported.path / "saved_model.pb").is_file()
+    assert not (exported.path / LITERT_FILE).exists()
+    assert "LiteRT has no built-in operator for BesselI0e" in caplog.text

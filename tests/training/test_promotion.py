@@ -35,7 +35,14 @@ def test_always_promotes_even_a_worse_model(tmp_path: Path, name: str) -> None:
     decision = decide_promotion(tmp_path, name, worse, PromotePolicy.always)
     assert decision.promoted is True
     assert decision.policy == "always"
-    assert decision.reason == "promote=always"
+    assert decision.reason == "served whatever its test metrics, as its trainer asked"
+
+
+def test_an_earlier_trainer_s_bare_policy_reads_in_words() -> None:
+    from training.versions import promotion_reason
+
+    recorded = {"promotion": {"promoted": True, "policy": "always", "reason": "promote=always"}}
+    assert promotion_reason(recorded) == "served whatever its test metrics, as its trainer asked"
 
 
 @pytest.mark.parametrize("name", ["digit", "mpg"])

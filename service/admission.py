@@ -1,0 +1,179 @@
+"""Admission of a /digit or feedback request's images: whether they are preprocessed at all,
+where, and when. One decision, in one place, so no request can stall the event loop or exhaust
+memory:
+
+* a per-request pixel budget, checked from the images' headers before any pixel is decoded
+  (413 past it);
+* small requests (at most `inline_preprocess_bytes` in all and `INLINE_PREPROCESS_PIXELS`) are
+  preprocessed on the event loop, where a thread hop would cost more than the work;
+* anything larger takes a decode slot on a worker thread: a fixed number of slots (a slot per
+  request; its images decode one after the other, so peak memory is about slots x the largest
+  image), sized from memory and cores;
+* a bounded wait for a slot: past it the request is shed with 503 and Retry-After.
+
+The per-image bound is the picture's own (`vision.ImageLimits`), applied while decoding.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+import numpy as np
+from starlette.concurrency import run_in_threadpool
+
+from service import vision
+from service.errors import Overloaded
+from service.settings import Settings
+from training.signatures import IMAGE_SIZE
+
+T = TypeVar("T")
+
+INLINE_PREPROCESS_PIXELS = 100_000
+"""Requests of at most this many pixels in all (a 280x280 web canvas, a few MNIST images), and at
+most `inline_preprocess_bytes`, are preprocessed on the event loop: a thread hop costs more than
+decoding them, and their decoding time is bounded by the pixel count (about 2 ms)."""
+DECODE_BYTES_PER_PIXEL = 18
+"""Peak memory of one decode and preprocess per image pixel: measured about 18 bytes for a
+25-megapixel lossless WebP or float TIFF (decoded planes, conversions and float copies)."""
+DECODE_MEMORY_SHARE = 0.25
+"""At most this share of the machine's memory is given to decodes when slots are sized
+automatically."""
+RETRY_AFTER_S = 1
+
+
+@dataclass(frozen=True)
+class DigitSource:
+    """One image of a request: encoded file bytes or a pixel array, and how to name it."""
+
+    label: str
+    data: bytes | np.ndarray
+
+    @property
+    def size(self) -> int:
+        return len(self.data) if isinstance(self.data, bytes) else int(self.data.size)
+
+
+def source_pixels(sources: Sequence[DigitSource]) -> int:
+    """The pixels of all `sources` together, from the image headers (nothing is decoded)."""
+    return sum(
+        vision.declared_pixels(source.data) if isinstance(source.data, bytes) else source.size
+        for source in sources
+    )
+
+
+def check_request_pixels(total: int, budget: int) -> None:
+    """Raises ImageTooLarge (413) when a request's images hold more pixels than `budget`."""
+    if total > budget:
+        raise vision.ImageTooLarge(
+            f"the images of this request hold {total:,} pixels together; the limit is "
+            f"{budget:,} pixels per request (PERCEPTRON_MAX_REQUEST_PIXELS): send fewer or "
+            "smaller images"
+        )
+
+
+def preprocess_sources(
+    sources: Sequence[DigitSource],
+    max_pixels: int,
+    max_request_pixels: int,
+    pixels: int | None = None,
+) -> np.ndarray:
+    """The batch of 28x28 tensors for `sources`, in order; raises the `vision.ImageError` of the
+    first bad one (naming it in a batch), and ImageTooLarge before decoding anything when
+    together they exceed `max_request_pixels` (`pixels`, when the caller has already counted
+    them)."""
+    check_request_pixels(source_pixels(sources) if pixels is None else pixels, max_request_pixels)
+    limits = vision.ImageLimits(max_pixels)
+    tensors = np.empty((len(sources), IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
+    for index, source in enumerate(sources):
+        try:
+            tensors[index] = vision.preprocess(source.data, limits)
+        except vision.ImageError as exc:
+            raise (exc.naming(source.label) if len(sources) > 1 else exc) from None
+    return tensors
+
+
+def auto_decode_slots(max_image_pixels: int, processes: int = 1) -> int:
+    """How many decodes one of `processes` serving processes may run at once: together one
+    per core, and no more than fit in a quarter of the machine's memory at the largest allowed
+    image (at least one each)."""
+    cores = max(1, (os.cpu_count() or 1) // processes)
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        memory = 4 << 30
+    per_decode = max(1, max_image_pixels * DECODE_BYTES_PER_PIXEL)
+    return max(1, min(cores, int(memory * DECODE_MEMORY_SHARE) // processes // per_decode))
+
+
+class DecodeGate:
+    """Runs decodes on worker threads, at most `slots` at a time, with at most `queue_limit`
+    requests waiting for a slot; further requests get 503 at once (waiting longer would only
+    hold their memory and sockets)."""
+
+    def __init__(self, slots: int, queue_limit: int) -> None:
+        self.slots = slots
+        self.queue_limit = queue_limit
+        self._semaphore = asyncio.Semaphore(slots)
+        self._waiting = 0
+
+    @property
+    def waiting(self) -> int:
+        return self._waiting
+
+    async def run(self, function: Callable[..., T], *args: object) -> T:
+        if self._semaphore.locked() and self._waiting >= self.queue_limit:
+            raise Overloaded(
+                f"{self.slots} image decodes are running and {self._waiting} are waiting; "
+                f"retry in {RETRY_AFTER_S} s",
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+            )
+        self._waiting += 1
+        try:
+            await self._semaphore.acquire()
+        finally:
+            self._waiting -= 1
+        try:
+            return await run_in_threadpool(function, *args)
+        finally:
+            self._semaphore.release()
+
+
+class ImageAdmission:
+    """The one decision about a request's images: the pixel budget, inline or on a decode slot,
+    and the wait for a slot."""
+
+    def __init__(
+        self, *, max_pixels: int, max_request_pixels: int, inline_bytes: int, gate: DecodeGate
+    ) -> None:
+        self.max_pixels = max_pixels
+        self.max_request_pixels = max_request_pixels
+        self.inline_bytes = inline_bytes
+        self.gate = gate
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ImageAdmission:
+        slots = settings.decode_slots or auto_decode_slots(
+            settings.max_image_pixels, settings.workers
+        )
+        return cls(
+            max_pixels=settings.max_image_pixels,
+            max_request_pixels=settings.max_request_pixels,
+            inline_bytes=settings.inline_preprocess_bytes,
+            gate=DecodeGate(slots, settings.decode_queue_limit),
+        )
+
+    async def preprocess(self, sources: Sequence[DigitSource]) -> np.ndarray:
+        """The batch of 28x28 tensors for `sources` (see `preprocess_sources`), computed on the
+        event loop when the request is small and on a decode slot otherwise."""
+        pixels = None
+        if sum(source.size for source in sources) <= self.inline_bytes:
+            # Reading the headers of a few kilobytes is cheap enough for the loop.
+            pixels = source_pixels(sources)
+        arguments = (sources, self.max_pixels, self.max_request_pixels, pixels)
+        if pixels is not None and pixels <= INLINE_PREPROCESS_PIXELS:
+            return preprocess_sources(*arguments)
+        return await self.gate.run(preprocess_sources, *arguments)

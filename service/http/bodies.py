@@ -1,0 +1,235 @@
+"""Reading request bodies the prediction endpoints share: JSON with clear errors (the tensor
+protocols' JSON whatever its content type), cars for /mpg, and digit images in the three shapes
+/digit accepts (multipart files, a raw image body, JSON)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from fastapi import Request
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException
+
+from service import vision
+from service.admission import DigitSource
+from service.errors import BadRequest, InvalidInput, UnsupportedMediaType, invalid_input
+from service.schemas.digit import DigitJsonImage
+from service.schemas.mpg import Car
+
+IMAGE_MEDIA_TYPES = (
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/bmp",
+    "image/webp",
+    "image/tiff",
+)
+UPLOAD_FIELD = "file"
+BINARY_DATA_HEADER = "inference-header-content-length"
+"""Set by Open Inference Protocol clients that append binary tensors after the JSON."""
+
+
+def media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+async def read_json(request: Request, *, any_content_type: bool = False) -> Any:
+    """The parsed JSON body; 415 when it is not declared JSON (unless `any_content_type`),
+    400 when it does not parse or holds NaN or Infinity."""
+    kind = media_type(request)
+    if not any_content_type and kind != "application/json" and not kind.endswith("+json"):
+        raise UnsupportedMediaType(
+            f"send the body as application/json (got {kind or 'no content type'})"
+        )
+    body = await request.body()
+    if not body.strip():
+        raise BadRequest("the request body is empty; send a JSON object")
+    try:
+        return json.loads(body, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise BadRequest("the JSON document is nested too deeply") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"the body is not valid JSON: {exc}") from None
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number; send finite numbers only")
+
+
+async def read_protocol_json(request: Request) -> Any:
+    """The parsed JSON body of a tensor-protocol request, whatever its content type: TensorFlow
+    Serving and Triton ignore it, and their clients send none (tritonclient) or a form type
+    (`curl -d`). 400 when the body is empty, not JSON, holds NaN or Infinity, or carries
+    binary tensor data."""
+    if BINARY_DATA_HEADER in request.headers:
+        raise BadRequest(
+            "binary tensor data is not supported: send tensors as JSON "
+            "(tritonclient: set_data_from_numpy(..., binary_data=False))"
+        )
+    return await read_json(request, any_content_type=True)
+
+
+_ONE_CAR: TypeAdapter[Any] = TypeAdapter(Car)
+_CARS: TypeAdapter[Any] = TypeAdapter(list[Car])
+
+
+def parse_cars(document: Any, max_cars: int) -> tuple[list[BaseModel], bool]:
+    """Validates one car (an object) or a batch (a list); returns the cars and whether the
+    request was a batch."""
+    try:
+        if isinstance(document, list):
+            if not document:
+                raise InvalidInput("the list of cars is empty")
+            if len(document) > max_cars:
+                raise InvalidInput(f"{len(document)} cars in one request; the limit is {max_cars}")
+            return list(_CARS.validate_python(document)), True
+        if not isinstance(document, dict):
+            raise InvalidInput("send a car as a JSON object, or a list of cars")
+        return [_ONE_CAR.validate_python(document)], False
+    except ValidationError as exc:
+        raise invalid_input(exc.errors(include_url=False)) from None
+
+
+_JSON_IMAGES = TypeAdapter(list[DigitJsonImage])
+_JSON_IMAGE = TypeAdapter(DigitJsonImage)
+
+
+async def read_digit_sources(
+    request: Request, *, max_images: int
+) -> tuple[list[DigitSource], bool]:
+    """The images of a /digit request, in order, and whether the client asked for a batch
+    (several files, or a JSON list). Raises 4xx errors that name the problem."""
+    kind = media_type(request)
+    if kind == "multipart/form-data":
+        sources = await _from_multipart(request, max_images)
+        return sources, len(sources) > 1
+    if kind.startswith("image/") or kind == "application/octet-stream":
+        return [DigitSource("body", await request.body())], False
+    if kind == "application/json":
+        document = await read_json(request)
+        return _from_json(document, max_images), isinstance(document, list)
+    raise UnsupportedMediaType(
+        "send the image as multipart/form-data (field 'file', repeat it for a batch), as an "
+        f"image/* body, or as application/json; got {kind or 'no content type'}"
+    )
+
+
+async def _from_multipart(request: Request, max_images: int) -> list[DigitSource]:
+    await _check_closing_boundary(request)
+    try:
+        form = await request.form(max_files=max_images, max_fields=8)
+    except MultiPartException as exc:
+        raise BadRequest(f"malformed multipart body: {exc.message}") from None
+    try:
+        unexpected = sorted({key for key in form if key != UPLOAD_FIELD})
+        if unexpected:
+            raise InvalidInput(
+                f"unexpected form field(s) {', '.join(unexpected)}: upload images in the "
+                f"'{UPLOAD_FIELD}' field"
+            )
+        uploads = form.getlist(UPLOAD_FIELD)
+        if not uploads:
+            raise InvalidInput(f"no image: upload it in the '{UPLOAD_FIELD}' form field")
+        sources = []
+        for index, upload in enumerate(uploads):
+            if not isinstance(upload, UploadFile):
+                raise InvalidInput(f"'{UPLOAD_FIELD}' must be a file, not a text field")
+            name = upload.filename or f"file {index + 1}"
+            sources.append(DigitSource(name, await upload.read()))
+        return sources
+    finally:
+        await form.close()
+
+
+async def _check_closing_boundary(request: Request) -> None:
+    """400 for a multipart body cut short: Starlette's parser drops an unfinished part
+    silently, which would read as "no image". The body is held in memory anyway (at most
+    max_body_bytes), and request.form() parses the same cached bytes."""
+    content_type = request.headers.get("content-type", "")
+    boundary = ""
+    for parameter in content_type.split(";")[1:]:
+        key, _, value = parameter.strip().partition("=")
+        if key.lower() == "boundary":
+            boundary = value.strip().strip('"')
+    if not boundary:
+        raise BadRequest("malformed multipart body: the content type names no boundary")
+    body = await request.body()
+    if f"--{boundary}--".encode("latin-1") not in body:
+        raise BadRequest(
+            "malformed multipart body: it ends without its closing boundary (truncated?)"
+        )
+
+
+def _from_json(document: Any, max_images: int) -> list[DigitSource]:
+    try:
+        if isinstance(document, list):
+            if not document:
+                raise InvalidInput("the list of images is empty")
+            if len(document) > max_images:
+                raise InvalidInput(
+                    f"{len(document)} images in one request; the limit is {max_images}"
+                )
+            images = _JSON_IMAGES.validate_python(document)
+        else:
+            images = [_JSON_IMAGE.validate_python(document)]
+    except ValidationError as exc:
+        raise invalid_input(exc.errors(include_url=False)) from None
+    return [_json_source(index, image) for index, image in enumerate(images)]
+
+
+def _json_source(index: int, image: DigitJsonImage) -> DigitSource:
+    label = f"image {index + 1}"
+    if image.pixels is not None:
+        try:
+            return DigitSource(label, vision.pixel_array(image.pixels))
+        except vision.ImageError as exc:
+            raise exc.naming(label) from None
+    text = (image.image or "").strip()
+    if text.startswith("data:"):
+        header, _, text = text.partition(",")
+        if ";base64" not in header:
+            raise InvalidInput(f"{label}: a data: URL must be base64-encoded")
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput(f"{label}: 'image' is not valid base64") from None
+    return DigitSource(label, data)
+
+
+async def read_feedback(request: Request) -> tuple[DigitSource, dict[str, Any], bool]:
+    """The image of a /digit/feedback request and its other fields, unvalidated, and whether
+    they came as JSON (typed, so validated strictly) rather than form text."""
+    kind = media_type(request)
+    if kind == "multipart/form-data":
+        await _check_closing_boundary(request)
+        try:
+            form = await request.form(max_files=1, max_fields=8)
+        except MultiPartException as exc:
+            raise BadRequest(f"malformed multipart body: {exc.message}") from None
+        try:
+            uploads = form.getlist(UPLOAD_FIELD)
+            if len(uploads) != 1 or not isinstance(uploads[0], UploadFile):
+                raise InvalidInput(
+                    f"send exactly one image, as a file in the '{UPLOAD_FIELD}' field"
+                )
+            upload = uploads[0]
+            fields = {key: value for key, value in form.multi_items() if key != UPLOAD_FIELD}
+            source = DigitSource(upload.filename or "file", await upload.read())
+            return source, fields, False
+        finally:
+            await form.close()
+    if kind == "application/json":
+        document = await read_json(request)
+        if not isinstance(document, dict):
+            raise InvalidInput("send one JSON object: the image ('image' or 'pixels') and 'label'")
+        image = {key: document[key] for key in ("image", "pixels") if key in document}
+        fields = {key: value for key, value in document.items() if key not in image}
+        return _from_json(image, 1)[0], fields, True
+    raise UnsupportedMediaType(
+        f"send the image as multipart/form-data (field '{UPLOAD_FIELD}', plus 'label') or as "
+        f"application/json; got {kind or 'no content type'}"
+    )

@@ -1,0 +1,43 @@
+"""From a picture to the tensor the digit model reads: decoding, greyscale, ink separated from
+paper, MNIST's layout. Everything outside this package imports from here, never from its
+modules: `preprocess` is the one way from a picture to a tensor.
+
+The package knows nothing of HTTP or of the service's settings: its callers pass the limits
+(`ImageLimits`), and its errors carry the status and code the API answers with.
+"""
+
+from service.vision.errors import (
+    ImageError,
+    ImageTooLarge,
+    InvalidPixels,
+    NoDigitFound,
+    UnreadableImage,
+)
+from service.vision.mnist_layout import CENTRE
+from service.vision.pipeline import (
+    ALLOWED_FORMATS,
+    MAX_IMAGE_PIXELS,
+    ImageLimits,
+    declared_pixels,
+    media_type,
+    preprocess,
+    to_png,
+)
+from service.vision.pixels import pixel_array
+
+__all__ = [
+    "ALLOWED_FORMATS",
+    "CENTRE",
+    "MAX_IMAGE_PIXELS",
+    "ImageError",
+    "ImageLimits",
+    "ImageTooLarge",
+    "InvalidPixels",
+    "NoDigitFound",
+    "UnreadableImage",
+    "declared_pixels",
+    "media_type",
+    "pixel_array",
+    "preprocess",
+    "to_png",
+]
