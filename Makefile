@@ -91,12 +91,13 @@ browser-deps:
 # (tests/real_servers.py starts private ones on loopback). If they cannot be installed, this
 # fails, and so does `make test`: those tests must not pass by being skipped.
 server-deps:
-	@command -v redis-server >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
-	  echo "installing redis-server and postgresql from Debian packages"; \
+	@command -v redis-server >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && \
+	  test -x /usr/sbin/nginx || { \
+	  echo "installing redis-server, postgresql and nginx from Debian packages"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
-	    redis-server postgresql >/dev/null; }
+	    redis-server postgresql nginx >/dev/null; }
 
 # The README's shell examples: curl against a live service on the bundled models, the training
 # command lines parsed, make targets and compose profiles checked (tests/docs; also in make test).

@@ -110,6 +110,8 @@ def _environment(spec: ServerSpec, port: int, state_dir: Path) -> dict[str, str]
         PERCEPTRON_HOST="127.0.0.1",
         PERCEPTRON_PORT=str(port),
         PERCEPTRON_MODELS_DIR=str(spec.models_dir.resolve()),
+        # Exactly the versions of the folder measured: no bundled version is seeded into it.
+        PERCEPTRON_BUNDLED_MODELS_DIR="",
         PERCEPTRON_STATE_DIR=str(state_dir),
         PERCEPTRON_CACHE_DIR=str(state_dir / "cache"),
     )

@@ -4,8 +4,10 @@ memory:
 
 * a per-request pixel budget, checked from the images' headers before any pixel is decoded
   (413 past it);
-* small requests (at most `inline_preprocess_bytes` in all and `INLINE_PREPROCESS_PIXELS`) are
-  preprocessed on the event loop, where a thread hop would cost more than the work;
+* small requests (at most `inline_preprocess_bytes` in all and `INLINE_PREPROCESS_PIXELS`,
+  each file of a simple structure: `vision.INLINE_PARTS` pieces at most, from a look at no
+  more than that many) are preprocessed on the event loop, where a thread hop would cost more
+  than the work;
 * anything larger takes a decode slot on a worker thread: a fixed number of slots (a slot per
   request; its images decode one after the other, so peak memory is about slots x the largest
   image), sized from memory and cores;
@@ -58,11 +60,18 @@ class DigitSource:
 
 
 def source_pixels(sources: Sequence[DigitSource]) -> int:
-    """The pixels of all `sources` together, from the image headers (nothing is decoded)."""
-    return sum(
-        vision.declared_pixels(source.data) if isinstance(source.data, bytes) else source.size
-        for source in sources
-    )
+    """The pixels of all `sources` together, from the image headers (nothing is decoded);
+    ImageTooComplex, naming the image in a batch, for a file whose structure is refused."""
+    total = 0
+    for source in sources:
+        if not isinstance(source.data, bytes):
+            total += source.size
+            continue
+        try:
+            total += vision.declared_pixels(source.data)
+        except vision.ImageError as exc:
+            raise (exc.naming(source.label) if len(sources) > 1 else exc) from None
+    return total
 
 
 def check_request_pixels(total: int, budget: int) -> None:
@@ -142,6 +151,21 @@ class DecodeGate:
             self._semaphore.release()
 
 
+def simple_enough_for_the_loop(sources: Sequence[DigitSource]) -> bool:
+    """Whether every file of `sources` has a structure simple enough to decode on the event
+    loop; each look stops after `vision.INLINE_PARTS` pieces, and refuses (413) what is costly
+    within them."""
+    for source in sources:
+        if isinstance(source.data, bytes):
+            try:
+                look = vision.inspect_structure(source.data, stop_after=vision.INLINE_PARTS)
+            except vision.ImageError as exc:
+                raise (exc.naming(source.label) if len(sources) > 1 else exc) from None
+            if not look.simple:
+                return False
+    return True
+
+
 class ImageAdmission:
     """The one decision about a request's images: the pixel budget, inline or on a decode slot,
     and the wait for a slot."""
@@ -170,8 +194,10 @@ class ImageAdmission:
         """The batch of 28x28 tensors for `sources` (see `preprocess_sources`), computed on the
         event loop when the request is small and on a decode slot otherwise."""
         pixels = None
-        if sum(source.size for source in sources) <= self.inline_bytes:
-            # Reading the headers of a few kilobytes is cheap enough for the loop.
+        small = sum(source.size for source in sources) <= self.inline_bytes
+        if small and simple_enough_for_the_loop(sources):
+            # Reading the headers of a few kilobytes of simple files is cheap enough for the
+            # loop.
             pixels = source_pixels(sources)
         arguments = (sources, self.max_pixels, self.max_request_pixels, pixels)
         if pixels is not None and pixels <= INLINE_PREPROCESS_PIXELS:

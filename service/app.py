@@ -18,6 +18,7 @@ from fastapi.staticfiles import StaticFiles
 
 from service.admission import ImageAdmission
 from service.background import in_thread_to_the_end
+from service.http.client_address import ClientAddressMiddleware
 from service.http.deps import Serving
 from service.http.error_handlers import install_error_handlers
 from service.http.middleware import (
@@ -124,6 +125,7 @@ def _lifespan(
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await hub.close()
+            await app.state.feedback_limiter.close()
             await registry.stop()
             queue.close()
             store.close()
@@ -139,7 +141,10 @@ def _wire(
     app.state.metrics = metrics
     app.state.registry = registry
     app.state.feedback_limiter = RateLimiter(
-        settings.feedback_per_minute, "PERCEPTRON_FEEDBACK_PER_MINUTE"
+        "feedback",
+        settings.feedback_per_minute,
+        "PERCEPTRON_FEEDBACK_PER_MINUTE",
+        redis_url=settings.redis_url,
     )
     admission = ImageAdmission.from_settings(settings)
     app.state.serving = Serving(settings, registry, metrics, admission)
@@ -164,8 +169,8 @@ def _wire(
 
 def _apply_policy(app: FastAPI, settings: Settings, metrics: ServiceMetrics) -> None:
     """The middleware every request passes, outermost last: cross-origin rules (when
-    configured), the request guard (Host, Content-Encoding, body size) and the request context
-    (id, access log, metrics)."""
+    configured), the request guard (Host, Content-Encoding, body size), the request context
+    (id, access log, metrics) and the client address (from trusted proxies' headers)."""
     if settings.cors_origins:
         if "*" in settings.cors_origins and settings.environment == "production":
             log.warning(
@@ -183,6 +188,8 @@ def _apply_policy(app: FastAPI, settings: Settings, metrics: ServiceMetrics) -> 
         )
     app.add_middleware(RequestGuardMiddleware, settings=settings)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    # Outermost: every layer below, the access log included, sees the client it resolves.
+    app.add_middleware(ClientAddressMiddleware, settings=settings)
 
 
 async def _purge_old_samples(store: SampleStore, settings: Settings) -> None:

@@ -70,6 +70,12 @@ class TooManyRequests(ServiceError):
     status, code = 429, "too_many_requests"
 
 
+class InsufficientStorage(ServiceError):
+    """A store is at its quota: nothing more is kept until some is deleted."""
+
+    status, code = 507, "storage_full"
+
+
 class ModelUnavailable(ServiceError):
     status, code = 503, "model_unavailable"
 

@@ -9,6 +9,7 @@ tests pass explicit values instead of patching the environment.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import os
 from pathlib import Path
@@ -23,6 +24,7 @@ from training.settings import TrainingSettings
 PLACEHOLDER_TOKENS = frozenset({"", "change-me", "changeme", "replace-me", "secret", "admin"})
 MIN_PRODUCTION_TOKEN_LENGTH = 16
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+LOOPBACK_PROXIES = ("127.0.0.1", "::1")
 
 
 def available_cores() -> int:
@@ -50,9 +52,9 @@ class Settings(TrainingSettings):
     workers: int = Field(default_factory=lambda: available_cores(), ge=1, le=256)
     """Processes serving the API (`python -m service api` and `run`), each with its own models,
     batcher and registry; pins and new versions reach every one within poll_interval_s. Limits
-    counted in memory (connections, event streams, feedback per minute, decode and batch
-    queues) apply to each process: with N processes a client may get up to N times them. 1
-    serves from the one process that starts."""
+    counted in memory (connections, event streams, decode and batch queues, and feedback per
+    minute unless redis_url is set) apply to each process: with N processes a client may get
+    up to N times them. 1 serves from the one process that starts."""
 
     poll_interval_s: float = Field(2.0, gt=0, le=3600)
     """How often the models folder is scanned for new versions and pins."""
@@ -73,6 +75,14 @@ class Settings(TrainingSettings):
     body_timeout_s: float = Field(15.0, gt=0, le=3600)
     """A request's body must arrive within this long after its headers, else the connection
     is closed (a body shorter than its Content-Length would otherwise wait for ever)."""
+    write_timeout_s: float = Field(15.0, gt=0, le=3600)
+    """A connection whose answer waits for a client that reads none of it for this long is
+    closed, as a client disconnect (slow readers otherwise hold their sockets and answers in
+    memory for ever, and are never idle, so never evicted)."""
+    max_connections_per_client: int = Field(64, ge=1, le=1_000_000)
+    """Open connections from one client address (per serving process) beyond which a new one
+    gets 429 and is closed, so that one client cannot take the whole of max_connections.
+    Behind a proxy every client shares the proxy's address: raise it there."""
     keep_alive_timeout_s: float = Field(15.0, gt=0, le=20)
     """An idle kept-alive connection is closed after this long (at most 20 s; a proxy in front
     must close its own idle upstream connections sooner)."""
@@ -142,6 +152,14 @@ class Settings(TrainingSettings):
     public_host: str | None = None
     """The name clients reach the service by, e.g. behind the production proxy
     (perceptron.example.com): allowed as Host, and as the Origin of admin calls."""
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(LOOPBACK_PROXIES)
+    )
+    """Addresses and networks of the reverse proxies in front of the service (comma-separated,
+    e.g. `10.0.0.5,10.244.0.0/16`): only a request from one of them may name its client in
+    X-Forwarded-For (read from the right, skipping these). That address is the one the
+    per-client limits count, the log shows and the loopback-only administration checks.
+    Loopback by default (a proxy on the same host); empty trusts no proxy."""
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """Origins allowed to call the API from a browser (comma-separated); none by default. `*`
     allows every origin to read and predict, never to administer (admin calls must come from
@@ -164,10 +182,18 @@ class Settings(TrainingSettings):
     """Open /jobs/{id}/events streams beyond which new ones get 429 with Retry-After."""
     max_event_streams_per_client: int = Field(8, ge=1, le=10_000)
     """Open event streams per client address beyond which new ones get 429 (behind a proxy
-    every client shares the proxy's address: raise it there)."""
+    not listed in trusted_proxies every client shares the proxy's address)."""
     feedback_per_minute: int = Field(30, ge=1, le=100_000)
-    """POST /digit/feedback requests a client address may send a minute (bursts of the same
-    size); past it the answer is 429 with Retry-After."""
+    """POST /digit/feedback requests a client address may send in a sliding minute; past it
+    the answer is 429 with Retry-After. Counted in Redis when redis_url is set, so the limit
+    holds across every API process and replica; in each process's memory otherwise."""
+    feedback_max_samples: int = Field(100_000, ge=1)
+    """Samples the feedback store may hold in all; past it POST /digit/feedback answers 507
+    until an administrator deletes samples or the retention period removes old ones."""
+    feedback_max_bytes: int = Field(2 * 2**30, ge=2**20)
+    """Bytes of images (originals and the 28x28 PNGs) the feedback store may hold in all; past
+    it POST /digit/feedback answers 507. Disk growth from feedback stays within it (plus the
+    database's own overhead)."""
     max_feedback_image_bytes: int = Field(2 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     """The largest original image kept with a feedback sample; larger uploads get 413."""
     sample_retention_days: int = Field(90, ge=0, le=36_500)
@@ -181,6 +207,11 @@ class Settings(TrainingSettings):
     """Estimated run time (on 2 reference CPU cores; training/cost.py) beyond which POST /jobs
     refuses a job with 422; the default digit recipe is estimated at about 11 minutes, its
     `--preset best` at about an hour."""
+    max_job_memory_bytes: int = Field(4 * 2**30, ge=64 * 2**20)
+    """Estimated memory a job's training takes beyond the runtime and the data set, beyond
+    which POST /jobs refuses it with 422 (training/cost.py: the parameters with their gradients
+    and optimiser state, and every layer's values for a whole batch); the default digit recipe
+    is estimated at about 170 MiB, 256-filter convolutions at batch 4,096 at about 30 GiB."""
     job_timeout_s: float = Field(43_200.0, gt=0)
     """Wall-clock time after which a running job is stopped and failed; nothing is exported."""
     keep_unpromoted_versions: int = Field(5, ge=0, le=10_000)
@@ -190,6 +221,11 @@ class Settings(TrainingSettings):
     """How often a running job reports that its worker is alive."""
     job_lost_after_s: float = Field(60.0, gt=0, le=86_400)
     """Silence after which a running job is failed as 'worker lost'."""
+    worker_stop_timeout_s: float = Field(8.0, gt=0, le=3600)
+    """How long a worker told to stop (SIGTERM, Ctrl-C) waits for its running job to reach its
+    next batch and go back to the queue; past it the job's process is killed and the job is
+    queued again all the same. Keep it under the time the platform waits before SIGKILL
+    (Docker: 10 s; Kubernetes: terminationGracePeriodSeconds)."""
 
     @field_validator(
         "admin_token", "public_host", "database_url", "redis_url", "log_json", mode="before"
@@ -199,7 +235,7 @@ class Settings(TrainingSettings):
         # Compose files pass `VAR=${VAR:-}`: an empty value must mean "not configured".
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("allowed_hosts", "cors_origins", mode="before")
+    @field_validator("allowed_hosts", "cors_origins", "trusted_proxies", mode="before")
     @classmethod
     def _split_list(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -209,6 +245,18 @@ class Settings(TrainingSettings):
                 with contextlib.suppress(ValueError):
                     return json.loads(value)
             return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses_or_networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not an IP address or network (e.g. 10.0.0.5 or 10.0.0.0/8)"
+                ) from None
         return value
 
     @model_validator(mode="after")

@@ -30,13 +30,14 @@ from pydantic import AliasChoices, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings
 
-from service.settings import LOOPBACK_HOSTS, Settings
+from service.settings import LOOPBACK_HOSTS, LOOPBACK_PROXIES, Settings
 
 DOC_PATH = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 
 FACTORY_DEFAULTS = {
     "cache_dir": "`$XDG_CACHE_HOME/perceptron`, else `~/.cache/perceptron`",
     "allowed_hosts": ", ".join(f"`{host}`" for host in LOOPBACK_HOSTS),
+    "trusted_proxies": ", ".join(f"`{address}`" for address in LOOPBACK_PROXIES),
     "workers": "the number of cores the process may use",
     "models_dir": "`models` in the state folder (`var/models`)",
     "bundled_models_dir": "the `models` folder beside the code (the repository's; `/app/models` "
@@ -106,11 +107,13 @@ GROUPS = (
         "the 4xx or 503 its description names.",
         (
             "max_connections",
+            "max_connections_per_client",
             "max_header_bytes",
             "max_header_count",
             "header_timeout_s",
             "body_timeout_s",
             "keep_alive_timeout_s",
+            "write_timeout_s",
             "max_body_bytes",
             "max_image_pixels",
             "max_request_pixels",
@@ -123,6 +126,8 @@ GROUPS = (
             "event_stream_timeout_s",
             "feedback_per_minute",
             "max_feedback_image_bytes",
+            "feedback_max_samples",
+            "feedback_max_bytes",
         ),
     ),
     Group(
@@ -133,9 +138,11 @@ GROUPS = (
             "redis_url",
             "queue_max_pending",
             "max_job_cost_s",
+            "max_job_memory_bytes",
             "job_timeout_s",
             "job_heartbeat_s",
             "job_lost_after_s",
+            "worker_stop_timeout_s",
             "keep_unpromoted_versions",
         ),
     ),
@@ -164,6 +171,7 @@ GROUPS = (
             "predictions_require_token",
             "allowed_hosts",
             "public_host",
+            "trusted_proxies",
             "cors_origins",
             "cors_allow_credentials",
         ),

@@ -9,6 +9,10 @@ measured there (bench/RESULTS.md, "Training time"): the default CNN's epoch (16-
 32-64 CNN's of `--preset best` (15.2 M: 100-250 s; estimated 247 s) and the classic MLP's
 (about 4-6 s; estimated 7 s). It is an order of magnitude, good enough to refuse a job that
 would run for days.
+
+Memory is estimated the same way, from the layer plan: the parameters with their gradients and
+optimiser state, and the values every layer outputs for each sample of a batch (kept for the
+backward pass). A job of 256-filter convolutions at batch 4,096 would need about 30 GB.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from dataclasses import dataclass
 from training.cars import FEATURE_NAMES, ORIGINS
 from training.data import AUTO_MPG_ROWS
 from training.digit_model import convolutions
-from training.hyperparameters import DigitHyperparameters, MpgHyperparameters
+from training.hyperparameters import DigitArchitecture, DigitHyperparameters, MpgHyperparameters
 from training.hyperparameters import TrainingHyperparameters as Hyperparameters
 from training.signatures import IMAGE_SIZE, NUM_CLASSES
 
@@ -83,3 +87,67 @@ def _digit_macs(hp: DigitHyperparameters) -> int:
         total += conv.kernel * conv.kernel * channels * conv.filters * conv.output_size**2
         channels, side = conv.filters, conv.output_size
     return total + _dense_macs(side * side * channels, [*hp.hidden_units, NUM_CLASSES])
+
+
+BYTES_PER_PARAMETER = 16
+"""A trainable float32 weight, its gradient and two optimiser slots (Adam's moments)."""
+BYTES_PER_ACTIVATION = 6
+"""Per value a layer outputs for one sample in a training step: kept for the backward pass,
+with its gradient, less what TensorFlow frees as it goes. With STEP_OVERHEAD_BYTES, fitted to
+the peaks `python -m bench.job_memory` measured (bench/RESULTS.md, "Training memory"): within
+-15%..+40% for CNNs of 116,000 to 8 million parameters at batches of 8 to 512 and a six-layer
+MLP at batch 2,048 (the classic MLP's 40 MiB step is overestimated at 108 MiB)."""
+STEP_OVERHEAD_BYTES = 100 * 2**20
+"""The training step's graph and working buffers, whatever the model."""
+
+
+@dataclass(frozen=True)
+class JobMemory:
+    parameters: int
+    activations_per_sample: int
+    """Values the layers output for one sample, every one of them kept for the backward pass."""
+    step_bytes: int
+    """What training adds to the worker's memory at its peak: the parameters with their
+    gradients and optimiser state, the activations of a whole batch, and the step's own
+    overhead."""
+
+
+def estimate_memory(hp: Hyperparameters) -> JobMemory:
+    """The memory a job's training steps take beyond the runtime and the data set (which every
+    job pays alike), from the layer plan: no model is built."""
+    if isinstance(hp, DigitHyperparameters):
+        parameters, activations = _digit_shape(hp)
+    elif isinstance(hp, MpgHyperparameters):
+        units = [*hp.hidden_units, 1]
+        parameters = _dense_macs(MPG_FEATURE_WIDTH, units) + sum(units)
+        activations = MPG_FEATURE_WIDTH + 2 * sum(units)
+    else:
+        raise TypeError(f"no memory model for {type(hp).__name__}")
+    step = (
+        STEP_OVERHEAD_BYTES
+        + parameters * BYTES_PER_PARAMETER
+        + hp.batch_size * activations * BYTES_PER_ACTIVATION
+    )
+    return JobMemory(parameters, activations, step)
+
+
+def _digit_shape(hp: DigitHyperparameters) -> tuple[int, int]:
+    """(parameters, activation values per sample) of the digit model `hp` describes."""
+    cnn = hp.architecture is DigitArchitecture.cnn
+    parameters = 0
+    activations = IMAGE_SIZE * IMAGE_SIZE * (2 if hp.augment else 1)
+    channels, side = 1, IMAGE_SIZE
+    for conv in convolutions(hp):
+        # Convolution (no bias), batch normalisation (4 values a filter) and activation, and
+        # dropout after each stage.
+        parameters += conv.kernel * conv.kernel * channels * conv.filters + 4 * conv.filters
+        outputs = conv.output_size * conv.output_size * conv.filters
+        activations += outputs * (4 if conv.last_of_stage and hp.dropout else 3)
+        channels, side = conv.filters, conv.output_size
+    width = side * side * channels
+    for units in hp.hidden_units:
+        parameters += width * units + units + (4 * units if cnn else 0)
+        activations += units * ((3 if cnn else 2) + (1 if hp.dropout else 0))
+        width = units
+    parameters += width * NUM_CLASSES + NUM_CLASSES
+    return parameters, activations + 2 * NUM_CLASSES

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import multiprocessing
 import os
 import shutil
 import signal
@@ -52,14 +53,21 @@ class WorkerHttpProtocol(GuardedHttpToolsProtocol):
 
 def _die_with_supervisor() -> None:
     """Linux: SIGTERM for this worker when its supervisor dies without stopping it (kill -9),
-    else the worker would go on serving the port with no one left to stop it."""
-    supervisor = os.getppid()
+    else the worker would go on serving the port with no one left to stop it.
+
+    The supervisor's pid comes from multiprocessing, which spawned this process, not from
+    `getppid()` at some later moment: a supervisor that is PID 1 (a container started without
+    an init, as Kubernetes and a plain `docker run` do) is alive, while an orphan is adopted
+    by PID 1 or a subreaper, so only a parent other than the one that spawned us means it died."""
+    parent = multiprocessing.parent_process()
+    if parent is None or parent.pid is None:  # not spawned by a supervisor: nothing to watch
+        return
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     except (OSError, AttributeError):  # not Linux: no such safety net
         return
-    if supervisor == 1 or os.getppid() != supervisor:  # it died before the request
+    if os.getppid() != parent.pid:  # it died before the request took effect
         os.kill(os.getpid(), signal.SIGTERM)
 
 
@@ -73,8 +81,7 @@ def create_worker_app() -> FastAPI:
     settings = Settings()
     configure_logging(settings.log_level, json_lines=settings.log_json)
     app = create_app(settings)
-    WorkerHttpProtocol.limits = ConnectionLimits.from_settings(settings)
-    WorkerHttpProtocol.gatekeeper = staticmethod(event_stream_gatekeeper(app))
+    WorkerHttpProtocol.bind(ConnectionLimits.from_settings(settings), event_stream_gatekeeper(app))
     return app
 
 

@@ -88,3 +88,5 @@ class SampleRow(Base):
     """The 28x28 image the model saw (white ink on black, MNIST layout), as a PNG."""
     original: Mapped[bytes] = mapped_column(LargeBinary)
     original_type: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(Integer, server_default="0")
+    """Bytes of the two images together, what the store's quota counts."""

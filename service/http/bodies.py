@@ -1,6 +1,14 @@
 """Reading request bodies the prediction endpoints share: JSON with clear errors (the tensor
 protocols' JSON whatever its content type), cars for /mpg, and digit images in the three shapes
-/digit accepts (multipart files, a raw image body, JSON)."""
+/digit accepts (multipart files, a raw image body, JSON).
+
+Every JSON body is parsed on the event loop, and CPython's parser holds the interpreter for the
+whole parse (in a thread it stalls the loop all the same: 2.3 s for a 9.8 MB array, measured),
+as do the per-value checks after it. So each reader names the most values its endpoint can use
+(`max_values`, from the endpoint's own row limits), and a body with more is refused (413) from
+a count of its commas, at memory speed, before any of it is parsed: what parsing and checking
+cost is then bounded by what an honest request of the largest allowed size costs.
+"""
 
 from __future__ import annotations
 
@@ -16,9 +24,18 @@ from starlette.formparsers import MultiPartException
 
 from service import vision
 from service.admission import DigitSource
-from service.errors import BadRequest, InvalidInput, UnsupportedMediaType, invalid_input
+from service.errors import (
+    BadRequest,
+    InvalidInput,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    invalid_input,
+)
 from service.schemas.digit import DigitJsonImage
 from service.schemas.mpg import Car
+from service.schemas.tensors import JSON_OVERHEAD_VALUES
+from training.cars import FEATURE_NAMES
+from training.signatures import IMAGE_SIZE
 
 IMAGE_MEDIA_TYPES = (
     "image/png",
@@ -33,13 +50,22 @@ BINARY_DATA_HEADER = "inference-header-content-length"
 """Set by Open Inference Protocol clients that append binary tensors after the JSON."""
 
 
+def digit_json_values(max_images: int) -> int:
+    """Most values a /digit or feedback JSON body may hold: as many numbers as `max_images`
+    MNIST images (200,704 with the defaults: one 280x280 canvas as pixels fits)."""
+    return max_images * IMAGE_SIZE * IMAGE_SIZE + JSON_OVERHEAD_VALUES
+
+
 def media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
 
 
-async def read_json(request: Request, *, any_content_type: bool = False) -> Any:
+async def read_json(
+    request: Request, *, max_values: int, limit_reason: str, any_content_type: bool = False
+) -> Any:
     """The parsed JSON body; 415 when it is not declared JSON (unless `any_content_type`),
-    400 when it does not parse or holds NaN or Infinity."""
+    413 when it holds more than `max_values` values (`limit_reason` says why the endpoint takes
+    no more), 400 when it does not parse or holds NaN or Infinity."""
     kind = media_type(request)
     if not any_content_type and kind != "application/json" and not kind.endswith("+json"):
         raise UnsupportedMediaType(
@@ -48,6 +74,14 @@ async def read_json(request: Request, *, any_content_type: bool = False) -> Any:
     body = await request.body()
     if not body.strip():
         raise BadRequest("the request body is empty; send a JSON object")
+    # Every value after the first in an array or object follows a comma, so this bounds the
+    # values from above (commas inside strings only make it stricter).
+    values = body.count(b",") + 1
+    if values > max_values:
+        raise PayloadTooLarge(
+            f"the JSON body holds up to {values:,} values ({values - 1:,} commas); this "
+            f"endpoint takes at most {max_values:,} ({limit_reason}): send fewer rows"
+        )
     try:
         return json.loads(body, parse_constant=_refuse_constant)
     except RecursionError:
@@ -60,21 +94,28 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number; send finite numbers only")
 
 
-async def read_protocol_json(request: Request) -> Any:
+async def read_protocol_json(request: Request, *, max_values: int, limit_reason: str) -> Any:
     """The parsed JSON body of a tensor-protocol request, whatever its content type: TensorFlow
     Serving and Triton ignore it, and their clients send none (tritonclient) or a form type
     (`curl -d`). 400 when the body is empty, not JSON, holds NaN or Infinity, or carries
-    binary tensor data."""
+    binary tensor data; 413 past `max_values` values (see `read_json`)."""
     if BINARY_DATA_HEADER in request.headers:
         raise BadRequest(
             "binary tensor data is not supported: send tensors as JSON "
             "(tritonclient: set_data_from_numpy(..., binary_data=False))"
         )
-    return await read_json(request, any_content_type=True)
+    return await read_json(
+        request, max_values=max_values, limit_reason=limit_reason, any_content_type=True
+    )
 
 
 _ONE_CAR: TypeAdapter[Any] = TypeAdapter(Car)
 _CARS: TypeAdapter[Any] = TypeAdapter(list[Car])
+
+
+def mpg_json_values(max_cars: int) -> int:
+    """Most values a /mpg JSON body may hold: `max_cars` cars of every feature."""
+    return max_cars * len(FEATURE_NAMES) + JSON_OVERHEAD_VALUES
 
 
 def parse_cars(document: Any, max_cars: int) -> tuple[list[BaseModel], bool]:
@@ -110,7 +151,11 @@ async def read_digit_sources(
     if kind.startswith("image/") or kind == "application/octet-stream":
         return [DigitSource("body", await request.body())], False
     if kind == "application/json":
-        document = await read_json(request)
+        document = await read_json(
+            request,
+            max_values=digit_json_values(max_images),
+            limit_reason=f"the numbers of {max_images} MNIST images, PERCEPTRON_MAX_BATCH_IMAGES",
+        )
         return _from_json(document, max_images), isinstance(document, list)
     raise UnsupportedMediaType(
         "send the image as multipart/form-data (field 'file', repeat it for a batch), as an "
@@ -200,9 +245,12 @@ def _json_source(index: int, image: DigitJsonImage) -> DigitSource:
     return DigitSource(label, data)
 
 
-async def read_feedback(request: Request) -> tuple[DigitSource, dict[str, Any], bool]:
+async def read_feedback(
+    request: Request, *, max_images: int
+) -> tuple[DigitSource, dict[str, Any], bool]:
     """The image of a /digit/feedback request and its other fields, unvalidated, and whether
-    they came as JSON (typed, so validated strictly) rather than form text."""
+    they came as JSON (typed, so validated strictly) rather than form text. A JSON body may
+    hold as many values as a /digit request of `max_images` images."""
     kind = media_type(request)
     if kind == "multipart/form-data":
         await _check_closing_boundary(request)
@@ -223,7 +271,11 @@ async def read_feedback(request: Request) -> tuple[DigitSource, dict[str, Any], 
         finally:
             await form.close()
     if kind == "application/json":
-        document = await read_json(request)
+        document = await read_json(
+            request,
+            max_values=digit_json_values(max_images),
+            limit_reason="as many numbers as a /digit request, PERCEPTRON_MAX_BATCH_IMAGES",
+        )
         if not isinstance(document, dict):
             raise InvalidInput("send one JSON object: the image ('image' or 'pixels') and 'label'")
         image = {key: document[key] for key in ("image", "pixels") if key in document}

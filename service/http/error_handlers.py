@@ -124,14 +124,15 @@ _RESPONSE_DESCRIPTIONS = {
     "service does not answer to",
     401: "Admin token missing",
     403: "Admin token wrong, not a loopback client when no token is configured, or an admin "
-    "call from another site's page (Origin)",
+    "call or feedback from another site's page (Origin, Sec-Fetch-Site)",
     404: "Unknown model, version or job",
     409: "The change conflicts with the current state",
-    413: "Body or image too large",
+    413: "Body, image or image structure too large, or too many JSON values",
     415: "Unsupported media type or undecodable image; admin bodies must be JSON",
     422: "Invalid values",
-    429: "Job queue full, or too many event streams open",
+    429: "Job queue full, too many event streams open, or too many requests from one address",
     503: "Model not ready, or inference queue full",
+    507: "The feedback store is at its quota",
 }
 
 

@@ -5,10 +5,16 @@ browser call the service as if it were its own (DNS rebinding): the browser then
 name as Host. Checking Host against the names the service is known by stops it. Starlette's
 TrustedHostMiddleware answers in plain text and cuts `[::1]:8000` at the first colon, hence
 `HostCheck`.
+
+The health probes answer whatever the Host: Kubernetes' kubelet and most load balancers send
+the address they connect to (`Host: 10.244.1.7:8000`), which no setting can list in advance,
+and a probe's answer (up, ready, the models' states) tells a rebinding page nothing it could
+use.
 """
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 from starlette.responses import Response
@@ -17,23 +23,30 @@ from service.http.error_handlers import error_response
 from service.settings import Settings
 
 ANY = "*"
+PROBE_PATHS = frozenset({"/healthz", "/readyz", "/v2/health/live", "/v2/health/ready"})
+"""Liveness and readiness, answered whatever the Host (see above)."""
+
+
+_AUTHORITY = re.compile(r"(?P<name>\[[0-9a-f:.]+\]|[a-z0-9._~-]+)(?::[0-9]{0,5})?")
+"""A Host header's grammar (RFC 9110, section 7.2): a name or a bracketed IPv6 address, and an
+optional port of digits; user information (`name@`), any other character, or text after the
+closing bracket make it something else."""
 
 
 def host_name(host_header: str) -> str:
     """The name in a Host header (or an Origin's authority), without the port, lower case;
-    IPv6 addresses keep their brackets."""
-    value = host_header.strip().lower()
-    if value.startswith("["):
-        end = value.find("]")
-        return value[: end + 1] if end > 0 else value
-    return value.partition(":")[0]
+    IPv6 addresses keep their brackets. "" when the value is not a well-formed host and port
+    (`localhost:8200@evil.com`, `localhost:evil`, `[::1]evil`), which no setting can name."""
+    match = _AUTHORITY.fullmatch(host_header.strip().lower())
+    return match["name"] if match else ""
 
 
 def allowed_hosts(settings: Settings) -> frozenset[str]:
     """The names accepted as Host: allowed_hosts and public_host."""
-    names = {host_name(name) for name in settings.allowed_hosts}
+    names = {ANY if name == ANY else host_name(name) for name in settings.allowed_hosts}
     if settings.public_host:
         names.add(host_name(settings.public_host))
+    names.discard("")
     return frozenset(names)
 
 
@@ -48,8 +61,8 @@ def is_allowed_origin(origin: str, host_header: str | None, settings: Settings) 
         return False  # "null" (sandboxed frames, file: pages) and anything unparseable
     if host_header is not None and parts.netloc.lower() == host_header.strip().lower():
         return True
-    public = settings.public_host
-    return public is not None and host_name(parts.netloc) == host_name(public)
+    public = host_name(settings.public_host) if settings.public_host else ""
+    return bool(public) and host_name(parts.netloc) == public
 
 
 class HostCheck:
@@ -61,9 +74,10 @@ class HostCheck:
         self.names = allowed_hosts(settings)
         self.any = ANY in self.names
 
-    def refusal(self, header: bytes | None) -> Response | None:
-        """The 400 for a request whose Host header is `header`; None when it may go on."""
-        if self.any:
+    def refusal(self, header: bytes | None, path: str) -> Response | None:
+        """The 400 for a request for `path` whose Host header is `header`; None when it may
+        go on."""
+        if self.any or path in PROBE_PATHS:
             return None
         host = header.decode("latin-1") if header is not None else None
         if host is not None and host_name(host) in self.names:

@@ -95,7 +95,7 @@ class RequestContextMiddleware:
                     extra={
                         "status": status,
                         "duration_ms": round(elapsed * 1000, 2),
-                        "client": client[0] if client else None,
+                        "client": client[0][:MAX_LOGGED_CLIENT_CHARS] if client else None,
                         "route": route,
                     },
                 )
@@ -109,6 +109,10 @@ def _incoming_request_id(scope: Scope) -> str | None:
             return text if _VALID_REQUEST_ID.match(text) else None
     return None
 
+
+MAX_LOGGED_CLIENT_CHARS = 64
+"""The client is an IP address (service/http/client_address.py); whatever else a server may report
+is cut to this, so no request can write more than that into the log's client field."""
 
 _CLOSE = {"Connection": "close"}
 """Sent with a 413 or 415: uvicorn then closes the connection instead of reading (and
@@ -147,7 +151,7 @@ class RequestGuardMiddleware:
                 encoding = value
         declared = _content_length(length)
         refusal = (
-            self.hosts.refusal(host)
+            self.hosts.refusal(host, scope["path"])
             or _encoding_refusal(encoding)
             or self._declared_size_refusal(declared)
         )

@@ -1,45 +1,137 @@
-"""Requests per client address, as token buckets: a steady rate with bursts of the same size.
-In-process: with several server processes each counts its own share."""
+"""Requests per client address within a sliding minute, counted by the `limits` library.
+
+With `redis_url` set the counts live in Redis, so every API replica (and every worker process of
+one) adds to one count per client and a client gets the limit once, not once per process. With
+no Redis they live in this process's memory. Should Redis fail, the request is counted in this
+process's memory instead (logged), so an outage neither refuses every request nor lifts the limit.
+
+The sliding window counter (two fixed windows, the older weighted by how much of it still
+counts) needs two small keys per client, each expiring with its window: Redis evicts them
+itself. The key is the client's address as service/http/client_address.py resolves it, so only
+ever a valid IP address; an IPv6 client counts by its /64, the block one host is usually given.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
+import logging
 import math
 import time
 
+from limits import RateLimitItem, RateLimitItemPerMinute
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.errors import StorageError
+from redis.asyncio import ConnectionPool
+
 from service.errors import TooManyRequests
 
-MAX_TRACKED_CLIENTS = 10_000
-"""Past this many addresses the buckets that have refilled are forgotten (they hold nothing)."""
+log = logging.getLogger(__name__)
+
+KEY_PREFIX = "perceptron-limits"
+"""Prefix of the limiter's keys in Redis (the job queue's are `huey.*`)."""
+REDIS_TIMEOUT_S = 0.5
+"""How long a count may wait for Redis before it is counted in memory instead."""
+FALLBACK_WARNING_INTERVAL_S = 60.0
+"""At most one log line per this many seconds while Redis is failing."""
+IPV6_CLIENT_PREFIX = 64
+NON_IP_CLIENT = "not-an-address"
+"""The one key for a peer the server reports without an IP address (a Unix socket)."""
+
+
+def client_key(client: str | None) -> str:
+    """The limiter's key for a client address: the address itself (IPv6: its /64)."""
+    try:
+        address = ipaddress.ip_address(client or "")
+    except ValueError:
+        return NON_IP_CLIENT
+    if isinstance(address, ipaddress.IPv6Address):
+        return str(ipaddress.IPv6Network((address, IPV6_CLIENT_PREFIX), strict=False))
+    return str(address)
 
 
 class RateLimiter:
-    def __init__(self, per_minute: int, setting: str) -> None:
-        self.capacity = float(per_minute)
-        self.per_second = per_minute / 60.0
-        self.setting = setting
-        self._buckets: dict[str, tuple[float, float]] = {}
-        """client -> (tokens, when they were counted)."""
+    """`per_minute` requests of one kind (`name`) per client; `setting` is the setting to cite
+    in the refusal."""
 
-    def take(self, client: str) -> None:
-        """Spends one request of `client`'s allowance; 429 with Retry-After when none is left."""
-        now = time.monotonic()
-        tokens, then = self._buckets.get(client, (self.capacity, now))
-        tokens = min(self.capacity, tokens + (now - then) * self.per_second)
-        if tokens < 1.0:
-            wait = math.ceil((1.0 - tokens) / self.per_second)
+    def __init__(
+        self, name: str, per_minute: int, setting: str, redis_url: str | None = None
+    ) -> None:
+        self.name = name
+        self.item: RateLimitItem = RateLimitItemPerMinute(per_minute)
+        self.setting = setting
+        self.redis_url = redis_url
+        self._limiters: dict[bool, SlidingWindowCounterRateLimiter] = {}
+        self._pools: list[ConnectionPool] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._warned_at = -math.inf
+
+    @property
+    def shared(self) -> bool:
+        """Whether the counts are shared with other processes (in Redis)."""
+        return self.redis_url is not None
+
+    async def take(self, client: str | None) -> None:
+        """Counts one request of `client`; 429 with Retry-After when its allowance is spent."""
+        key = client_key(client)
+        limiter = self._limiter(shared=self.shared)
+        try:
+            allowed = await limiter.hit(self.item, self.name, key)
+        except StorageError as exc:
+            self._warn(exc)
+            limiter = self._limiter(shared=False)
+            allowed = await limiter.hit(self.item, self.name, key)
+        if not allowed:
+            stats = await limiter.get_window_stats(self.item, self.name, key)
+            wait = max(1, math.ceil(stats.reset_time - time.time()))
             raise TooManyRequests(
-                f"at most {self.capacity:g} requests a minute from one address ({self.setting}); "
-                f"retry in {wait} s",
+                f"at most {self.item.amount} requests a minute from one address "
+                f"({self.setting}); retry in {wait} s",
                 headers={"Retry-After": str(wait)},
             )
-        self._buckets[client] = (tokens - 1.0, now)
-        if len(self._buckets) > MAX_TRACKED_CLIENTS:
-            self._forget_full(now)
 
-    def _forget_full(self, now: float) -> None:
-        full_after = self.capacity / self.per_second
-        self._buckets = {
-            client: (tokens, then)
-            for client, (tokens, then) in self._buckets.items()
-            if now - then < full_after
-        }
+    def _limiter(self, *, shared: bool) -> SlidingWindowCounterRateLimiter:
+        """The limiter on Redis (`shared`) or on memory, made in the running event loop: the
+        Redis client's connections and the memory storage's locks belong to one loop."""
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._limiters, self._pools, self._loop = {}, [], loop
+        limiter = self._limiters.get(shared)
+        if limiter is None:
+            storage: Storage
+            if shared and self.redis_url is not None:
+                pool = ConnectionPool.from_url(
+                    self.redis_url,
+                    socket_timeout=REDIS_TIMEOUT_S,
+                    socket_connect_timeout=REDIS_TIMEOUT_S,
+                )
+                self._pools.append(pool)
+                storage = RedisStorage(
+                    "async+" + self.redis_url,
+                    wrap_exceptions=True,
+                    implementation="redispy",
+                    key_prefix=KEY_PREFIX,
+                    connection_pool=pool,  # type: ignore[arg-type]  # documented; typed narrowly
+                )
+            else:
+                storage = MemoryStorage()
+            limiter = self._limiters[shared] = SlidingWindowCounterRateLimiter(storage)
+        return limiter
+
+    def _warn(self, error: StorageError) -> None:
+        now = time.monotonic()
+        if now - self._warned_at >= FALLBACK_WARNING_INTERVAL_S:
+            self._warned_at = now
+            log.warning(
+                "Redis did not answer the %s rate limit (%s); counting in this process's memory "
+                "until it does",
+                self.name,
+                error.storage_error,
+            )
+
+    async def close(self) -> None:
+        """Releases the Redis connections (called when the app stops)."""
+        for pool in self._pools:
+            await pool.aclose()
+        self._limiters, self._pools, self._loop = {}, [], None

@@ -7,8 +7,11 @@ Predictions are open unless `predictions_require_token` is set.
 
 A browser on the administrator's machine is a loopback client for every page it shows, so
 admin calls also refuse what only another site's page would send: an Origin other than the
-service's own (or one listed in cors_origins), and a body that is not JSON (a form or a
-`text/plain` "simple" request needs no CORS preflight; JSON does).
+service's own (or one listed in cors_origins), a browser's `Sec-Fetch-Site: cross-site` with
+no such Origin, and a body that is not JSON (a form or a `text/plain` "simple" request needs
+no CORS preflight; JSON does). Feedback, which anyone may send but which fills the service's
+store, refuses the same cross-site requests: any page a person visits could otherwise fill it
+through that person's browser.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ def is_loopback(host: str | None) -> bool:
 
 def check_admin(request: Request, settings: Settings) -> None:
     """Raises 401/403/415 unless the request may change what the service does."""
-    _check_same_site(request, settings)
+    check_same_site(request, settings, "change jobs and versions")
     _check_json_body(request)
     _check_credentials(request, settings)
 
@@ -44,7 +47,7 @@ def check_admin(request: Request, settings: Settings) -> None:
 def is_admin(request: Request, settings: Settings) -> bool:
     """Whether the request carries admin rights (for reads that show more to administrators)."""
     try:
-        _check_same_site(request, settings)
+        check_same_site(request, settings, "change jobs and versions")
         _check_credentials(request, settings)
     except (Forbidden, Unauthorized):
         return False
@@ -57,12 +60,23 @@ def check_prediction_access(request: Request, settings: Settings) -> None:
         _check_credentials(request, settings)
 
 
-def _check_same_site(request: Request, settings: Settings) -> None:
+def check_same_site(request: Request, settings: Settings, what: str) -> None:
+    """403 for a request another site's page sent through a browser: an Origin that is not the
+    service's own, the public host's or one listed in cors_origins (`*` does not count), or,
+    with no Origin, a browser's `Sec-Fetch-Site: cross-site`. Scripts and curl send neither.
+    `what` names what such pages may not do."""
     origin = request.headers.get("origin")
-    if origin is not None and not is_allowed_origin(origin, request.headers.get("host"), settings):
+    if origin is not None:
+        if not is_allowed_origin(origin, request.headers.get("host"), settings):
+            raise Forbidden(
+                f"requests from the web origin {origin[:100]!r} are refused here: only the "
+                f"service's own pages and the origins in PERCEPTRON_CORS_ORIGINS may {what}"
+            )
+        return
+    if request.headers.get("sec-fetch-site", "").strip().lower() == "cross-site":
         raise Forbidden(
-            f"admin calls from the web origin {origin[:100]!r} are refused: only the service's "
-            "own pages and the origins in PERCEPTRON_CORS_ORIGINS may change jobs and versions"
+            f"a page on another site sent this request (Sec-Fetch-Site: cross-site): only the "
+            f"service's own pages and the origins in PERCEPTRON_CORS_ORIGINS may {what}"
         )
 
 

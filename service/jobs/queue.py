@@ -63,13 +63,14 @@ def build_queue(settings: Settings, store_factory: Any = None) -> JobQueue:
     def run_training_job(job_id: str) -> None:
         import os
 
-        from service.jobs.runner import run_job
+        from service.jobs.runner import run_job, stop_requested_by_sigterm
 
         # One store per worker process: connections must not cross a fork.
         store = stores.get(os.getpid())
         if store is None:
             store = stores[os.getpid()] = make_store(settings)
-        run_job(job_id, settings, store)
+        if run_job(job_id, settings, store, stop_requested_by_sigterm()):
+            run_training_job(job_id)  # on the queue again, for the next free worker
 
     serializer.task = huey._registry.task_to_string(run_training_job.task_class)
     return JobQueue(huey=huey, enqueue_job=run_training_job)

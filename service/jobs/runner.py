@@ -4,18 +4,29 @@ Progress goes to the job database at most every `FLUSH_INTERVAL_S` (an MPG epoch
 milliseconds; a digit epoch minutes), together with each finished epoch as an event, and every
 flush also reads the job's cancel flag. A separate heartbeat thread keeps the job visibly alive
 while an epoch runs, so a worker that dies is told apart from one that is busy.
+
+A worker asked to stop (SIGTERM: a pod being evicted or rolled, `docker stop`) hands its job
+back at the next batch: the job is queued again, to run from the start on the next free worker,
+rather than lost. A job whose training has ended is finished and exported first.
 """
 
 from __future__ import annotations
 
 import logging
+import signal
 import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from service.jobs.store import DatabaseBusy, JobStatus, JobStore, this_worker
+from service.jobs.store import (
+    CANCELLED_RUNNING,
+    DatabaseBusy,
+    JobStatus,
+    JobStore,
+    this_worker,
+)
 from service.samples.store import SampleStore
 from service.settings import Settings
 
@@ -33,18 +44,34 @@ UNEXPECTED_FAILURE = (
 )
 
 
+HANDED_BACK = "the worker stopped; the job was queued again and runs from the start"
+
+
 class JobTimedOut(Exception):
     """Raised from inside the training loop when the job has run longer than allowed."""
 
 
-class JobObserver:
-    """A `training.progress.ProgressObserver` that writes to the job database, and stops the
-    training (JobTimedOut) once it has run for `timeout_s`."""
+class JobHandedBack(Exception):
+    """Raised from inside the training loop when the worker is asked to stop."""
 
-    def __init__(self, store: JobStore, job_id: str, timeout_s: float | None = None) -> None:
+
+class JobObserver:
+    """A `training.progress.ProgressObserver` that writes to the job database, stops the
+    training (JobTimedOut) once it has run for `timeout_s`, and hands the job back
+    (JobHandedBack) at the first check after `stop_requested` is set."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        job_id: str,
+        timeout_s: float | None = None,
+        stop_requested: threading.Event | None = None,
+    ) -> None:
         self.store = store
         self.job_id = job_id
         self.timeout_s = timeout_s
+        self.stop_requested = stop_requested or threading.Event()
+        self._training_ended = False
         self._deadline = None if timeout_s is None else time.monotonic() + timeout_s
         self.device: str | None = None
         self.total_epochs = 0
@@ -87,12 +114,16 @@ class JobObserver:
         self.flush()
 
     def finished(self) -> None:
+        self._training_ended = True  # what is left is the export: seconds, worth finishing
         self.flush(force=True)
 
     def flush(self, *, force: bool = False) -> None:
-        """Writes what is buffered; raises TrainingCancelled if cancellation was asked."""
+        """Writes what is buffered; raises TrainingCancelled if cancellation was asked, and
+        JobHandedBack if the worker is stopping while training still runs."""
         from training.progress import TrainingCancelled
 
+        if self.stop_requested.is_set() and not self._training_ended:
+            raise JobHandedBack(HANDED_BACK)
         if self._deadline is not None and time.monotonic() > self._deadline:
             raise JobTimedOut(
                 f"the job ran longer than {self.timeout_s:g} s (PERCEPTRON_JOB_TIMEOUT_S) and was "
@@ -139,8 +170,25 @@ class Heartbeat:
                 log.warning("heartbeat for job %s failed", job_id, exc_info=True)
 
 
-def run_job(job_id: str, settings: Settings, store: JobStore) -> None:
-    """Runs job `job_id` to a final state. Never raises: every outcome is recorded."""
+def stop_requested_by_sigterm() -> threading.Event:
+    """An event set when this process gets SIGTERM: how the worker's consumer asks the
+    process running a job to hand it back (service/jobs/worker.py). Only the main thread can
+    take signals; elsewhere the event is never set."""
+    requested = threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda signum, frame: requested.set())
+    return requested
+
+
+def run_job(
+    job_id: str,
+    settings: Settings,
+    store: JobStore,
+    stop_requested: threading.Event | None = None,
+) -> bool:
+    """Runs job `job_id` to a final state, or hands it back to the queue when `stop_requested`
+    is set before its training ends. Never raises: every outcome is recorded. Returns whether
+    the job was handed back (the caller puts it on the queue again)."""
     from training.data import DataError
     from training.hyperparameters import HYPERPARAMETERS, PromotePolicy
     from training.pipeline import DataPaths, run_training
@@ -151,10 +199,10 @@ def run_job(job_id: str, settings: Settings, store: JobStore) -> None:
     job = store.start(job_id, this_worker())
     if job is None:
         log.info("job %s is no longer queued; skipped", job_id, extra={"job_id": job_id})
-        return
+        return False
     name = job.model
     log.info("job %s started: training %s", job_id, name, extra={"job_id": job_id})
-    observer = JobObserver(store, job_id, settings.job_timeout_s)
+    observer = JobObserver(store, job_id, settings.job_timeout_s, stop_requested)
     try:
         with (
             Heartbeat(store, job_id, settings.job_heartbeat_s),
@@ -176,29 +224,33 @@ def run_job(job_id: str, settings: Settings, store: JobStore) -> None:
                 command=f"POST /jobs (job {job_id})",
                 settings_pin=settings.pinned_versions.get(name),
             )
+    except JobHandedBack:
+        handed_back = store.hand_back(this_worker(), HANDED_BACK)
+        log.info("job %s handed back to the queue", job_id, extra={"job_id": job_id})
+        return job_id in handed_back
     except TrainingCancelled:
-        store.finish(job_id, JobStatus.cancelled, error="cancelled while running; nothing exported")
+        store.finish(job_id, JobStatus.cancelled, error=CANCELLED_RUNNING)
         log.info("job %s cancelled", job_id, extra={"job_id": job_id})
-        return
+        return False
     except JobTimedOut as exc:
         store.finish(job_id, JobStatus.failed, error=str(exc))
         log.warning("job %s timed out", job_id, extra={"job_id": job_id})
-        return
+        return False
     # Our own words about the run, naming no file: what to change to make the job possible.
     except (TrainingDiverged, UserSamplesError, ServedModelError) as exc:
         store.finish(job_id, JobStatus.failed, error=str(exc))
         log.warning("job %s failed: %s", job_id, exc, extra={"job_id": job_id})
-        return
+        return False
     # The job's error is public (GET /jobs answers anyone): the exception, which names files
     # and internals, goes to the worker's log under the job id instead.
     except DataError as exc:
         store.finish(job_id, JobStatus.failed, error=DATA_UNAVAILABLE, error_detail=_detail(exc))
         log.warning("job %s failed: %s", job_id, exc, extra={"job_id": job_id})
-        return
+        return False
     except Exception as exc:
         store.finish(job_id, JobStatus.failed, error=UNEXPECTED_FAILURE, error_detail=_detail(exc))
         log.exception("job %s failed", job_id, extra={"job_id": job_id})
-        return
+        return False
     meta = exported.metadata
     store.finish(
         job_id,
@@ -213,6 +265,7 @@ def run_job(job_id: str, settings: Settings, store: JobStore) -> None:
         "job %s succeeded: %s version %d", job_id, name, exported.version, extra={"job_id": job_id}
     )
     _prune(settings, name)
+    return False
 
 
 def _accepted_samples(store: JobStore, hp: Any, folder: Path) -> Path | None:

@@ -22,7 +22,7 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -42,6 +42,7 @@ class JobStatus(StrEnum):
     cancelled = "cancelled"
 
 
+CANCELLED_RUNNING = "cancelled while running; nothing exported"
 FINAL_STATUSES = frozenset({JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled})
 
 
@@ -234,6 +235,53 @@ class JobStore:
             if not started:
                 return None
             return self._reread(session, job_id, status_changed=True)
+
+    def hand_back(self, worker: str, reason: str) -> list[str]:
+        """Returns to the queue every job `worker` is running (it is stopping): queued again as
+        if never started, its epochs forgotten, with a status event giving `reason`. The caller
+        puts each on the job queue again. Returns their ids."""
+        with self._session() as session:
+            running = session.execute(
+                select(JobRow.id, JobRow.cancel_requested).where(
+                    JobRow.status == JobStatus.running.value, JobRow.worker == worker
+                )
+            ).all()
+            handed_back = []
+            for job_id, cancel_requested in running:
+                if cancel_requested:  # nobody wants it run again
+                    self._finish(session, job_id, JobStatus.cancelled, error=CANCELLED_RUNNING)
+                    continue
+                changed = _updated(
+                    session,
+                    update(JobRow)
+                    .where(
+                        JobRow.id == job_id,
+                        JobRow.status == JobStatus.running.value,
+                        JobRow.worker == worker,
+                    )
+                    .values(
+                        status=JobStatus.queued.value,
+                        started_at=None,
+                        heartbeat_at=None,
+                        worker=None,
+                        device=None,
+                        progress=None,
+                    ),
+                )
+                if changed:
+                    session.execute(
+                        delete(EventRow).where(EventRow.job_id == job_id, EventRow.type == "epoch")
+                    )
+                    self._add_event(
+                        session,
+                        job_id,
+                        "status",
+                        {"status": JobStatus.queued.value, "reason": reason},
+                    )
+                    handed_back.append(job_id)
+        for job_id in handed_back:
+            log.info("job %s handed back: %s", job_id, reason, extra={"job_id": job_id})
+        return handed_back
 
     def heartbeat(self, job_id: str) -> None:
         with self._session() as session:

@@ -4,16 +4,29 @@ Each job runs in a fresh worker process (Huey recycles the process after every t
 TensorFlow's memory and global state never carry from one job to the next, and a crash takes
 down one job, not the consumer. A killed worker process is replaced by the consumer within
 `HEALTH_CHECK_INTERVAL_S`, and its job is failed as "worker lost".
+
+SIGTERM (how Kubernetes, Docker and `run` stop a worker) and Ctrl-C hand the running job back
+to the queue instead of losing it: the consumer passes SIGTERM on to the job's process, which
+stops at its next batch and queues the job again (service/jobs/runner.py). A job process that
+has not stopped within `worker_stop_timeout_s` is killed and its job queued again by the
+consumer, so the worker exits within that time whatever the job was doing. Huey's own SIGTERM
+would interrupt the job and leave it to be failed as "worker lost"; its SIGINT would wait for
+the job to finish, which may take hours. SIGHUP still restarts after the job.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import socket
+import time
 from typing import Any
 
 from huey.consumer import Consumer
 
-from service.jobs.queue import build_queue
+from service.jobs.queue import JobQueue, build_queue
+from service.jobs.runner import HANDED_BACK
 from service.jobs.store import JobStore
 from service.settings import Settings
 
@@ -32,7 +45,8 @@ def run_worker(settings: Settings) -> None:
 
     queue = build_queue(settings)
     consumer = RecyclingConsumer(
-        queue.huey,
+        settings,
+        queue,
         workers=1,
         worker_type="process",
         periodic=False,
@@ -49,10 +63,52 @@ def run_worker(settings: Settings) -> None:
 
 
 class RecyclingConsumer(Consumer):  # type: ignore[misc]
-    """Huey's consumer, except that a worker process that exited by itself after its job
-    (max_tasks=1: the recycling above) is replaced with an INFO line; Huey logs every
-    replacement as "Worker 1 died, restarting." at WARNING. A worker that really died (a
-    signal, a crash: a non-zero exit code) still gets the warning."""
+    """Huey's consumer, except that:
+
+    * SIGTERM and SIGINT hand the running job back (see above);
+    * a worker process that exited by itself after its job (max_tasks=1: the recycling above)
+      is replaced with an INFO line; Huey logs every replacement as "Worker 1 died,
+      restarting." at WARNING. A worker that really died (a signal, a crash: a non-zero exit
+      code) still gets the warning."""
+
+    def __init__(self, settings: Settings, queue: JobQueue, **options: Any) -> None:
+        super().__init__(queue.huey, **options)
+        self.settings = settings
+        self.queue = queue
+        self._signal_actions[signal.SIGINT] = (False, False)  # (restart, graceful): hand back
+        self._signal_actions[signal.SIGTERM] = (False, False)
+
+    def stop(self, graceful: bool = False) -> None:
+        if graceful:  # SIGHUP's restart: after the job
+            super().stop(graceful=True)
+            return
+        self.stop_flag.set()
+        processes = [process for _, process in getattr(self, "worker_threads")]  # noqa: B009
+        for process in processes:
+            if process.is_alive() and process.pid is not None:
+                os.kill(process.pid, signal.SIGTERM)  # the job process hands its job back
+        deadline = time.monotonic() + self.settings.worker_stop_timeout_s
+        for process in processes:
+            process.join(max(0.0, deadline - time.monotonic()))
+        for process in processes:
+            if process.is_alive():
+                log.warning(
+                    "the job process did not stop within %g s (PERCEPTRON_WORKER_STOP_TIMEOUT_S); "
+                    "killing it and queueing its job again",
+                    self.settings.worker_stop_timeout_s,
+                )
+                process.kill()
+                process.join(5)
+                self._hand_back(process.pid)
+        log.info("training worker stopped")
+
+    def _hand_back(self, pid: int) -> None:
+        store = JobStore(self.settings.job_database_url)
+        try:
+            for job_id in store.hand_back(f"{socket.gethostname()}:{pid}", HANDED_BACK):
+                self.queue.submit(job_id)
+        finally:
+            store.close()
 
     def check_worker_health(self) -> bool:
         workers: list[tuple[Any, Any]] = []

@@ -45,6 +45,7 @@ from service.usecases.tensors import (
     ModelName,
     VersionNumber,
     check_inputs,
+    json_value_limit,
     row_limit,
     run_model,
 )
@@ -216,13 +217,16 @@ async def _infer(
 ) -> InferenceResponse:
     serving = serving_for_prediction(request)
     model = serving.registry.get(name, version)
+    max_rows = row_limit(serving.settings, name)
+    max_values, why = json_value_limit(model.signature, max_rows)
+    document = await read_protocol_json(request, max_values=max_values, limit_reason=why)
     try:
-        body = _INFER_REQUEST.validate_python(await read_protocol_json(request))
+        body = _INFER_REQUEST.validate_python(document)
     except ValidationError as exc:
         error = invalid_input(exc.errors(include_url=False))
         raise BadRequest(error.message, details=error.details) from None
     inputs = input_arrays(body.inputs, model.signature)
-    check_inputs(model.signature, inputs, row_limit(serving.settings, name))
+    check_inputs(model.signature, inputs, max_rows)
     wanted = requested_outputs(body.outputs, model.signature)
     outputs = await run_model(model, inputs, serving.metrics, endpoint="/v2/models/{name}/infer")
     return InferenceResponse(

@@ -36,7 +36,8 @@ from service.schemas.jobs import (
     JobRequest,
     JobSummary,
 )
-from training.cost import estimate_cost
+from service.settings import Settings
+from training.cost import estimate_cost, estimate_memory
 from training.hyperparameters import MODEL_NAMES
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
@@ -90,6 +91,31 @@ def _busy(exc: DatabaseBusy) -> ModelUnavailable:
     return ModelUnavailable(f"{exc}; retry shortly", headers={"Retry-After": "1"})
 
 
+def _refuse_costly(body: JobRequest, settings: Settings) -> None:
+    """422 for a job estimated to run or to need memory beyond the settings' limits."""
+    cost = estimate_cost(body.model, body.hyperparameters)
+    if cost.seconds > settings.max_job_cost_s:
+        raise InvalidInput(
+            f"this job is estimated to run {_duration(cost.seconds)} ({cost.steps:,} steps of "
+            f"{cost.macs_per_sample:,} multiply-adds per sample) on the reference machine; "
+            f"the limit is {_duration(settings.max_job_cost_s)} (PERCEPTRON_MAX_JOB_COST_S): "
+            "use fewer epochs, a larger batch or a smaller model"
+        )
+    memory = estimate_memory(body.hyperparameters)
+    if memory.step_bytes > settings.max_job_memory_bytes:
+        raise InvalidInput(
+            f"this job is estimated to need {_size(memory.step_bytes)} of memory to train "
+            f"({memory.parameters:,} parameters; {memory.activations_per_sample:,} values "
+            f"kept per sample, times a batch of {body.hyperparameters.batch_size:,}); the "
+            f"limit is {_size(settings.max_job_memory_bytes)} (PERCEPTRON_MAX_JOB_MEMORY_BYTES)"
+            ": use a smaller batch or fewer filters and units"
+        )
+
+
+def _size(count: int) -> str:
+    return f"{count / 2**30:,.1f} GiB" if count >= 2**30 else f"{count / 2**20:,.0f} MiB"
+
+
 def existing_job(job_id: JobId, store: StoreDep) -> JobRow:
     try:
         job = store.get(job_id)
@@ -120,15 +146,9 @@ def create_job(
     """Queues a training job for `model` with `hyperparameters` (exactly the options of
     `python -m training <model>`). A worker process trains it, exports a new version and
     promotes it according to `promote`. Follow it at `/jobs/{id}/events`. A job whose
-    estimated run time exceeds `max_job_cost_s` is refused with 422."""
-    cost = estimate_cost(body.model, body.hyperparameters)
-    if cost.seconds > settings.max_job_cost_s:
-        raise InvalidInput(
-            f"this job is estimated to run {_duration(cost.seconds)} ({cost.steps:,} steps of "
-            f"{cost.macs_per_sample:,} multiply-adds per sample) on the reference machine; "
-            f"the limit is {_duration(settings.max_job_cost_s)} (PERCEPTRON_MAX_JOB_COST_S): "
-            "use fewer epochs, a larger batch or a smaller model"
-        )
+    estimated run time exceeds `max_job_cost_s`, or whose estimated memory exceeds
+    `max_job_memory_bytes`, is refused with 422."""
+    _refuse_costly(body, settings)
     try:
         if store.count_queued() >= settings.queue_max_pending:
             raise TooManyRequests(

@@ -20,7 +20,8 @@ from service.http.bodies import UPLOAD_FIELD, read_feedback
 from service.http.deps import AdminAccess, serving_for_prediction
 from service.http.error_handlers import error_responses
 from service.http.rate_limit import RateLimiter
-from service.samples.store import SampleStatus, SampleStore
+from service.http.security import check_same_site
+from service.samples.store import SampleQuota, SampleStatus, SampleStore
 from service.schemas.samples import (
     DigitFeedbackJson,
     FeedbackFields,
@@ -42,17 +43,13 @@ def _store(request: Request) -> SampleStore:
     return store
 
 
-def _client(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
 @feedback_router.post(
     "/digit/feedback",
     summary="Say which digit an image really shows",
     status_code=201,
     response_model=Sample,
     response_model_exclude_none=True,
-    responses=error_responses(400, 401, 403, 413, 415, 422, 429, 503),
+    responses=error_responses(400, 401, 403, 413, 415, 422, 429, 503, 507),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -76,12 +73,15 @@ def _client(request: Request) -> str:
 )
 async def send_feedback(request: Request) -> Sample:
     """Stores the image with its true label as a new sample for an admin to review: the 28x28
-    image the model saw and the original upload. Nothing else a person sends is stored."""
+    image the model saw and the original upload. Nothing else a person sends is stored.
+    Refused (403) when another site's page sends it, and (507) when the store holds
+    `feedback_max_samples` samples or `feedback_max_bytes` bytes of images."""
     serving = serving_for_prediction(request)
     settings, metrics = serving.settings, serving.metrics
+    check_same_site(request, settings, "send feedback")
     limiter: RateLimiter = request.app.state.feedback_limiter
-    limiter.take(_client(request))
-    source, raw_fields, typed = await read_feedback(request)
+    await limiter.take(request.client.host if request.client else None)
+    source, raw_fields, typed = await read_feedback(request, max_images=settings.max_batch_images)
     try:
         # JSON fields are typed: strict, as JSON, so "3", 3.0 and true are not labels. Form
         # fields are text, parsed as numbers.
@@ -108,6 +108,7 @@ async def send_feedback(request: Request) -> Sample:
         image_png=vision.to_png(tensors[0]),
         original=original,
         original_type=original_type,
+        quota=SampleQuota(settings.feedback_max_samples, settings.feedback_max_bytes),
     )
     agreed = "unknown" if fields.predicted is None else str(fields.predicted == fields.label)
     metrics.feedback.labels(fields.source.value, agreed.lower()).inc()
@@ -187,8 +188,10 @@ async def get_sample(request: Request, sample_id: SampleId) -> Sample:
     responses={200: {"content": {"image/png": {}}}, **error_responses(401, 403, 404, 422)},
 )
 async def sample_image(request: Request, sample_id: SampleId) -> Response:
-    row = await _existing(request, sample_id)
-    return Response(row.image_png, media_type="image/png", headers=_PRIVATE)
+    image = await run_in_threadpool(_store(request).image, sample_id)
+    if image is None:
+        raise NotFound(f"no sample {sample_id!r}")
+    return Response(image, media_type="image/png", headers=_PRIVATE)
 
 
 @router.get(
@@ -198,8 +201,11 @@ async def sample_image(request: Request, sample_id: SampleId) -> Response:
     responses={200: {"content": {"image/*": {}}}, **error_responses(401, 403, 404, 422)},
 )
 async def sample_original(request: Request, sample_id: SampleId) -> Response:
-    row = await _existing(request, sample_id)
-    return Response(row.original, media_type=row.original_type, headers=_PRIVATE)
+    found = await run_in_threadpool(_store(request).original, sample_id)
+    if found is None:
+        raise NotFound(f"no sample {sample_id!r}")
+    original, media_type = found
+    return Response(original, media_type=media_type, headers=_PRIVATE)
 
 
 _PRIVATE = {"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"}

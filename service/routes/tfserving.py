@@ -38,6 +38,7 @@ from service.usecases.tensors import (
     MAX_VERSION_DIGITS,
     ModelName,
     check_inputs,
+    json_value_limit,
     row_limit,
     run_model,
 )
@@ -110,9 +111,11 @@ async def _predict(
 ) -> RowPredictions | ColumnarOutputs:
     serving = serving_for_prediction(request)
     model = serving.registry.get(name, version)
-    document = await read_protocol_json(request)
+    max_rows = row_limit(serving.settings, name)
+    max_values, why = json_value_limit(model.signature, max_rows)
+    document = await read_protocol_json(request, max_values=max_values, limit_reason=why)
     inputs, row_format = parse_predict_request(document, model.signature)
-    check_inputs(model.signature, inputs, row_limit(serving.settings, name))
+    check_inputs(model.signature, inputs, max_rows)
     outputs = await run_model(model, inputs, serving.metrics, endpoint="/v1/models/{name}:predict")
     if row_format:
         return RowPredictions(predictions=_rows(outputs))

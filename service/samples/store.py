@@ -1,6 +1,12 @@
 """Samples in the job database (the same engine as the jobs: SQLite by default, PostgreSQL when
 configured; the table is `SampleRow`, made by the job database's migrations). Each keeps the
-28x28 image the model saw, as a PNG, and the original upload."""
+28x28 image the model saw, as a PNG, and the original upload.
+
+The images are read only where they are asked for (`image`, `original`, the export): a sample's
+other reads leave them in the database, where reading a page of 500 would hold every original
+in memory (up to 2 MiB each) for an answer of a few kilobytes. Adding a sample checks the
+store's quota (`SampleQuota`) in the same transaction.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ import io
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -17,10 +24,11 @@ import numpy as np
 from PIL import Image
 from sqlalchemy import delete, func, select
 from sqlalchemy.engine import CursorResult, Engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, defer, sessionmaker
 from sqlalchemy.sql.dml import Delete
 
 from service.database.tables import SampleRow, now
+from service.errors import InsufficientStorage
 from training.user_samples import write_samples_npz
 
 
@@ -34,6 +42,20 @@ class SampleSource(StrEnum):
     canvas = "canvas"
     upload = "upload"
     camera = "camera"
+
+
+_WITHOUT_IMAGES = (
+    defer(SampleRow.image_png, raiseload=True),
+    defer(SampleRow.original, raiseload=True),
+)
+"""Loader options of every read but the images' own: touching an image then raises instead
+of loading it quietly, row by row."""
+
+
+@dataclass(frozen=True)
+class SampleQuota:
+    max_samples: int
+    max_bytes: int
 
 
 class SampleStore:
@@ -56,7 +78,12 @@ class SampleStore:
         image_png: bytes,
         original: bytes,
         original_type: str,
+        quota: SampleQuota,
     ) -> SampleRow:
+        """Stores a new sample; InsufficientStorage (507) when the store would then hold more
+        than the quota's samples or bytes. (Two processes adding at the same instant may each
+        see room for one more: the quota holds within a few uploads.)"""
+        size = len(image_png) + len(original)
         row = SampleRow(
             id=uuid.uuid4().hex,
             label=label,
@@ -68,15 +95,48 @@ class SampleStore:
             image_png=image_png,
             original=original,
             original_type=original_type,
+            size_bytes=size,
         )
         with self._session() as session:
+            count, used = session.execute(
+                select(func.count(), func.coalesce(func.sum(SampleRow.size_bytes), 0))
+            ).one()
+            if count >= quota.max_samples or used + size > quota.max_bytes:
+                raise InsufficientStorage(
+                    f"the feedback store is full: {count:,} samples, {used / 2**20:,.1f} MiB "
+                    f"of {quota.max_bytes / 2**20:,.0f} MiB (PERCEPTRON_FEEDBACK_MAX_SAMPLES "
+                    f"{quota.max_samples:,}, PERCEPTRON_FEEDBACK_MAX_BYTES); new feedback is "
+                    "refused until an administrator deletes samples or the retention period "
+                    "removes old ones"
+                )
             session.add(row)
         return row
 
     def get(self, sample_id: str) -> SampleRow | None:
+        """The sample's fields, without its images."""
         with self._session() as session:
-            row = session.get(SampleRow, sample_id)
-            return row
+            return session.get(SampleRow, sample_id, options=_WITHOUT_IMAGES)
+
+    def image(self, sample_id: str) -> bytes | None:
+        """The 28x28 PNG the model saw."""
+        with self._session() as session:
+            return session.scalar(select(SampleRow.image_png).where(SampleRow.id == sample_id))
+
+    def original(self, sample_id: str) -> tuple[bytes, str] | None:
+        """The original upload and its media type."""
+        with self._session() as session:
+            found = session.execute(
+                select(SampleRow.original, SampleRow.original_type).where(SampleRow.id == sample_id)
+            ).one_or_none()
+            return None if found is None else (found[0], found[1])
+
+    def usage(self) -> tuple[int, int]:
+        """(samples, bytes of their images) in the store."""
+        with self._session() as session:
+            count, used = session.execute(
+                select(func.count(), func.coalesce(func.sum(SampleRow.size_bytes), 0))
+            ).one()
+            return int(count), int(used)
 
     def page(
         self,
@@ -86,16 +146,19 @@ class SampleStore:
         limit: int,
         offset: int,
     ) -> tuple[list[SampleRow], int]:
-        """The newest samples first, and how many match in all."""
-        query = select(SampleRow)
+        """The newest samples first (without their images), and how many match in all."""
+        conditions = []
         if status is not None:
-            query = query.where(SampleRow.status == status.value)
+            conditions.append(SampleRow.status == status.value)
         if label is not None:
-            query = query.where(SampleRow.label == label)
+            conditions.append(SampleRow.label == label)
         with self._session() as session:
-            total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+            total = session.scalar(select(func.count(SampleRow.id)).where(*conditions)) or 0
             rows = session.scalars(
-                query.order_by(SampleRow.created_at.desc(), SampleRow.id)
+                select(SampleRow)
+                .options(*_WITHOUT_IMAGES)
+                .where(*conditions)
+                .order_by(SampleRow.created_at.desc(), SampleRow.id)
                 .limit(limit)
                 .offset(offset)
             ).all()
@@ -116,7 +179,7 @@ class SampleStore:
         self, sample_id: str, *, status: SampleStatus | None, label: int | None
     ) -> SampleRow | None:
         with self._session() as session:
-            row = session.get(SampleRow, sample_id)
+            row = session.get(SampleRow, sample_id, options=_WITHOUT_IMAGES)
             if row is None:
                 return None
             if status is not None:

@@ -33,7 +33,8 @@ class DigitJsonImage(BaseModel):
     pixels: list[Annotated[list[float], Field(max_length=MAX_PIXEL_SIDE)]] | None = Field(
         None,
         description="Greyscale pixel rows (0..1 or 0..255, either polarity), e.g. 28x28; "
-        f"at most {MAX_PIXEL_SIDE} a side",
+        f"at most {MAX_PIXEL_SIDE} a side, and a request at most as many numbers in all as "
+        "PERCEPTRON_MAX_BATCH_IMAGES images of 28x28 (200,704 by default)",
         max_length=MAX_PIXEL_SIDE,
     )
 

@@ -10,6 +10,10 @@ import numpy as np
 
 from service.errors import BadRequest
 
+JSON_OVERHEAD_VALUES = 256
+"""Values a JSON request body may hold beyond its payload of numbers: field names, shapes,
+options (see `service.http.bodies.read_json`)."""
+
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 

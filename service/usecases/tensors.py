@@ -17,6 +17,7 @@ from service.batching import Tensors
 from service.errors import BadRequest
 from service.metrics import ServiceMetrics
 from service.registry import LoadedVersion
+from service.schemas.tensors import JSON_OVERHEAD_VALUES
 from service.settings import Settings
 from training.signatures import Signature
 
@@ -42,6 +43,19 @@ def shape_text(shape: tuple[int | None, ...]) -> str:
 def row_limit(settings: Settings, model: str) -> int:
     """Most rows one request may hold: the same limits /digit and /mpg apply."""
     return settings.max_batch_images if model == "digit" else settings.max_batch_cars
+
+
+def json_value_limit(signature: Signature, max_rows: int) -> tuple[int, str]:
+    """Most values a JSON request for `signature` may hold, and why: `max_rows` rows of every
+    input's values (784 a row for digit, 7 for mpg), and room for names and shapes."""
+    per_row = 0
+    for spec in signature.inputs:
+        size = 1
+        for dimension in spec.shape[1:]:
+            size *= dimension or 1
+        per_row += size
+    reason = f"{max_rows:,} rows of {per_row:,} values, PERCEPTRON_MAX_BATCH_*"
+    return max_rows * per_row + JSON_OVERHEAD_VALUES, reason
 
 
 def check_inputs(signature: Signature, arrays: Tensors, max_rows: int) -> int:

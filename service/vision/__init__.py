@@ -8,6 +8,7 @@ The package knows nothing of HTTP or of the service's settings: its callers pass
 
 from service.vision.errors import (
     ImageError,
+    ImageTooComplex,
     ImageTooLarge,
     InvalidPixels,
     NoDigitFound,
@@ -24,18 +25,23 @@ from service.vision.pipeline import (
     to_png,
 )
 from service.vision.pixels import pixel_array
+from service.vision.structure import INLINE_PARTS, Structure, inspect_structure
 
 __all__ = [
     "ALLOWED_FORMATS",
     "CENTRE",
+    "INLINE_PARTS",
     "MAX_IMAGE_PIXELS",
     "ImageError",
     "ImageLimits",
+    "ImageTooComplex",
     "ImageTooLarge",
     "InvalidPixels",
     "NoDigitFound",
+    "Structure",
     "UnreadableImage",
     "declared_pixels",
+    "inspect_structure",
     "media_type",
     "pixel_array",
     "preprocess",

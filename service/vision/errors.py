@@ -37,6 +37,13 @@ class ImageTooLarge(ImageError):
     status, code = 413, "image_too_large"
 
 
+class ImageTooComplex(ImageError):
+    """Its structure (metadata chunks, scans, segments...) would cost far more to decode than
+    its pixels (`service.vision.structure`)."""
+
+    status, code = 413, "image_too_complex"
+
+
 class NoDigitFound(ImageError):
     """Nothing stands out from the background."""
 

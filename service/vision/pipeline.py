@@ -5,8 +5,9 @@ anti-aliased) and centred in 28x28 by centre of mass. People upload black stroke
 transparent canvas, pen on paper photographed under a lamp, scans, thin or fat strokes. This
 module undoes those differences, in this order:
 
-1. decode safely (allowed formats only, a bound on pixels checked before decoding, EXIF
-   rotation applied, first frame of animations, JPEGs in grey at a reduced scale);
+1. decode safely (allowed formats only, the file's structure and a bound on pixels checked
+   before decoding (`service.vision.structure`), EXIF rotation applied, first frame of
+   animations, JPEGs in grey at a reduced scale);
 2. greyscale at the working size (at most 512 pixels a side); a transparent canvas is cropped
    to what was drawn and flattened onto a background that contrasts with the strokes;
 3. separate the ink from the paper and crop to the digit (`service.vision.ink`: local paper
@@ -37,6 +38,7 @@ from service.vision.errors import ImageError, ImageTooLarge, UnreadableImage
 from service.vision.ink import find_digit, find_drawn_digit
 from service.vision.mnist_layout import STROKE_WORKING_SIZE, fit_and_centre
 from service.vision.pixels import grey_levels, pixel_array
+from service.vision.structure import inspect_structure
 from training.signatures import IMAGE_SIZE
 
 log = logging.getLogger(__name__)
@@ -79,10 +81,12 @@ def preprocess(
 
 
 def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
-    """Decodes an upload into a Pillow image, refusing anything but the allowed formats and
-    anything over `max_pixels` before its pixels are decoded."""
+    """Decodes an upload into a Pillow image, refusing anything but the allowed formats, a
+    structure that would cost more than its pixels, and anything over `max_pixels`, before its
+    pixels are decoded."""
     if not data:
         raise UnreadableImage("the upload is empty: send a PNG, JPEG, GIF, BMP, WebP or TIFF")
+    inspect_structure(data)
     try:
         # Pillow warns about damaged metadata (a corrupt TIFF directory or EXIF block) and
         # decodes on: record those, so the outcome never depends on the process's warning
@@ -143,7 +147,10 @@ def _pixels_in_bomb_message(exc: Exception) -> int | None:
 def declared_pixels(data: bytes) -> int:
     """Width x height as the image's header declares it, without decoding pixels; 0 when the
     header cannot be read or Pillow refuses it outright as a bomb (the decoder then reports
-    what is wrong with the file, at no decoding cost)."""
+    what is wrong with the file, at no decoding cost). Raises ImageTooComplex first for a file
+    whose structure would cost far more than its pixels: reading a PNG's header inflates every
+    compressed metadata chunk before the image data."""
+    inspect_structure(data)
     try:
         with warnings.catch_warnings():
             # The configured limits decide, with their own messages; Pillow's bomb warning

@@ -66,6 +66,12 @@ export class JobMonitor {
     source.addEventListener("status", (event) => {
       const data = JSON.parse(event.data);
       this.job = { ...this.job, ...data };
+      if (data.status === "queued") {
+        // Handed back by a stopping worker: it runs again from the start, so its epochs so far
+        // no longer describe it.
+        this.history = [];
+        this.progress = null;
+      }
       if (FINAL.has(data.status)) {
         // The stream ends after the final status; EventSource would otherwise reconnect.
         source.close();

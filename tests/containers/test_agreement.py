@@ -39,9 +39,13 @@ from tests.containers.container_files import (
     python_module_commands,
 )
 
-CONTAINER_DEFAULTS = {"PERCEPTRON_REDIS_URL": "redis://:change-me@redis:6379/0"}
+CONTAINER_DEFAULTS = {
+    "PERCEPTRON_REDIS_URL": "redis://:change-me@redis:6379/0",
+    "PERCEPTRON_TRUSTED_PROXIES": "172.31.255.2",
+}
 """Compose values that differ from the Settings defaults on purpose, as they read with no .env
-(the Redis URL is built from REDIS_PASSWORD and REDIS_ADDRESS)."""
+(the Redis URL is built from REDIS_PASSWORD and REDIS_ADDRESS; the trusted proxy is the
+production proxy's address on the edge network, tests/containers/test_proxy.py)."""
 VOLUME_PATH_SETTINGS = ("PERCEPTRON_MODELS_DIR", "PERCEPTRON_STATE_DIR", "PERCEPTRON_CACHE_DIR")
 
 

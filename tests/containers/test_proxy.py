@@ -4,11 +4,12 @@ least as strict as the API's own settings, so a client meets the proxy's limit f
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 
 from service.settings import Settings
-from tests.containers.container_files import REPO, compose
+from tests.containers.container_files import REPO, compose, interpolate
 
 PROXY = REPO / "deploy" / "proxy"
 _DIRECTIVE = re.compile(
@@ -49,7 +50,7 @@ def test_the_production_profile_puts_the_proxy_in_front_of_the_api() -> None:
     base = (PROXY / "Dockerfile").read_text(encoding="utf-8").split("FROM ", 1)[1].split()[0]
     assert re.fullmatch(r"nginx:\d+\.\d+\.\d+-\w+", base), f"pin the nginx image, not {base}"
     assert "upstream api" in (PROXY / "nginx.conf").read_text(encoding="utf-8")
-    assert "api:8000" in directives()["server"]
+    assert "api:8000 max_fails=0" in directives()["server"]
 
 
 def test_tls_is_served_with_the_compose_secrets() -> None:
@@ -84,3 +85,44 @@ def test_the_proxys_own_errors_use_the_error_shape() -> None:
     assert bodies and all('"error":' in body and '"code":' in body for body in bodies)
     handled = {code for page in found["error_page"] for code in page.split()[:-2]}
     assert {"400", "408", "413", "429", "494", "502", "503", "504"} <= handled
+
+
+def test_the_api_trusts_the_proxy_and_only_the_proxy_to_name_clients() -> None:
+    """Behind the proxy every request comes from its address: unless the API believes its
+    X-Forwarded-For, all clients would share one address, and so one feedback allowance."""
+    services = compose()["services"]
+    proxy_address = services["proxy"]["networks"]["edge"]["ipv4_address"]
+    subnet = compose()["networks"]["edge"]["ipam"]["config"][0]["subnet"]
+    assert ipaddress.ip_address(proxy_address) in ipaddress.ip_network(subnet)
+    assert "edge" in services["api"]["networks"]
+    assert not any("edge" in services[name].get("networks", []) for name in ("worker", "redis"))
+    trusted = interpolate(services["api"]["environment"]["PERCEPTRON_TRUSTED_PROXIES"])
+    assert Settings(_env_file=None, trusted_proxies=trusted).trusted_proxies == [proxy_address]
+    assert "X-Forwarded-For $proxy_add_x_forwarded_for" in directives()["proxy_set_header"]
+
+
+def test_only_predictions_are_resent_to_the_next_replica() -> None:
+    """A POST is resent after a replica fails only where sending it twice is harmless: the
+    prediction routes. Jobs, feedback and administration are never resent."""
+    text = re.sub(r"#[^\n]*", "", (PROXY / "nginx.conf").read_text(encoding="utf-8"))
+    blocks = re.findall(r"location\s+([^{]+)\{([^}]*)\}", text)
+    resending = {where.strip() for where, body in blocks if "non_idempotent" in body}
+    assert resending == {
+        "~ ^/(digit|mpg)$",
+        "~ ^/v1/models/[^/]+(/versions/[^/]+)?:predict$",
+        "~ ^/v2/models/[^/]+(/versions/[^/]+)?/infer$",
+    }
+    for pattern in resending:
+        regex = re.compile(pattern.removeprefix("~ "))
+        for path in (
+            "/digit",
+            "/mpg",
+            "/v1/models/digit:predict",
+            "/v2/models/mpg/versions/2/infer",
+        ):
+            if regex.match(path):
+                break
+        else:
+            raise AssertionError(f"{pattern} matches no prediction route")
+        for path in ("/digit/feedback", "/jobs", "/models/mpg/served-version", "/samples"):
+            assert not regex.match(path), (pattern, path)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from service.settings import Settings
 from tests.conftest import REPO
 from tests.drawings import mnist_png
 from tests.jobs.conftest import backend_environment
@@ -223,6 +224,30 @@ def test_a_killed_worker_fails_its_job_and_the_queue_goes_on(system: System) -> 
     assert not [p for p in (system.models_dir / "digit").iterdir() if p.name not in ("1",)]
     after = system.wait_final(system.submit("mpg", {"epochs": 3, "ensemble_size": 1}))
     assert after["status"] == "succeeded", after
+
+
+def test_a_stopped_worker_hands_its_job_back_to_the_next(system: System) -> None:
+    """SIGTERM, as Kubernetes, Docker and `run` stop a worker: the job goes back to the queue
+    within worker_stop_timeout_s, and the next worker runs it from the start."""
+    job_id = system.submit("digit", LONG_DIGIT_JOB)
+    first = system.wait(job_id, lambda j: j["status"] == "running" and j["history"])
+    stopping = system.workers[0]
+    started = time.monotonic()
+    stopping.send_signal(signal.SIGTERM)
+    assert stopping.wait(timeout=60) == 0, system.log.read_text()[-3000:]
+    took = time.monotonic() - started
+    assert took < Settings(_env_file=None).worker_stop_timeout_s, f"{took:.1f} s"
+    job = system.job(job_id)
+    assert (job["status"], job["worker"], job["history"]) == ("queued", None, []), job
+    system.wait_logged(f"job {job_id} handed back to the queue")
+    system.start_worker()
+    again = system.wait(job_id, lambda j: j["status"] == "running" and j["history"])
+    assert again["worker"] != first["worker"]
+    assert system.client.post(f"/jobs/{job_id}/cancel").status_code == 202
+    assert system.wait_final(job_id)["status"] == "cancelled"
+    assert sorted(p.name for p in (system.models_dir / "digit").iterdir() if p.name.isdigit()) == [
+        "1"
+    ]
 
 
 def test_a_diverging_job_fails_and_exports_nothing(system: System) -> None:

@@ -43,7 +43,7 @@ def test_an_admin_call_through_a_rebound_name_is_refused(service) -> None:
 
 @pytest.mark.parametrize("host", ["localhost:8000", "127.0.0.1", "[::1]:8000", "LOCALHOST"])
 def test_the_loopback_names_are_answered_with_or_without_a_port(service, host: str) -> None:
-    assert service.get("/healthz", headers={"Host": host}).status_code == 200
+    assert service.get("/v2", headers={"Host": host}).status_code == 200
 
 
 def test_the_public_name_is_answered_and_others_configured_too(
@@ -57,9 +57,24 @@ def test_the_public_name_is_answered_and_others_configured_too(
         )
     )
     for host in ("perceptron.example.com", "perceptron.example.com:443", "api:8000", "[::1]"):
-        assert client.get("/healthz", headers={"Host": host}).status_code == 200, host
+        assert client.get("/v2", headers={"Host": host}).status_code == 200, host
     for host in ("localhost", "example.com", "perceptron.example.com.attacker.example"):
-        assert client.get("/healthz", headers={"Host": host}).status_code == 400, host
+        assert client.get("/v2", headers={"Host": host}).status_code == 400, host
+
+
+@pytest.mark.parametrize("host", ["10.244.1.7:8000", "10.244.1.7", "[fd00::7]:8000", ""])
+def test_health_probes_answer_whatever_the_host(service, host: str) -> None:
+    """What the kubelet's probes and load balancers' health checks send: the address they
+    connect to. The probes answer it; every other route still refuses it."""
+    headers = {"Host": host}
+    for path in ("/healthz", "/readyz", "/v2/health/live", "/v2/health/ready"):
+        answer = service.get(path, headers=headers)
+        assert answer.status_code == 200, (path, answer.text)
+    for path in ("/v2", "/models", "/metrics", "/"):
+        refused = service.get(path, headers=headers)
+        assert refused.status_code == 400, path
+        assert refused.json()["code"] == "host_not_allowed"
+    assert service.get("/readyz", headers=headers).json()["ready"] is True
 
 
 def test_host_names_lose_their_port_and_keep_ipv6_brackets() -> None:
@@ -67,6 +82,25 @@ def test_host_names_lose_their_port_and_keep_ipv6_brackets() -> None:
     assert host_name("[::1]:8000") == "[::1]"
     assert host_name("[::1]") == "[::1]"
     assert host_name("127.0.0.1") == "127.0.0.1"
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "localhost:8200@evil.com",
+        "localhost:evil",
+        "[::1]evil",
+        "[::1]:80:80",
+        "localhost:8000/",
+        "user@localhost",
+        "localhost evil",
+        "localhost:123456",
+    ],
+)
+def test_a_malformed_host_is_no_loopback_name(service, host: str) -> None:
+    assert host_name(host) == ""
+    response = service.get("/models", headers={"Host": host})
+    assert response.status_code == 400 and response.json()["code"] == "host_not_allowed"
 
 
 def test_a_text_plain_simple_post_from_another_site_starts_no_job(service) -> None:
@@ -102,6 +136,15 @@ def test_admin_calls_from_another_origin_are_refused_even_as_json(service) -> No
     assert own.status_code == 202, own.text
     assert service.post("/jobs", json=JOB).status_code == 202
     assert jobs_in(service) == 2
+
+
+def test_a_cross_site_request_without_an_origin_is_refused(service) -> None:
+    """What a browser marks as sent by another site's page, even without an Origin."""
+    refused = service.post("/jobs", json=JOB, headers={"Sec-Fetch-Site": "cross-site"})
+    assert refused.status_code == 403 and "Sec-Fetch-Site" in refused.json()["error"]
+    for site in ("same-origin", "none"):
+        assert service.get("/models", headers={"Sec-Fetch-Site": site}).status_code == 200
+    assert jobs_in(service) == 0
 
 
 def test_listed_origins_may_administer_but_a_star_never_does(

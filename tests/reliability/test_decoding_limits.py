@@ -1,6 +1,8 @@
-"""Bounded decoding: a request's pixels are counted from the headers before anything is
-decoded, large uploads decode on worker threads, at most a fixed number at a time, and a full
-wait queue sheds requests with 503 and Retry-After."""
+"""Bounded decoding: a file whose structure would cost far more than its pixels is refused before
+any decoder runs, a request's pixels are counted from the headers before anything is decoded,
+only small files of simple structure decode on the event loop, large uploads decode on worker
+threads, at most a fixed number at a time, and a full wait queue sheds requests with 503 and
+Retry-After."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import threading
 import pytest
 from PIL import Image
 
+from bench import hostile_files
 from service import vision
 from service.admission import DecodeGate, auto_decode_slots
 from service.errors import Overloaded
@@ -119,6 +122,63 @@ def test_with_no_inline_budget_even_a_tiny_upload_decodes_off_the_event_loop(
         )
         client.post("/digit", content=small, headers={"content-type": "image/png"})
     assert on_event_loop == [True, False]
+
+
+@pytest.mark.parametrize(
+    ("name", "build"),
+    [
+        ("PNG of iCCP chunks", lambda: hostile_files.png_with_iccp_chunks(64 * 1024)),
+        ("JPEG of empty scans", lambda: hostile_files.jpeg_with_empty_scans(64 * 1024, 280)),
+        ("large PNG of iCCP chunks", lambda: hostile_files.png_with_iccp_chunks(2_000_000)),
+        ("large JPEG of empty scans", lambda: hostile_files.jpeg_with_empty_scans(1_000_000)),
+    ],
+)
+def test_costly_structure_is_refused_before_any_decoder_runs(
+    client, monkeypatch: pytest.MonkeyPatch, name: str, build
+) -> None:  # type: ignore[no-untyped-def]
+    opened: list[bytes] = []
+    real_open = Image.open
+
+    def spy(fp, *args, **kwargs):  # type: ignore[no-untyped-def]
+        opened.append(b"")
+        return real_open(fp, *args, **kwargs)
+
+    monkeypatch.setattr(Image, "open", spy)
+    response = client.post("/digit", content=build(), headers={"content-type": "image/png"})
+    assert_error(response, 413, "image_too_complex", "save the image")
+    assert opened == [], f"{name}: Pillow opened the file before it was refused"
+
+
+def test_in_a_batch_the_refused_file_is_named(client) -> None:
+    files = [
+        ("file", ("fine.png", drawings.encode(Image.new("L", (28, 28), 0)), "image/png")),
+        ("file", ("iccp.png", hostile_files.png_with_iccp_chunks(64 * 1024), "image/png")),
+    ]
+    response = client.post("/digit", files=files)
+    assert_error(response, 413, "image_too_complex", "iccp.png: the PNG holds")
+
+
+def test_a_small_file_of_many_pieces_decodes_off_the_event_loop(
+    client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Few pixels and few bytes, but more pieces than the event loop's quick look allows: a
+    decode slot takes it (and its full check passes: 200 chunks of a 64 KB file are within the
+    limits)."""
+    threads: list[str] = []
+    real = vision.preprocess
+
+    def spy(data, limits):  # type: ignore[no-untyped-def]
+        threads.append(threading.current_thread().name)
+        return real(data, limits)
+
+    monkeypatch.setattr(vision, "preprocess", spy)
+    page = drawings.encode(Image.new("L", (28, 28), 0))
+    client.post("/digit", content=page, headers={"content-type": "image/png"})
+    many = hostile_files.png_with_empty_idat_chunks(len(page) + 12 * 200, side=28)
+    assert not vision.inspect_structure(many).simple
+    client.post("/digit", content=many, headers={"content-type": "image/png"})
+    loop_thread, worker_thread = threads
+    assert worker_thread != loop_thread
 
 
 def test_a_full_decode_queue_sheds_requests_with_503() -> None:

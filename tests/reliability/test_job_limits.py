@@ -1,17 +1,19 @@
-"""Job cost limits: a job estimated to run too long is refused before it is queued, a running
-job is stopped at its wall-clock limit, and versions held back from promotion are pruned
-(never the served or a pinned one)."""
+"""Job cost limits: a job estimated to run too long or to need too much memory is refused before
+it is queued, a running job is stopped at its wall-clock limit, and versions held back from
+promotion are pruned (never the served or a pinned one)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from bench.commands.abuse import ENDLESS_JOB
+import pytest
+
+from bench.attacks import ENDLESS_JOB, HUNGRY_JOB
 from service.jobs.runner import run_job
 from service.jobs.store import JobStore
 from tests.service.test_bad_input import assert_error
-from training.cost import estimate_cost
+from training.cost import estimate_cost, estimate_memory
 from training.hyperparameters import DigitHyperparameters, MpgHyperparameters
 from training.versions import prune_unpromoted, write_pin
 
@@ -39,6 +41,45 @@ def test_a_job_over_the_cost_budget_is_refused_with_its_estimate(client) -> None
     assert client.get("/jobs").json()["total"] == 0
     default = client.post("/jobs", json={"model": "digit"})
     assert default.status_code == 202, default.text
+
+
+@pytest.mark.parametrize(
+    "recipe",
+    [
+        {},
+        {"conv_filters": [32, 64], "hidden_units": [256, 64], "augment": False},
+        {"conv_filters": [8], "dropout": 0},
+        {"architecture": "mlp", "hidden_units": [300, 100]},
+    ],
+)
+def test_the_memory_estimate_counts_the_parameters_keras_builds(recipe: dict[str, object]) -> None:
+    from training.digit_model import build_digit_model
+
+    hp = DigitHyperparameters.model_validate(recipe)
+    assert estimate_memory(hp).parameters == build_digit_model(hp).count_params()
+
+
+def test_memory_estimates_grow_with_the_batch_and_the_model() -> None:
+    default = estimate_memory(DigitHyperparameters())
+    # Measured by `python -m bench.job_memory` (bench/RESULTS.md): about 190 MiB for the
+    # default recipe's training step, 550 MiB for 256-filter convolutions at batch 64.
+    assert 100 * 2**20 < default.step_bytes < 400 * 2**20
+    wide = DigitHyperparameters(conv_filters=[256, 256, 256], batch_size=64)
+    assert 300 * 2**20 < estimate_memory(wide).step_bytes < 1100 * 2**20
+    hungry = DigitHyperparameters.model_validate(HUNGRY_JOB["hyperparameters"])
+    assert estimate_memory(hungry).step_bytes > 16 * 2**30
+    assert estimate_memory(MpgHyperparameters()).step_bytes < 200 * 2**20
+
+
+def test_a_job_over_the_memory_budget_is_refused_with_its_estimate(client) -> None:
+    response = client.post("/jobs", json=HUNGRY_JOB)
+    assert_error(response, 422, "invalid_input", "estimated to need")
+    message = response.json()["error"]
+    assert "the limit is 4.0 GiB (PERCEPTRON_MAX_JOB_MEMORY_BYTES)" in message
+    assert "batch of 4,096" in message
+    assert client.get("/jobs").json()["total"] == 0
+    smaller = {**HUNGRY_JOB, "hyperparameters": {**HUNGRY_JOB["hyperparameters"], "batch_size": 64}}
+    assert client.post("/jobs", json=smaller).status_code == 202
 
 
 def test_a_running_job_is_failed_at_its_wall_clock_limit(settings_factory, models_dir) -> None:

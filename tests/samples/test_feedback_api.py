@@ -182,3 +182,58 @@ def test_listing_filters_and_pages(client) -> None:
     assert len(first["items"]) == 2 and len(second["items"]) == 1
     seen = {item["id"] for item in first["items"] + second["items"]}
     assert seen == set(ids)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"},
+        {"Origin": "https://evil.example"},
+        {"Origin": "null"},
+        {"Sec-Fetch-Site": "cross-site"},
+    ],
+)
+def test_another_sites_page_cannot_send_feedback(client, headers: dict[str, str]) -> None:
+    """Any page a person visits could otherwise fill the store through that person's browser
+    (a form posts multipart without a CORS preflight)."""
+    files = {"file": ("seven.png", drawn_seven(), "image/png")}
+    refused = client.post("/digit/feedback", files=files, data={"label": "7"}, headers=headers)
+    assert refused.status_code == 403 and refused.json()["code"] == "forbidden"
+    assert "send feedback" in refused.json()["error"]
+    assert client.get("/samples").json()["total"] == 0
+
+
+def test_the_service_own_page_and_listed_sites_may_send_feedback(
+    client_factory, settings_factory, models_dir
+) -> None:
+    client = client_factory(
+        settings_factory(models_dir=models_dir, cors_origins="https://digits.example,*")
+    )
+    files = {"file": ("seven.png", drawn_seven(), "image/png")}
+    for headers in (
+        {"Origin": "http://127.0.0.1", "Sec-Fetch-Site": "same-origin"},
+        {"Origin": "https://digits.example", "Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "none"},
+        {},
+    ):
+        sent = client.post("/digit/feedback", files=files, data={"label": "7"}, headers=headers)
+        assert sent.status_code == 201, (headers, sent.text)
+    # `*` opens predictions to every site, never writes to the store.
+    starred = client.post(
+        "/digit/feedback", files=files, data={"label": "7"}, headers={"Origin": "https://x.example"}
+    )
+    assert starred.status_code == 403
+
+
+def test_a_full_store_answers_507_until_samples_are_deleted(
+    client_factory, settings_factory, models_dir
+) -> None:
+    client = client_factory(settings_factory(models_dir=models_dir, feedback_max_samples=2))
+    first = send(client, 7).json()
+    assert send(client, 1).status_code == 201
+    full = send(client, 7)
+    assert full.status_code == 507 and full.json()["code"] == "storage_full"
+    assert "PERCEPTRON_FEEDBACK_MAX_SAMPLES" in full.json()["error"]
+    assert client.get("/samples").json()["total"] == 2
+    assert client.delete(f"/samples/{first['id']}").status_code == 204
+    assert send(client, 7).status_code == 201

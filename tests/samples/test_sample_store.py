@@ -1,18 +1,24 @@
 """The sample store on both job databases (SQLite and a real PostgreSQL): the table comes from
-the migrations, and filters, pages, reviews, retention and the export behave the same."""
+the migrations, and filters, pages, reviews, retention, the quota and the export behave the
+same; only the image reads read images."""
 
 from __future__ import annotations
 
 import io
+import re
 from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+from sqlalchemy import event
 
+from service.errors import InsufficientStorage
 from service.jobs.store import JobStore
-from service.samples.store import SampleSource, SampleStatus, SampleStore
+from service.samples.store import SampleQuota, SampleSource, SampleStatus, SampleStore
+
+ROOMY = SampleQuota(max_samples=1000, max_bytes=2**30)
 
 
 def png(value: int) -> bytes:
@@ -35,7 +41,7 @@ def samples(request: pytest.FixtureRequest, tmp_path: Path):
     jobs.close()
 
 
-def add(store: SampleStore, label: int, value: int = 255):
+def add(store: SampleStore, label: int, value: int = 255, quota: SampleQuota = ROOMY):
     return store.add(
         label=label,
         predicted=None,
@@ -44,6 +50,7 @@ def add(store: SampleStore, label: int, value: int = 255):
         image_png=png(value),
         original=png(value),
         original_type="image/png",
+        quota=quota,
     )
 
 
@@ -70,3 +77,45 @@ def test_retention_keeps_accepted_samples_unless_told(samples: SampleStore) -> N
     assert samples.purge(timedelta(seconds=-1), keep_accepted=True) == 1
     assert samples.get(dropped.id) is None and samples.get(kept.id) is not None
     assert samples.purge(timedelta(seconds=-1), keep_accepted=False) == 1
+
+
+def test_the_quota_counts_samples_and_bytes(samples: SampleStore) -> None:
+    one = len(png(255)) * 2
+    by_count = SampleQuota(max_samples=2, max_bytes=2**30)
+    add(samples, 1, quota=by_count)
+    add(samples, 2, quota=by_count)
+    with pytest.raises(InsufficientStorage) as full:
+        add(samples, 3, quota=by_count)
+    assert full.value.status == 507 and "PERCEPTRON_FEEDBACK_MAX_SAMPLES" in full.value.message
+    assert samples.usage() == (2, 2 * one)
+    by_bytes = SampleQuota(max_samples=1000, max_bytes=3 * one)
+    add(samples, 4, quota=by_bytes)
+    with pytest.raises(InsufficientStorage, match="PERCEPTRON_FEEDBACK_MAX_BYTES"):
+        add(samples, 5, quota=by_bytes)
+    # Deleting makes room again.
+    samples.delete(samples.page(status=None, label=None, limit=1, offset=0)[0][0].id)
+    add(samples, 5, quota=by_bytes)
+    assert samples.usage()[0] == 3
+
+
+def test_listing_and_reviewing_read_no_image(samples: SampleStore) -> None:
+    rows = [add(samples, label) for label in range(5)]
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    event.listen(samples.engine, "before_cursor_execute", record)
+    try:
+        page, total = samples.page(status=None, label=None, limit=500, offset=0)
+        assert total == 5 and len(page) == 5
+        assert samples.get(rows[0].id) is not None
+        samples.review(rows[1].id, status=SampleStatus.rejected, label=None)
+        reads = list(statements)
+        assert samples.original(rows[2].id) == (png(255), "image/png")
+        assert samples.image(rows[2].id) == png(255)
+    finally:
+        event.remove(samples.engine, "before_cursor_execute", record)
+    images = re.compile(r"samples\.(original|image_png)\b(?!_)")
+    assert reads and not [sql for sql in reads if images.search(sql)]
+    assert any(images.search(sql) for sql in statements[len(reads) :])

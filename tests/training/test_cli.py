@@ -155,6 +155,8 @@ def test_a_tiny_real_run_prints_a_summary_and_writes_version_1_then_2(
     args = ["mpg", "--epochs", "5", "--ensemble-size", "1", "--models-dir", str(models)]
     args += ["--cache-dir", str(data_paths.cache_dir)]
     env = {"DATA_DIR": str(data_paths.data_dir)} if data_paths.data_dir else {}
+    # A folder of its own, without the bundled versions a models folder otherwise starts from.
+    env["PERCEPTRON_BUNDLED_MODELS_DIR"] = ""
     for version in (1, 2):
         result = _python_m_training(*args, cwd=tmp_path, **env)
         assert result.returncode == 0, result.stderr
