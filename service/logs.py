@@ -146,5 +146,8 @@ def configure_logging(level: str, *, json_lines: bool | None) -> None:
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = True
+        # uvicorn's own configuration sets levels on these (log_level=...); the root's rules.
+        logger.setLevel(logging.NOTSET)
+        logger.disabled = False
     # Our access log replaces uvicorn's (it carries the request id and the latency).
     logging.getLogger("uvicorn.access").disabled = True

@@ -50,6 +50,9 @@ def ways() -> dict[str, Callable[[bytes], object]]:
 
     from service import vision
     from service.settings import Settings
+
+    # The floor decodes as the package's own first step does, so it reads the draft size from
+    # inside the package: the one import here that bypasses `service.vision`'s entry points.
     from service.vision.pipeline import JPEG_DRAFT_SIDE
 
     limits = vision.ImageLimits(Settings().max_image_pixels)

@@ -42,10 +42,12 @@ from tests.containers.container_files import (
 CONTAINER_DEFAULTS = {
     "PERCEPTRON_REDIS_URL": "redis://:change-me@redis:6379/0",
     "PERCEPTRON_TRUSTED_PROXIES": "172.31.255.2",
+    "PERCEPTRON_MAX_CONNECTIONS_PER_CLIENT": "1000",
 }
 """Compose values that differ from the Settings defaults on purpose, as they read with no .env
 (the Redis URL is built from REDIS_PASSWORD and REDIS_ADDRESS; the trusted proxy is the
-production proxy's address on the edge network, tests/containers/test_proxy.py)."""
+production proxy's address on the edge network, and every connection comes from it or Docker's
+gateway, so the per-address connection cap is the total one: tests/containers/test_proxy.py)."""
 VOLUME_PATH_SETTINGS = ("PERCEPTRON_MODELS_DIR", "PERCEPTRON_STATE_DIR", "PERCEPTRON_CACHE_DIR")
 
 

@@ -126,3 +126,13 @@ def test_only_predictions_are_resent_to_the_next_replica() -> None:
             raise AssertionError(f"{pattern} matches no prediction route")
         for path in ("/digit/feedback", "/jobs", "/models/mpg/served-version", "/samples"):
             assert not regex.match(path), (pattern, path)
+
+
+def test_behind_the_proxy_only_the_total_connection_cap_applies() -> None:
+    """The API counts connections per socket address; behind the proxy that is the proxy's,
+    so a per-address cap under the total would refuse the proxy, not a client. The proxy caps
+    each client itself."""
+    environment = compose()["services"]["api"]["environment"]
+    per_address = int(interpolate(environment["PERCEPTRON_MAX_CONNECTIONS_PER_CLIENT"]))
+    assert per_address == Settings(_env_file=None).max_connections
+    assert directives()["limit_conn"] == ["per_client 64"]

@@ -245,3 +245,15 @@ def test_keda_scales_workers_on_the_queue_the_code_uses() -> None:
             keys = one("keda", "Secret", ref["name"])["data"]
             assert ref["key"] in keys
     assert set(references) == {"address", "password", "connection"}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_behind_the_ingress_only_the_total_connection_cap_applies(overlay: str) -> None:
+    """Connections are counted per socket address, which is an ingress controller pod's: a
+    per-address cap under the total would refuse the ingress, not a client."""
+    (container,) = one(overlay, "Deployment", "perceptron-api")["spec"]["template"]["spec"][
+        "containers"
+    ]
+    env = {**environment(overlay, container), "PERCEPTRON_ENVIRONMENT": "development"}
+    settings = settings_of(env)
+    assert settings.max_connections_per_client == settings.max_connections

@@ -61,7 +61,7 @@ def test_the_memory_estimate_counts_the_parameters_keras_builds(recipe: dict[str
 
 def test_memory_estimates_grow_with_the_batch_and_the_model() -> None:
     default = estimate_memory(DigitHyperparameters())
-    # Measured by `python -m bench.job_memory` (bench/RESULTS.md): about 190 MiB for the
+    # Measured by `python -m bench job_memory` (bench/RESULTS.md): about 190 MiB for the
     # default recipe's training step, 550 MiB for 256-filter convolutions at batch 64.
     assert 100 * 2**20 < default.step_bytes < 400 * 2**20
     wide = DigitHyperparameters(conv_filters=[256, 256, 256], batch_size=64)

@@ -135,9 +135,10 @@ def test_a_recycled_worker_is_not_a_warning(
 ) -> None:
     from service.jobs.queue import build_queue
 
-    queue = build_queue(settings_factory())
+    settings = settings_factory()
+    queue = build_queue(settings)
     consumer = RecyclingConsumer(
-        queue.huey, workers=1, worker_type="process", check_worker_health=True, max_tasks=1
+        settings, queue, workers=1, worker_type="process", check_worker_health=True, max_tasks=1
     )
     started: list[_Process] = []
     monkeypatch.setattr(

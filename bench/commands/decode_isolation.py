@@ -1,6 +1,6 @@
-"""`python -m bench.decode_isolation`: does decoding uploads in a worker process with a CPU-time
-limit pay, against the decode slots' threads? (An experiment: its figures are in
-bench/RESULTS.md, "Decoding in a process".)
+"""Does decoding uploads in a worker process with a CPU-time limit pay, against threads?
+
+An experiment for the decode slots: its section is `decode-isolation`.
 
 For three uploads (a web canvas, a 12-megapixel phone photo, a 25-megapixel lossless WebP) it
 times `vision.preprocess` called directly, on a thread, and in a process pool whose workers set
@@ -10,6 +10,7 @@ two such decodes run on threads or in processes; and the memory a worker process
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import concurrent.futures
 import io
@@ -25,6 +26,7 @@ from PIL import Image
 
 from bench import procstat
 from bench.attacks import canvas_png
+from bench.results import Section, table
 
 CPU_LIMIT_S = 5
 
@@ -85,20 +87,20 @@ async def loop_lag(run_two: Callable[[], Any]) -> float:
     return max(lags)
 
 
-def main() -> int:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--repeat", type=int, default=5, help="timings per large upload (5)")
+
+
+def run(args: argparse.Namespace) -> list[Section]:
     files = uploads()
     threads = concurrent.futures.ThreadPoolExecutor(2)
     processes = concurrent.futures.ProcessPoolExecutor(
         2, mp_context=multiprocessing.get_context("spawn"), initializer=_limit_cpu
     )
     list(processes.map(_preprocess, [files["canvas"]] * 4))  # workers started and warm
-    print(
-        "| upload | bytes | direct ms (median) | thread ms | process ms "
-        "| loop lag, 2 on threads (ms) | loop lag, 2 in processes (ms) |"
-    )
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    rows = []
     for name, data in files.items():
-        repeat = 30 if name == "canvas" else 5
+        repeat = 6 * args.repeat if name == "canvas" else args.repeat
         direct = timed(lambda d=data: _preprocess(d), repeat)
         thread = timed(lambda d=data: threads.submit(_preprocess, d).result(), repeat)
         process = timed(lambda d=data: processes.submit(_preprocess, d).result(), repeat)
@@ -117,21 +119,18 @@ def main() -> int:
         lag_threads = loop.run_until_complete(loop_lag(two_threads))
         lag_processes = loop.run_until_complete(loop_lag(two_processes))
         loop.close()
-        print(
-            f"| {name} | {len(data):,} | {statistics.median(direct):.1f} | "
-            f"{statistics.median(thread):.1f} | {statistics.median(process):.1f} | "
-            f"{lag_threads:.1f} | {lag_processes:.1f} |",
-            flush=True,
-        )
-    workers = [p for p in procstat.children(multiprocessing.current_process().pid or 0)]
-    rss = [procstat.process_rss_mib(pid) for pid in workers]
-    each = ", ".join(f"{r:.0f}" for r in rss)
-    print(f"\nworker processes: {len(rss)}, resident memory each: {each} MiB")
-    print(f"load average: {procstat.load_average()[0]:.1f}")
+        rows.append(
+            [name, f"{len(data):,}", f"{statistics.median(direct):.1f}",
+             f"{statistics.median(thread):.1f}", f"{statistics.median(process):.1f}",
+             f"{lag_threads:.1f}", f"{lag_processes:.1f}"]
+        )  # fmt: skip
+        print(" | ".join(rows[-1]), flush=True)
+    workers = procstat.children(multiprocessing.current_process().pid or 0)
+    each = ", ".join(f"{procstat.process_rss_mib(pid):.0f}" for pid in workers)
     processes.shutdown()
     threads.shutdown()
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    columns = ("upload", "bytes", "direct ms (median)", "thread ms", "process ms",
+               "loop lag, 2 on threads (ms)", "loop lag, 2 in processes (ms)")  # fmt: skip
+    text = table(columns, rows, labels=1)
+    text += f"\n\nWorker processes: {len(workers)}, resident memory each: {each} MiB."
+    return [Section("decode-isolation", text)]
