@@ -1,15 +1,21 @@
 """POST /digit with the reject option: the served version's thresholds (its metadata's `reject`)
 decide "no digit found" (422) and `uncertain` answers; a version without them answers as
-before. A tiny real model, its thresholds set here to force each outcome."""
+before. A tiny real model, its thresholds set here to force each outcome; and one trained with
+negatives, judged by the thresholds its training chose."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
 from tests import drawings
+from tests.conftest import TINY_DIGIT
+
+TAUGHT_DIGIT = {**TINY_DIGIT, "negatives": 0.5}
+"""The tiny MLP, shown half as many pictures holding no digit as digits."""
 
 
 def _with_thresholds(models_dir: Path, no_digit_below: float, uncertain_below: float) -> None:
@@ -67,3 +73,48 @@ def test_in_a_batch_the_refused_image_is_named(
     response = client.post("/digit", files=files)
     assert response.status_code == 422
     assert response.json()["error"].startswith("first.png: ")
+
+
+@pytest.fixture(scope="module")
+def taught_models(tmp_path_factory: pytest.TempPathFactory, tiny_models: Path, data_paths) -> Path:  # type: ignore[no-untyped-def]
+    """The tiny models, with a digit/1 trained with negatives: training chose its thresholds."""
+    from training.hyperparameters import DigitHyperparameters, PromotePolicy
+    from training.pipeline import run_training
+    from training.progress import SilentProgress
+
+    folder = tmp_path_factory.mktemp("taught") / "models"
+    shutil.copytree(tiny_models, folder, ignore=shutil.ignore_patterns("digit"))
+    run_training(
+        "digit",
+        DigitHyperparameters.model_validate(TAUGHT_DIGIT),
+        paths=data_paths,
+        models_dir=folder,
+        observer=SilentProgress(),
+        promote=PromotePolicy.always,
+        command="tests/service/test_digit_reject.py",
+    )
+    return folder
+
+
+@pytest.mark.slow
+def test_a_version_trained_with_negatives_is_judged_by_the_thresholds_training_chose(
+    client_factory, settings_factory, taught_models, mnist
+) -> None:  # type: ignore[no-untyped-def]
+    from bench.not_digits import uploads
+
+    client = client_factory(settings_factory(models_dir=taught_models))
+    reject = client.get("/models/digit").json()["versions"][0]["reject"]
+    refuse, flag = reject["no_digit_below"], reject["uncertain_below"]
+    assert 0 < refuse <= flag < 1
+    assert reject["validation_digits"]["refused"] <= 0.01
+    pictures = [drawings.mnist_png(digit) for digit in mnist.x_test[:30]] + uploads(30, seed=5)
+    for picture in pictures:
+        response = client.post("/digit", files={"file": ("x.png", picture, "image/png")})
+        if response.status_code == 422:
+            assert response.json()["code"] == "no_digit_found"
+            continue
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["probability"] >= refuse
+        assert body["uncertain"] is (body["probability"] < flag)
+        assert ("reason" in body) is body["uncertain"]
