@@ -17,7 +17,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from service.admission import ImageAdmission
-from service.background import in_thread_to_the_end
+from service.database.threads import in_thread_to_the_end
 from service.http.client_address import ClientAddressMiddleware
 from service.http.deps import Serving
 from service.http.error_handlers import install_error_handlers
@@ -26,7 +26,7 @@ from service.http.middleware import (
     RequestContextMiddleware,
     RequestGuardMiddleware,
 )
-from service.http.rate_limit import RateLimiter
+from service.http.rate_limit import Allowance, RateLimiter
 from service.jobs.broadcast import JobEventHub
 from service.jobs.queue import build_queue
 from service.jobs.store import JobStore
@@ -142,8 +142,10 @@ def _wire(
     app.state.registry = registry
     app.state.feedback_limiter = RateLimiter(
         "feedback",
-        settings.feedback_per_minute,
-        "PERCEPTRON_FEEDBACK_PER_MINUTE",
+        [
+            Allowance(settings.feedback_per_minute, "minute", "PERCEPTRON_FEEDBACK_PER_MINUTE"),
+            Allowance(settings.feedback_per_day, "day", "PERCEPTRON_FEEDBACK_PER_DAY"),
+        ],
         redis_url=settings.redis_url,
     )
     admission = ImageAdmission.from_settings(settings)

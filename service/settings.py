@@ -187,6 +187,12 @@ class Settings(TrainingSettings):
     """POST /digit/feedback requests a client address may send in a sliding minute; past it
     the answer is 429 with Retry-After. Counted in Redis when redis_url is set, so the limit
     holds across every API process and replica; in each process's memory otherwise."""
+    feedback_per_day: int = Field(1000, ge=1, le=10_000_000)
+    """POST /digit/feedback requests a client address may send in a sliding day, counted as
+    feedback_per_minute is; past it the answer is 429 with Retry-After. A person labelling at
+    the web page sends one every few seconds, so 1,000 is about an hour of steady labelling a
+    day, while one address can no longer fill the store by keeping under the minute's limit
+    all day (30 a minute of 2 MiB originals would be 86 GiB)."""
     feedback_max_samples: int = Field(100_000, ge=1)
     """Samples the feedback store may hold in all; past it POST /digit/feedback answers 507
     until an administrator deletes samples or the retention period removes old ones."""

@@ -125,6 +125,7 @@ GROUPS = (
             "max_event_streams_per_client",
             "event_stream_timeout_s",
             "feedback_per_minute",
+            "feedback_per_day",
             "max_feedback_image_bytes",
             "feedback_max_samples",
             "feedback_max_bytes",

@@ -5,9 +5,12 @@ protocols' JSON whatever its content type), cars for /mpg, and digit images in t
 Every JSON body is parsed on the event loop, and CPython's parser holds the interpreter for the
 whole parse (in a thread it stalls the loop all the same: 2.3 s for a 9.8 MB array, measured),
 as do the per-value checks after it. So each reader names the most values its endpoint can use
-(`max_values`, from the endpoint's own row limits), and a body with more is refused (413) from
-a count of its commas, at memory speed, before any of it is parsed: what parsing and checking
-cost is then bounded by what an honest request of the largest allowed size costs.
+(`max_values`, from the endpoint's own row limits), and a body with more is refused from a
+count of its commas, at memory speed, before any of it is parsed: what parsing and checking
+cost is then bounded by what an honest request of the largest allowed size costs. The refusal
+is the one the endpoint gives a batch over its row limit after parsing (422 invalid_input for
+/digit and /mpg, 400 bad_request for the tensor protocols, as TensorFlow Serving and KServe
+answer a malformed tensor), so a client sees one status for one fault whichever check finds it.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from service.admission import DigitSource
 from service.errors import (
     BadRequest,
     InvalidInput,
-    PayloadTooLarge,
+    ServiceError,
     UnsupportedMediaType,
     invalid_input,
 )
@@ -61,11 +64,17 @@ def media_type(request: Request) -> str:
 
 
 async def read_json(
-    request: Request, *, max_values: int, limit_reason: str, any_content_type: bool = False
+    request: Request,
+    *,
+    max_values: int,
+    limit_reason: str,
+    too_many: type[ServiceError],
+    any_content_type: bool = False,
 ) -> Any:
     """The parsed JSON body; 415 when it is not declared JSON (unless `any_content_type`),
-    413 when it holds more than `max_values` values (`limit_reason` says why the endpoint takes
-    no more), 400 when it does not parse or holds NaN or Infinity."""
+    `too_many` (the endpoint's status for too many rows) when it holds more than `max_values`
+    values (`limit_reason` says why the endpoint takes no more), 400 when it does not parse or
+    holds NaN or Infinity."""
     kind = media_type(request)
     if not any_content_type and kind != "application/json" and not kind.endswith("+json"):
         raise UnsupportedMediaType(
@@ -78,9 +87,10 @@ async def read_json(
     # values from above (commas inside strings only make it stricter).
     values = body.count(b",") + 1
     if values > max_values:
-        raise PayloadTooLarge(
+        raise too_many(
             f"the JSON body holds up to {values:,} values ({values - 1:,} commas); this "
-            f"endpoint takes at most {max_values:,} ({limit_reason}): send fewer rows"
+            f"endpoint takes at most {max_values:,} ({limit_reason}): send fewer rows, or "
+            "split the batch over several requests"
         )
     try:
         return json.loads(body, parse_constant=_refuse_constant)
@@ -98,14 +108,18 @@ async def read_protocol_json(request: Request, *, max_values: int, limit_reason:
     """The parsed JSON body of a tensor-protocol request, whatever its content type: TensorFlow
     Serving and Triton ignore it, and their clients send none (tritonclient) or a form type
     (`curl -d`). 400 when the body is empty, not JSON, holds NaN or Infinity, or carries
-    binary tensor data; 413 past `max_values` values (see `read_json`)."""
+    binary tensor data or more than `max_values` values (see `read_json`)."""
     if BINARY_DATA_HEADER in request.headers:
         raise BadRequest(
             "binary tensor data is not supported: send tensors as JSON "
             "(tritonclient: set_data_from_numpy(..., binary_data=False))"
         )
     return await read_json(
-        request, max_values=max_values, limit_reason=limit_reason, any_content_type=True
+        request,
+        max_values=max_values,
+        limit_reason=limit_reason,
+        too_many=BadRequest,
+        any_content_type=True,
     )
 
 
@@ -155,6 +169,7 @@ async def read_digit_sources(
             request,
             max_values=digit_json_values(max_images),
             limit_reason=f"the numbers of {max_images} MNIST images, PERCEPTRON_MAX_BATCH_IMAGES",
+            too_many=InvalidInput,
         )
         return _from_json(document, max_images), isinstance(document, list)
     raise UnsupportedMediaType(
@@ -275,6 +290,7 @@ async def read_feedback(
             request,
             max_values=digit_json_values(max_images),
             limit_reason="as many numbers as a /digit request, PERCEPTRON_MAX_BATCH_IMAGES",
+            too_many=InvalidInput,
         )
         if not isinstance(document, dict):
             raise InvalidInput("send one JSON object: the image ('image' or 'pixels') and 'label'")

@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from service.errors import ServiceError
+from service.errors import InvalidInput, ServiceError
 from service.http.bodies import mpg_json_values, parse_cars, read_json
 from service.http.deps import PredictionAccess, RegistryDep, serving_for_prediction
 from service.http.error_handlers import error_responses
@@ -53,6 +53,7 @@ async def predict_mpg(request: Request) -> MpgPrediction | MpgBatchPrediction:
         max_values=mpg_json_values(max_cars),
         limit_reason=f"{max_cars:,} cars of {len(CAR_FEATURES)} features, "
         "PERCEPTRON_MAX_BATCH_CARS",
+        too_many=InvalidInput,
     )
     cars, batch = parse_cars(document, max_cars)
     predictions = await mpg.predict(cars, serving.registry, serving.metrics, endpoint="/mpg")
