@@ -31,12 +31,19 @@ from service.settings import Settings
 pytestmark = [pytest.mark.slow, pytest.mark.data]
 
 ACCURACY_BAR = 0.99
-BARS_BELOW_TARGET = {"note_on_desk": 0.975, "fat_marker": 0.9, "sheet_on_table": 0.94}
-"""Conditions that do not reach 99% yet, guarded at a bar just under what they measure, so that
-a regression still fails; the 99% stays their target. note_on_desk: 99.5% at validation seed
-99, 98.5% at this seed. fat_marker (92.5%, 40 images) and sheet_on_table (95%, 20 images): the
-bundled digit/1 at validation seed 99; the model trained to tolerate fat strokes was not
-bundled (bench/RESULTS.md, "Robust reading")."""
+BARS_BELOW_TARGET = {
+    "note_on_desk": 0.975,
+    "fat_marker": 0.9,
+    "sheet_on_table": 0.94,
+    "coloured_paper": 0.985,
+    "screen_photo": 0.95,
+    "perspective": 0.95,
+}
+"""Conditions that do not reach 99% on the validation seeds, guarded one image under the lowest
+figure they measure there, so that a regression still fails; the 99% stays their target.
+note_on_desk: 99.5% at validation seed 99. fat_marker (92.5%, 40 images) and sheet_on_table
+(95%, 20 images): seed 99. At this test's image counts, seeds 99 and 0: coloured_paper 100% and
+99.0%, screen_photo 96% and 96%, perspective 96% and 98% (bench/RESULTS.md, "Robust reading")."""
 MNIST_ACCURACY_BAR = 0.995
 MNIST_REFUSED_OR_FLAGGED_BAR = 0.005
 IMAGES = 200
