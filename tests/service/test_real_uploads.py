@@ -38,12 +38,14 @@ BARS_BELOW_TARGET = {
     "coloured_paper": 0.985,
     "screen_photo": 0.95,
     "perspective": 0.95,
+    "thin_pen_photo": 0.94,
 }
 """Conditions that do not reach 99% on the validation seeds, guarded one image under the lowest
 figure they measure there, so that a regression still fails; the 99% stays their target.
 note_on_desk: 99.5% at validation seed 99. fat_marker (92.5%, 40 images) and sheet_on_table
 (95%, 20 images): seed 99. At this test's image counts, seeds 99 and 0: coloured_paper 100% and
-99.0%, screen_photo 96% and 96%, perspective 96% and 98% (bench/RESULTS.md, "Robust reading")."""
+99.0%, screen_photo 96% and 96%, perspective 96% and 98%, thin_pen_photo 95% and 98%
+(bench/RESULTS.md, "Robust reading")."""
 MNIST_ACCURACY_BAR = 0.995
 MNIST_REFUSED_OR_FLAGGED_BAR = 0.005
 IMAGES = 200
