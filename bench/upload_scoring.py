@@ -101,8 +101,22 @@ class DigitModel:
         """The predicted digit of each 28x28 tensor."""
         return self.probabilities(tensors).argmax(axis=1)
 
+    def doubts(self, tensors: np.ndarray, probabilities: np.ndarray) -> list[str]:
+        """What the service's reject option makes of each tensor's answer: "refused" (422
+        no_digit_found), "flagged" (`uncertain`) or "" (answered)."""
+        from service.usecases.reject import judge
+        from service.vision import NoDigitFound
 
-def _preprocess(upload: bytes | np.ndarray, max_pixels: int) -> tuple[np.ndarray | None, str]:
+        outcomes = []
+        for row in probabilities:
+            try:
+                outcomes.append("flagged" if judge(row, self.thresholds).uncertain else "")
+            except NoDigitFound:
+                outcomes.append("refused")
+        return outcomes
+
+
+def preprocess_upload(upload: bytes | np.ndarray, max_pixels: int) -> tuple[np.ndarray | None, str]:
     """The tensor the service would classify, or None and the kind of refusal."""
     from service import vision
 
@@ -123,8 +137,7 @@ def evaluate(
     save_dir: Path | None = None,
 ) -> ConditionResult:
     """Classifies (upload, label, test index) items as the service would and scores them."""
-    from service.usecases.reject import judge
-    from service.vision import NoDigitFound, to_png
+    from service.vision import to_png
 
     tensors, labels, indices, refusals, times, render_times = [], [], [], [], [], []
     files: list[bytes | None] = []
@@ -132,7 +145,7 @@ def evaluate(
     for upload, label, index in uploads:
         render_times.append(time.perf_counter() - started)
         begin = time.perf_counter()
-        tensor, refusal = _preprocess(upload, max_pixels)
+        tensor, refusal = preprocess_upload(upload, max_pixels)
         times.append(time.perf_counter() - begin)
         tensors.append(tensor if tensor is not None else np.zeros((28, 28), np.float32))
         labels.append(label)
@@ -140,17 +153,14 @@ def evaluate(
         refusals.append(refusal)
         files.append(upload if isinstance(upload, bytes) and save_dir is not None else None)
         started = time.perf_counter()
-    probabilities = model.probabilities(np.stack(tensors)) if tensors else np.zeros((0, 10))
+    stacked = np.stack(tensors) if tensors else np.zeros((0, 28, 28), np.float32)
+    probabilities = model.probabilities(stacked) if tensors else np.zeros((0, 10))
     predictions = probabilities.argmax(axis=1)
     flags = []
-    for i, refusal in enumerate(refusals):
-        flagged = False
-        if not refusal:
-            try:
-                flagged = judge(probabilities[i], model.thresholds).uncertain
-            except NoDigitFound:
-                refusals[i] = "no_digit"
-        flags.append(flagged)
+    for i, doubt in enumerate(model.doubts(stacked, probabilities)):
+        if not refusals[i] and doubt == "refused":
+            refusals[i] = "no_digit"
+        flags.append(not refusals[i] and doubt == "flagged")
     result = ConditionResult(
         condition=name,
         images=len(labels),
