@@ -135,10 +135,10 @@ def run(args: argparse.Namespace) -> list[Section]:
                 for index, (digit, label) in enumerate(zip(mnist.x_test, mnist.y_test, strict=True))
             )
             results.append(evaluate(MNIST_LINE, arrays, model, max_pixels=max_pixels))
-        for name, digit_like in ((NOT_A_DIGIT, False), (DIGIT_LIKE, True)):
+        for set_name, digit_like in ((NOT_A_DIGIT, False), (DIGIT_LIKE, True)):
             if args.not_digits:
                 sets = not_digit_uploads(args.not_digits, args.seed, digit_like=digit_like)
-                results.append(evaluate(name, sets, model, max_pixels=max_pixels))
+                results.append(evaluate(set_name, sets, model, max_pixels=max_pixels))
         for r in results:
             print(
                 f"gate {name}, {r.condition}: {r.accuracy:.2%} right, "

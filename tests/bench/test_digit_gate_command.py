@@ -25,6 +25,7 @@ def test_digit_gate_trains_thresholds_and_scores_each_set(tmp_path: Path, bench_
     results = json.loads(report.read_text())
     assert results["meta"]["train_digits"] == 400
     (run,) = results["runs"]
+    assert run["gate"] == "seed 0"
     assert 0 <= run["no_digit_below"] <= run["uncertain_below"] <= 1
     assert [r["condition"] for r in run["results"]] == [
         "canvas",
