@@ -33,7 +33,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.data]
 ACCURACY_BAR = 0.99
 BARS_BELOW_TARGET = {
     "note_on_desk": 0.975,
-    "fat_marker": 0.9,
+    "fat_marker": 0.925,
     "sheet_on_table": 0.94,
     "coloured_paper": 0.985,
     "screen_photo": 0.95,
@@ -42,10 +42,10 @@ BARS_BELOW_TARGET = {
 }
 """Conditions that do not reach 99% on the validation seeds, guarded one image under the lowest
 figure they measure there, so that a regression still fails; the 99% stays their target.
-note_on_desk: 99.5% at validation seed 99. fat_marker (92.5%, 40 images) and sheet_on_table
-(95%, 20 images): seed 99. At this test's image counts, seeds 99 and 0: coloured_paper 100% and
-99.0%, screen_photo 96% and 96%, perspective 96% and 98%, thin_pen_photo 95% and 98%
-(bench/RESULTS.md, "Robust reading")."""
+note_on_desk: 99.5% at validation seed 99; sheet_on_table: 95% (20 images) at seed 99. At this
+test's image counts, seeds 99 and 0: coloured_paper 100% and 99.0%, screen_photo 96% and 96%,
+perspective 96% and 98%, thin_pen_photo 95% and 98%; fat_marker 96.5%, 94.5%, and 94.5%, 93.0%,
+93.0% at seeds 1, 2, 3 (bench/RESULTS.md, "Robust reading")."""
 MNIST_ACCURACY_BAR = 0.995
 MNIST_REFUSED_OR_FLAGGED_BAR = 0.005
 IMAGES = 200
