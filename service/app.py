@@ -21,6 +21,7 @@ from service.database.threads import in_thread_to_the_end
 from service.http.client_address import ClientAddressMiddleware
 from service.http.deps import Serving
 from service.http.error_handlers import install_error_handlers
+from service.http.json_workers import JsonWorkers
 from service.http.middleware import (
     JsonCORSMiddleware,
     RequestContextMiddleware,
@@ -126,6 +127,7 @@ def _lifespan(
                     await task
             await hub.close()
             await app.state.feedback_limiter.close()
+            app.state.serving.json_workers.close()
             await registry.stop()
             queue.close()
             store.close()
@@ -149,7 +151,8 @@ def _wire(
         redis_url=settings.redis_url,
     )
     admission = ImageAdmission.from_settings(settings)
-    app.state.serving = Serving(settings, registry, metrics, admission)
+    json_workers = JsonWorkers(settings.json_inline_bytes)
+    app.state.serving = Serving(settings, registry, metrics, admission, json_workers)
 
     install_error_handlers(app)
     # The prediction routes first: FastAPI tries routers in order, and matching a request

@@ -108,6 +108,11 @@ class Settings(TrainingSettings):
     headers (the bound in service/admission.py), are preprocessed on the event loop, where a
     thread hop would cost more than decoding them; larger ones wait for a decode slot. 0 sends
     every upload to a decode slot."""
+    json_inline_bytes: int = Field(64 * 1024, ge=0)
+    """JSON bodies of at most this many bytes are parsed on the event loop; larger ones (up to
+    a few megabytes of tensors) are parsed and converted in a worker process, since parsing
+    holds the interpreter (a thread would stall the loop as much). 0 sends every JSON body to
+    the worker."""
     max_batch_images: int = Field(256, ge=1, le=4096)
     """Most images in one /digit request."""
     max_batch_cars: int = Field(1000, ge=1, le=100_000)

@@ -186,6 +186,7 @@ GROUPS = (
         (
             "decode_slots",
             "inline_preprocess_bytes",
+            "json_inline_bytes",
             "batch_max_size",
             "batch_max_wait_ms",
             "inline_inference_ms",

@@ -5,13 +5,12 @@ a second per request while it was parsed and checked.)"""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
 import pytest
 
-from service.http import bodies
+from service.http.json_workers import JsonWorkers
 from tests.service.test_bad_input import assert_error
 
 CAR = {
@@ -66,14 +65,13 @@ def test_a_body_of_more_values_than_the_endpoint_uses_is_refused_unparsed(
 ) -> None:
     path, body, status, code = ENDPOINTS[endpoint]
     parsed: list[int] = []
-    real_loads = json.loads
+    real_parse = JsonWorkers.parse
 
-    def spy(document: Any, *args: Any, **kwargs: Any) -> Any:
-        if len(document) > DIGIT_VALUES:  # the request's body, not some small document
-            parsed.append(len(document))
-        return real_loads(document, *args, **kwargs)
+    async def spy(self: JsonWorkers, body: bytes, *args: Any) -> Any:
+        parsed.append(len(body))
+        return await real_parse(self, body, *args)
 
-    monkeypatch.setattr(bodies.json, "loads", spy)
+    monkeypatch.setattr(JsonWorkers, "parse", spy)
     response = client.post(
         path, content=body(DIGIT_VALUES + 1000), headers={"content-type": "application/json"}
     )
