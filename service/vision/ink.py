@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from service.vision.errors import NoDigitFound
+from service.vision.frames import frame_pieces
 from service.vision.paper_lines import without_paper_lines
 
 SMALL_PICTURE = 64
@@ -347,6 +348,9 @@ def _digit_pieces(mask: np.ndarray) -> np.ndarray:
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     left, top, wide, high, area = (stats[1:, i].astype(np.int64) for i in range(5))
     touches_edge = (left == 0) | (top == 0) | (left + wide == width) | (top + high == height)
+    frames = frame_pieces(labels, stats[1:])
+    if (np.maximum(wide, high)[~frames] >= max(2, 0.02 * max(height, width))).any():
+        area = np.where(frames, 0, area)  # weightless: never the seed, never joined to it
     score = area * np.where(touches_edge, 0.25, 1.0)
     seed = int(np.argmax(score))
     chosen = np.zeros(count - 1, dtype=bool)
