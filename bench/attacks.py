@@ -239,6 +239,23 @@ async def json_arrays(target: Target, outcome: Outcome) -> None:
     outcome.statuses = await times(20, 4, lambda i: status_of(target.port, requests[i % 3]))
 
 
+async def json_within_caps(target: Target, outcome: Outcome) -> None:
+    images = 256  # PERCEPTRON_MAX_BATCH_IMAGES: the most values the value cap lets through
+    rows = "[" + ",".join(["[" + ",".join(["0.12345678901234567"] * 28) + "]"] * 28) + "]"
+    instances = ("[" + ",".join([rows] * images) + "]").encode()
+    flat = ("[" + ",".join(["0.12345678901234567"] * (images * 784)) + "]").encode()
+    tensor = b'{"name": "image", "shape": [256, 28, 28], "datatype": "FP32", "data": ' + flat
+    json_type = {"Content-Type": "application/json"}
+    requests = [
+        request_bytes("POST", path, body, json_type)
+        for path, body in (
+            ("/v1/models/digit:predict", b'{"instances": ' + instances + b"}"),
+            ("/v2/models/digit/infer", b'{"inputs": [' + tensor + b"}]}"),
+        )
+    ]
+    outcome.statuses = await times(20, 4, lambda i: status_of(target.port, requests[i % 2]))
+
+
 # -- connections ------------------------------------------------------------------------------
 
 
@@ -520,6 +537,11 @@ ATTACKS: dict[str, tuple[str, Attack]] = {
     "json-arrays": (
         "20 flat 9.8 MB JSON arrays to TF Serving, v2 and /mpg, 4 at a time",
         json_arrays,
+    ),
+    "json-within-caps": (
+        "20 of the costliest JSON bodies the value caps let through (256 images of 17-digit "
+        "numbers, 4.6 MB) to TF Serving and v2, 4 at a time",
+        json_within_caps,
     ),
     "huge-header": ("a header streamed up to 64 MB, 4 clients", huge_header),
     "idle-sockets": ("3,000 connections that never send a byte", idle_sockets),

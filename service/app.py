@@ -17,16 +17,17 @@ from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from service.admission import ImageAdmission
-from service.background import in_thread_to_the_end
+from service.database.threads import in_thread_to_the_end
 from service.http.client_address import ClientAddressMiddleware
 from service.http.deps import Serving
 from service.http.error_handlers import install_error_handlers
+from service.http.json_workers import JsonWorkers
 from service.http.middleware import (
     JsonCORSMiddleware,
     RequestContextMiddleware,
     RequestGuardMiddleware,
 )
-from service.http.rate_limit import RateLimiter
+from service.http.rate_limit import Allowance, RateLimiter
 from service.jobs.broadcast import JobEventHub
 from service.jobs.queue import build_queue
 from service.jobs.store import JobStore
@@ -136,6 +137,7 @@ def _lifespan(
                     await task
             await hub.close()
             await app.state.feedback_limiter.close()
+            app.state.serving.json_workers.close()
             await registry.stop()
             queue.close()
             store.close()
@@ -152,12 +154,15 @@ def _wire(
     app.state.registry = registry
     app.state.feedback_limiter = RateLimiter(
         "feedback",
-        settings.feedback_per_minute,
-        "PERCEPTRON_FEEDBACK_PER_MINUTE",
+        [
+            Allowance(settings.feedback_per_minute, "minute", "PERCEPTRON_FEEDBACK_PER_MINUTE"),
+            Allowance(settings.feedback_per_day, "day", "PERCEPTRON_FEEDBACK_PER_DAY"),
+        ],
         redis_url=settings.redis_url,
     )
     admission = ImageAdmission.from_settings(settings)
-    app.state.serving = Serving(settings, registry, metrics, admission)
+    json_workers = JsonWorkers(settings.json_inline_bytes)
+    app.state.serving = Serving(settings, registry, metrics, admission, json_workers)
 
     install_error_handlers(app)
     # The prediction routes first: FastAPI tries routers in order, and matching a request

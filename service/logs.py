@@ -18,9 +18,10 @@ outside the middleware that sets the context variable, after it has been reset."
 
 _NOT_EXTRA = frozenset(
     vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys()
-    | {"message", "asctime", "request_id"}
+    | {"message", "asctime", "request_id", "color_message"}
 )
-"""A record's own attributes; any other is an `extra={...}` field, written as it is."""
+"""A record's own attributes, and uvicorn's `color_message` (the message again, with terminal
+colour codes); any other is an `extra={...}` field, written as it is."""
 
 
 def current_request_id() -> str | None:

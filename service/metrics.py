@@ -26,7 +26,10 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 class ServiceMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        r = self.registry
+        self._add_request_metrics(self.registry)
+        self._add_model_metrics(self.registry)
+
+    def _add_request_metrics(self, r: CollectorRegistry) -> None:
         self.http_requests = Counter(
             "perceptron_http_requests",
             "HTTP requests by route template and status",
@@ -65,6 +68,14 @@ class ServiceMetrics:
             ("digit",),
             registry=r,
         )
+        self.shed_requests = Counter(
+            "perceptron_shed_requests",
+            "Requests refused with 503 because the inference queue was full",
+            ("model",),
+            registry=r,
+        )
+
+    def _add_model_metrics(self, r: CollectorRegistry) -> None:
         self.inference_latency = Histogram(
             "perceptron_inference_duration_seconds",
             "Duration of one model call (one batch)",
@@ -104,12 +115,6 @@ class ServiceMetrics:
             "Versions served with TensorFlow although LiteRT was asked for, by reason "
             "(litert_conversion_failed, litert_disagrees, litert_failed, litert_unavailable)",
             ("model", "version", "reason"),
-            registry=r,
-        )
-        self.shed_requests = Counter(
-            "perceptron_shed_requests",
-            "Requests refused with 503 because the inference queue was full",
-            ("model",),
             registry=r,
         )
 

@@ -108,6 +108,11 @@ class Settings(TrainingSettings):
     headers (the bound in service/admission.py), are preprocessed on the event loop, where a
     thread hop would cost more than decoding them; larger ones wait for a decode slot. 0 sends
     every upload to a decode slot."""
+    json_inline_bytes: int = Field(64 * 1024, ge=0)
+    """JSON bodies of at most this many bytes are parsed on the event loop; larger ones (up to
+    a few megabytes of tensors) are parsed and converted in a worker process, since parsing
+    holds the interpreter (a thread would stall the loop as much). 0 sends every JSON body to
+    the worker."""
     max_batch_images: int = Field(256, ge=1, le=4096)
     """Most images in one /digit request."""
     max_number_digits: int = Field(12, ge=1, le=100)
@@ -190,6 +195,12 @@ class Settings(TrainingSettings):
     """POST /digit/feedback requests a client address may send in a sliding minute; past it
     the answer is 429 with Retry-After. Counted in Redis when redis_url is set, so the limit
     holds across every API process and replica; in each process's memory otherwise."""
+    feedback_per_day: int = Field(1000, ge=1, le=10_000_000)
+    """POST /digit/feedback requests a client address may send in a sliding day, counted as
+    feedback_per_minute is; past it the answer is 429 with Retry-After. A person labelling at
+    the web page sends one every few seconds, so 1,000 is about an hour of steady labelling a
+    day, while one address can no longer fill the store by keeping under the minute's limit
+    all day (30 a minute of 2 MiB originals would be 86 GiB)."""
     feedback_max_samples: int = Field(100_000, ge=1)
     """Samples the feedback store may hold in all; past it POST /digit/feedback answers 507
     until an administrator deletes samples or the retention period removes old ones."""

@@ -126,6 +126,7 @@ GROUPS = (
             "max_event_streams_per_client",
             "event_stream_timeout_s",
             "feedback_per_minute",
+            "feedback_per_day",
             "max_feedback_image_bytes",
             "feedback_max_samples",
             "feedback_max_bytes",
@@ -186,6 +187,7 @@ GROUPS = (
         (
             "decode_slots",
             "inline_preprocess_bytes",
+            "json_inline_bytes",
             "batch_max_size",
             "batch_max_wait_ms",
             "inline_inference_ms",

@@ -2,19 +2,22 @@
 protocols' JSON whatever its content type), cars for /mpg, and digit images in the three shapes
 /digit accepts (multipart files, a raw image body, JSON).
 
-Every JSON body is parsed on the event loop, and CPython's parser holds the interpreter for the
-whole parse (in a thread it stalls the loop all the same: 2.3 s for a 9.8 MB array, measured),
-as do the per-value checks after it. So each reader names the most values its endpoint can use
-(`max_values`, from the endpoint's own row limits), and a body with more is refused (413) from
-a count of its commas, at memory speed, before any of it is parsed: what parsing and checking
-cost is then bounded by what an honest request of the largest allowed size costs.
+CPython's JSON parser holds the interpreter for the whole parse (in a thread it stalls the loop
+all the same: 2.3 s for a 9.8 MB array, measured), as do the per-value checks after it; large
+bodies are parsed in a worker process (`service.http.json_workers`), and what a body may cost is
+bounded before that. Each reader names the most values its endpoint can use
+(`max_values`, from the endpoint's own row limits), and a body with more is refused from a
+count of its commas, at memory speed, before any of it is parsed: what parsing and checking
+cost is then bounded by what an honest request of the largest allowed size costs. The refusal
+is the one the endpoint gives a batch over its row limit after parsing (422 invalid_input for
+/digit and /mpg, 400 bad_request for the tensor protocols, as TensorFlow Serving and KServe
+answer a malformed tensor), so a client sees one status for one fault whichever check finds it.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import json
 from typing import Any
 
 from fastapi import Request
@@ -27,10 +30,11 @@ from service.admission import DigitSource
 from service.errors import (
     BadRequest,
     InvalidInput,
-    PayloadTooLarge,
+    ServiceError,
     UnsupportedMediaType,
     invalid_input,
 )
+from service.http.json_workers import JsonWorkers
 from service.schemas.digit import DigitJsonImage
 from service.schemas.mpg import Car
 from service.schemas.tensors import JSON_OVERHEAD_VALUES
@@ -60,12 +64,18 @@ def media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
 
 
-async def read_json(
-    request: Request, *, max_values: int, limit_reason: str, any_content_type: bool = False
-) -> Any:
-    """The parsed JSON body; 415 when it is not declared JSON (unless `any_content_type`),
-    413 when it holds more than `max_values` values (`limit_reason` says why the endpoint takes
-    no more), 400 when it does not parse or holds NaN or Infinity."""
+async def json_body(
+    request: Request,
+    *,
+    max_values: int,
+    limit_reason: str,
+    too_many: type[ServiceError],
+    any_content_type: bool = False,
+) -> bytes:
+    """The body of a JSON request, unparsed (parse it with `JsonWorkers.parse`); 415 when it is
+    not declared JSON (unless `any_content_type`), 400 when it is empty, `too_many` (the
+    endpoint's status for too many rows) when it holds more than `max_values` values
+    (`limit_reason` says why the endpoint takes no more)."""
     kind = media_type(request)
     if not any_content_type and kind != "application/json" and not kind.endswith("+json"):
         raise UnsupportedMediaType(
@@ -78,34 +88,29 @@ async def read_json(
     # values from above (commas inside strings only make it stricter).
     values = body.count(b",") + 1
     if values > max_values:
-        raise PayloadTooLarge(
+        raise too_many(
             f"the JSON body holds up to {values:,} values ({values - 1:,} commas); this "
-            f"endpoint takes at most {max_values:,} ({limit_reason}): send fewer rows"
+            f"endpoint takes at most {max_values:,} ({limit_reason}): send fewer rows, or "
+            "split the batch over several requests"
         )
-    try:
-        return json.loads(body, parse_constant=_refuse_constant)
-    except RecursionError:
-        raise BadRequest("the JSON document is nested too deeply") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"the body is not valid JSON: {exc}") from None
+    return body
 
 
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number; send finite numbers only")
-
-
-async def read_protocol_json(request: Request, *, max_values: int, limit_reason: str) -> Any:
-    """The parsed JSON body of a tensor-protocol request, whatever its content type: TensorFlow
-    Serving and Triton ignore it, and their clients send none (tritonclient) or a form type
-    (`curl -d`). 400 when the body is empty, not JSON, holds NaN or Infinity, or carries
-    binary tensor data; 413 past `max_values` values (see `read_json`)."""
+async def protocol_json_body(request: Request, *, max_values: int, limit_reason: str) -> bytes:
+    """The body of a tensor-protocol request, whatever its content type: TensorFlow Serving
+    and Triton ignore it, and their clients send none (tritonclient) or a form type (`curl
+    -d`). 400 when it carries binary tensor data; otherwise as `json_body`."""
     if BINARY_DATA_HEADER in request.headers:
         raise BadRequest(
             "binary tensor data is not supported: send tensors as JSON "
             "(tritonclient: set_data_from_numpy(..., binary_data=False))"
         )
-    return await read_json(
-        request, max_values=max_values, limit_reason=limit_reason, any_content_type=True
+    return await json_body(
+        request,
+        max_values=max_values,
+        limit_reason=limit_reason,
+        too_many=BadRequest,
+        any_content_type=True,
     )
 
 
@@ -140,7 +145,7 @@ _JSON_IMAGE = TypeAdapter(DigitJsonImage)
 
 
 async def read_digit_sources(
-    request: Request, *, max_images: int
+    request: Request, *, max_images: int, workers: JsonWorkers
 ) -> tuple[list[DigitSource], bool]:
     """The images of a /digit request, in order, and whether the client asked for a batch
     (several files, or a JSON list). Raises 4xx errors that name the problem."""
@@ -151,12 +156,13 @@ async def read_digit_sources(
     if kind.startswith("image/") or kind == "application/octet-stream":
         return [DigitSource("body", await request.body())], False
     if kind == "application/json":
-        document = await read_json(
+        body = await json_body(
             request,
             max_values=digit_json_values(max_images),
             limit_reason=f"the numbers of {max_images} MNIST images, PERCEPTRON_MAX_BATCH_IMAGES",
+            too_many=InvalidInput,
         )
-        return _from_json(document, max_images), isinstance(document, list)
+        return await workers.parse(body, digit_json_sources, max_images)
     raise UnsupportedMediaType(
         "send the image as multipart/form-data (field 'file', repeat it for a batch), as an "
         f"image/* body, or as application/json; got {kind or 'no content type'}"
@@ -209,6 +215,20 @@ async def _check_closing_boundary(request: Request) -> None:
         )
 
 
+def digit_json_sources(document: Any, max_images: int) -> tuple[list[DigitSource], bool]:
+    """The images of a /digit JSON document, and whether it was a batch (a list)."""
+    return _from_json(document, max_images), isinstance(document, list)
+
+
+def feedback_json(document: Any) -> tuple[DigitSource, dict[str, Any]]:
+    """The image of a JSON feedback document and its other fields, unvalidated."""
+    if not isinstance(document, dict):
+        raise InvalidInput("send one JSON object: the image ('image' or 'pixels') and 'label'")
+    image = {key: document[key] for key in ("image", "pixels") if key in document}
+    fields = {key: value for key, value in document.items() if key not in image}
+    return _from_json(image, 1)[0], fields
+
+
 def _from_json(document: Any, max_images: int) -> list[DigitSource]:
     try:
         if isinstance(document, list):
@@ -246,7 +266,7 @@ def _json_source(index: int, image: DigitJsonImage) -> DigitSource:
 
 
 async def read_feedback(
-    request: Request, *, max_images: int
+    request: Request, *, max_images: int, workers: JsonWorkers
 ) -> tuple[DigitSource, dict[str, Any], bool]:
     """The image of a /digit/feedback request and its other fields, unvalidated, and whether
     they came as JSON (typed, so validated strictly) rather than form text. A JSON body may
@@ -271,16 +291,14 @@ async def read_feedback(
         finally:
             await form.close()
     if kind == "application/json":
-        document = await read_json(
+        body = await json_body(
             request,
             max_values=digit_json_values(max_images),
             limit_reason="as many numbers as a /digit request, PERCEPTRON_MAX_BATCH_IMAGES",
+            too_many=InvalidInput,
         )
-        if not isinstance(document, dict):
-            raise InvalidInput("send one JSON object: the image ('image' or 'pixels') and 'label'")
-        image = {key: document[key] for key in ("image", "pixels") if key in document}
-        fields = {key: value for key, value in document.items() if key not in image}
-        return _from_json(image, 1)[0], fields, True
+        source, fields = await workers.parse(body, feedback_json)
+        return source, fields, True
     raise UnsupportedMediaType(
         f"send the image as multipart/form-data (field '{UPLOAD_FIELD}', plus 'label') or as "
         f"application/json; got {kind or 'no content type'}"

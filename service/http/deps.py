@@ -16,6 +16,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from service.admission import ImageAdmission
+from service.http.json_workers import JsonWorkers
 from service.http.security import check_admin, check_prediction_access, is_admin
 from service.metrics import ServiceMetrics
 from service.registry import ModelRegistry
@@ -50,6 +51,7 @@ class Serving:
     registry: ModelRegistry
     metrics: ServiceMetrics
     admission: ImageAdmission
+    json_workers: JsonWorkers
 
 
 def serving_for_prediction(request: Request) -> Serving:

@@ -1,4 +1,5 @@
-"""Requests per client address within a sliding minute, counted by the `limits` library.
+"""Requests per client address within sliding windows (a minute, a day), counted by the `limits`
+library.
 
 With `redis_url` set the counts live in Redis, so every API replica (and every worker process of
 one) adds to one count per client and a client gets the limit once, not once per process. With
@@ -18,8 +19,11 @@ import ipaddress
 import logging
 import math
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
 
-from limits import RateLimitItem, RateLimitItemPerMinute
+from limits import RateLimitItem, RateLimitItemPerDay, RateLimitItemPerMinute
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.errors import StorageError
@@ -51,16 +55,37 @@ def client_key(client: str | None) -> str:
     return str(address)
 
 
+_ITEMS: dict[str, type[RateLimitItem]] = {
+    "minute": RateLimitItemPerMinute,
+    "day": RateLimitItemPerDay,
+}
+
+
+@dataclass(frozen=True)
+class Allowance:
+    """`amount` requests per client in a sliding `period`; `setting` is cited in the refusal."""
+
+    amount: int
+    period: Literal["minute", "day"]
+    setting: str
+
+    @property
+    def item(self) -> RateLimitItem:
+        return _ITEMS[self.period](self.amount)
+
+
 class RateLimiter:
-    """`per_minute` requests of one kind (`name`) per client; `setting` is the setting to cite
-    in the refusal."""
+    """Requests of one kind (`name`) per client, within every one of `allowances`. They are
+    counted shortest window first, and a request refused by one is not counted by the longer
+    ones after it: a client held back for the minute does not spend its day."""
 
     def __init__(
-        self, name: str, per_minute: int, setting: str, redis_url: str | None = None
+        self, name: str, allowances: Sequence[Allowance], redis_url: str | None = None
     ) -> None:
+        if not allowances:
+            raise ValueError("a rate limiter needs at least one allowance")
         self.name = name
-        self.item: RateLimitItem = RateLimitItemPerMinute(per_minute)
-        self.setting = setting
+        self.allowances = sorted(allowances, key=lambda allowance: allowance.item.get_expiry())
         self.redis_url = redis_url
         self._limiters: dict[bool, SlidingWindowCounterRateLimiter] = {}
         self._pools: list[ConnectionPool] = []
@@ -73,21 +98,26 @@ class RateLimiter:
         return self.redis_url is not None
 
     async def take(self, client: str | None) -> None:
-        """Counts one request of `client`; 429 with Retry-After when its allowance is spent."""
+        """Counts one request of `client`; 429 with Retry-After when an allowance is spent."""
         key = client_key(client)
+        for allowance in self.allowances:
+            await self._take(allowance, key)
+
+    async def _take(self, allowance: Allowance, key: str) -> None:
+        item = allowance.item
         limiter = self._limiter(shared=self.shared)
         try:
-            allowed = await limiter.hit(self.item, self.name, key)
+            allowed = await limiter.hit(item, self.name, key)
         except StorageError as exc:
             self._warn(exc)
             limiter = self._limiter(shared=False)
-            allowed = await limiter.hit(self.item, self.name, key)
+            allowed = await limiter.hit(item, self.name, key)
         if not allowed:
-            stats = await limiter.get_window_stats(self.item, self.name, key)
+            stats = await limiter.get_window_stats(item, self.name, key)
             wait = max(1, math.ceil(stats.reset_time - time.time()))
             raise TooManyRequests(
-                f"at most {self.item.amount} requests a minute from one address "
-                f"({self.setting}); retry in {wait} s",
+                f"at most {allowance.amount} requests a {allowance.period} from one address "
+                f"({allowance.setting}); retry in {wait} s",
                 headers={"Retry-After": str(wait)},
             )
 

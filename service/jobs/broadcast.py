@@ -15,7 +15,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 
-from service.background import in_thread_to_the_end
+from service.database.threads import in_thread_to_the_end
 from service.errors import TooManyRequests
 from service.jobs.store import FINAL_STATUSES, DatabaseBusy, Event, JobStore
 

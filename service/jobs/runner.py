@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from service.database.tables import JobRow
 from service.jobs.store import (
     CANCELLED_RUNNING,
     DatabaseBusy,
@@ -190,8 +191,6 @@ def run_job(
     is set before its training ends. Never raises: every outcome is recorded. Returns whether
     the job was handed back (the caller puts it on the queue again)."""
     from training.data import DataError
-    from training.hyperparameters import HYPERPARAMETERS, PromotePolicy
-    from training.pipeline import DataPaths, run_training
     from training.progress import TrainingCancelled, TrainingDiverged
     from training.served_model import ServedModelError
     from training.user_samples import UserSamplesError
@@ -204,26 +203,7 @@ def run_job(
     log.info("job %s started: training %s", job_id, name, extra={"job_id": job_id})
     observer = JobObserver(store, job_id, settings.job_timeout_s, stop_requested)
     try:
-        with (
-            Heartbeat(store, job_id, settings.job_heartbeat_s),
-            tempfile.TemporaryDirectory(prefix="perceptron-job-") as scratch,
-        ):
-            hp = HYPERPARAMETERS[name].model_validate(job.hyperparameters)
-            exported = run_training(
-                name,
-                hp,
-                paths=DataPaths(
-                    settings.data_dir,
-                    settings.cache_dir,
-                    settings.download_data,
-                    _accepted_samples(store, hp, Path(scratch)),
-                ),
-                models_dir=settings.models_dir,
-                observer=observer,
-                promote=PromotePolicy(job.promote),
-                command=f"POST /jobs (job {job_id})",
-                settings_pin=settings.pinned_versions.get(name),
-            )
+        exported = _train(job, settings, store, observer)
     except JobHandedBack:
         handed_back = store.hand_back(this_worker(), HANDED_BACK)
         log.info("job %s handed back to the queue", job_id, extra={"job_id": job_id})
@@ -251,9 +231,44 @@ def run_job(
         store.finish(job_id, JobStatus.failed, error=UNEXPECTED_FAILURE, error_detail=_detail(exc))
         log.exception("job %s failed", job_id, extra={"job_id": job_id})
         return False
+    _record_success(job, exported, observer, store)
+    _prune(settings, name)
+    return False
+
+
+def _train(job: JobRow, settings: Settings, store: JobStore, observer: JobObserver) -> Any:
+    """Trains and exports the job's model (a scratch folder for its samples, the heartbeat
+    beating meanwhile); the training's exceptions reach `run_job`."""
+    from training.hyperparameters import HYPERPARAMETERS, PromotePolicy
+    from training.pipeline import DataPaths, run_training
+
+    job_id = job.id
+    with (
+        Heartbeat(store, job_id, settings.job_heartbeat_s),
+        tempfile.TemporaryDirectory(prefix="perceptron-job-") as scratch,
+    ):
+        hp = HYPERPARAMETERS[job.model].model_validate(job.hyperparameters)
+        return run_training(
+            job.model,
+            hp,
+            paths=DataPaths(
+                settings.data_dir,
+                settings.cache_dir,
+                settings.download_data,
+                _accepted_samples(store, hp, Path(scratch)),
+            ),
+            models_dir=settings.models_dir,
+            observer=observer,
+            promote=PromotePolicy(job.promote),
+            command=f"POST /jobs (job {job_id})",
+            settings_pin=settings.pinned_versions.get(job.model),
+        )
+
+
+def _record_success(job: JobRow, exported: Any, observer: JobObserver, store: JobStore) -> None:
     meta = exported.metadata
     store.finish(
-        job_id,
+        job.id,
         JobStatus.succeeded,
         version=exported.version,
         metrics=meta.get("metrics"),
@@ -262,10 +277,12 @@ def run_job(
         device=meta.get("device"),
     )
     log.info(
-        "job %s succeeded: %s version %d", job_id, name, exported.version, extra={"job_id": job_id}
+        "job %s succeeded: %s version %d",
+        job.id,
+        job.model,
+        exported.version,
+        extra={"job_id": job.id},
     )
-    _prune(settings, name)
-    return False
 
 
 def _accepted_samples(store: JobStore, hp: Any, folder: Path) -> Path | None:

@@ -65,7 +65,9 @@ async def recognise_digit(
     files in the `file` field, or a JSON list, make a batch answered by `results` in order."""
     serving = serving_for_prediction(request)
     max_images = serving.settings.max_batch_images
-    sources, batch = await read_digit_sources(request, max_images=max_images)
+    sources, batch = await read_digit_sources(
+        request, max_images=max_images, workers=serving.json_workers
+    )
     predictions = await digit.classify(
         sources,
         serving.admission,

@@ -16,8 +16,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter, ValidationError
 
+from service.batching import Tensors
 from service.errors import BadRequest, ModelUnavailable, NotFound, invalid_input
-from service.http.bodies import read_protocol_json
+from service.http.bodies import protocol_json_body
 from service.http.deps import RegistryDep, serving_for_prediction
 from service.http.error_handlers import error_responses
 from service.http.openapi import inline_schema, json_request_body
@@ -49,6 +50,7 @@ from service.usecases.tensors import (
     row_limit,
     run_model,
 )
+from training.signatures import Signature
 
 router = APIRouter(tags=["open-inference-protocol"])
 
@@ -219,13 +221,8 @@ async def _infer(
     model = serving.registry.get(name, version)
     max_rows = row_limit(serving.settings, name)
     max_values, why = json_value_limit(model.signature, max_rows)
-    document = await read_protocol_json(request, max_values=max_values, limit_reason=why)
-    try:
-        body = _INFER_REQUEST.validate_python(document)
-    except ValidationError as exc:
-        error = invalid_input(exc.errors(include_url=False))
-        raise BadRequest(error.message, details=error.details) from None
-    inputs = input_arrays(body.inputs, model.signature)
+    raw = await protocol_json_body(request, max_values=max_values, limit_reason=why)
+    body, inputs = await serving.json_workers.parse(raw, parse_infer_request, model.signature)
     check_inputs(model.signature, inputs, max_rows)
     wanted = requested_outputs(body.outputs, model.signature)
     outputs = await run_model(model, inputs, serving.metrics, endpoint="/v2/models/{name}/infer")
@@ -243,6 +240,18 @@ async def _infer(
             for output in wanted
         ],
     )
+
+
+def parse_infer_request(document: Any, signature: Signature) -> tuple[InferenceRequest, Tensors]:
+    """The request of an inference document, its tensors' data taken out (so that only the
+    arrays travel back from a JSON worker), and the input arrays."""
+    try:
+        body = _INFER_REQUEST.validate_python(document)
+    except ValidationError as exc:
+        error = invalid_input(exc.errors(include_url=False))
+        raise BadRequest(error.message, details=error.details) from None
+    inputs = input_arrays(body.inputs, signature)
+    return body.model_copy(update={"inputs": []}), inputs
 
 
 def _version_number(name: str, version: str) -> int:

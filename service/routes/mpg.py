@@ -9,8 +9,8 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from service.errors import ServiceError
-from service.http.bodies import mpg_json_values, parse_cars, read_json
+from service.errors import InvalidInput, ServiceError
+from service.http.bodies import json_body, mpg_json_values, parse_cars
 from service.http.deps import PredictionAccess, RegistryDep, serving_for_prediction
 from service.http.error_handlers import error_responses
 from service.http.openapi import inline_schema, json_request_body
@@ -48,13 +48,14 @@ async def predict_mpg(request: Request) -> MpgPrediction | MpgBatchPrediction:
     Values outside the training data are accepted with a warning naming the feature."""
     serving = serving_for_prediction(request)
     max_cars = serving.settings.max_batch_cars
-    document = await read_json(
+    body = await json_body(
         request,
         max_values=mpg_json_values(max_cars),
         limit_reason=f"{max_cars:,} cars of {len(CAR_FEATURES)} features, "
         "PERCEPTRON_MAX_BATCH_CARS",
+        too_many=InvalidInput,
     )
-    cars, batch = parse_cars(document, max_cars)
+    cars, batch = await serving.json_workers.parse(body, parse_cars, max_cars)
     predictions = await mpg.predict(cars, serving.registry, serving.metrics, endpoint="/mpg")
     return MpgBatchPrediction(results=predictions) if batch else predictions[0]
 

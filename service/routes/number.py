@@ -30,7 +30,9 @@ async def read_number(request: Request) -> NumberReading | NumberBatchReading:
     PERCEPTRON_MAX_NUMBER_DIGITS. Several files, or a JSON list, make a batch answered by
     `results` in order."""
     serving = serving_for_prediction(request)
-    sources, batch = await read_digit_sources(request, max_images=serving.settings.max_batch_images)
+    sources, batch = await read_digit_sources(
+        request, max_images=serving.settings.max_batch_images, workers=serving.json_workers
+    )
     readings = await number.read(
         sources,
         serving.admission,

@@ -81,7 +81,9 @@ async def send_feedback(request: Request) -> Sample:
     check_same_site(request, settings, "send feedback")
     limiter: RateLimiter = request.app.state.feedback_limiter
     await limiter.take(request.client.host if request.client else None)
-    source, raw_fields, typed = await read_feedback(request, max_images=settings.max_batch_images)
+    source, raw_fields, typed = await read_feedback(
+        request, max_images=settings.max_batch_images, workers=serving.json_workers
+    )
     try:
         # JSON fields are typed: strict, as JSON, so "3", 3.0 and true are not labels. Form
         # fields are text, parsed as numbers.

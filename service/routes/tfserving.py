@@ -18,7 +18,7 @@ from starlette.convertors import IntegerConvertor, register_url_convertor
 
 from service.batching import Tensors
 from service.errors import BadRequest, NotFound
-from service.http.bodies import read_protocol_json
+from service.http.bodies import protocol_json_body
 from service.http.deps import RegistryDep, serving_for_prediction
 from service.http.error_handlers import error_responses
 from service.http.openapi import json_request_body
@@ -113,8 +113,10 @@ async def _predict(
     model = serving.registry.get(name, version)
     max_rows = row_limit(serving.settings, name)
     max_values, why = json_value_limit(model.signature, max_rows)
-    document = await read_protocol_json(request, max_values=max_values, limit_reason=why)
-    inputs, row_format = parse_predict_request(document, model.signature)
+    body = await protocol_json_body(request, max_values=max_values, limit_reason=why)
+    inputs, row_format = await serving.json_workers.parse(
+        body, parse_predict_request, model.signature
+    )
     check_inputs(model.signature, inputs, max_rows)
     outputs = await run_model(model, inputs, serving.metrics, endpoint="/v1/models/{name}:predict")
     if row_format:

@@ -12,7 +12,7 @@ from service.errors import BadRequest
 
 JSON_OVERHEAD_VALUES = 256
 """Values a JSON request body may hold beyond its payload of numbers: field names, shapes,
-options (see `service.http.bodies.read_json`)."""
+options (see `service.http.bodies.json_body`)."""
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 

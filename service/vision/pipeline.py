@@ -135,7 +135,7 @@ def decode_scaled(
                 scale = min(1.0, longest * JPEG_DRAFT_SIDE / WORKING_SIZE / max(width, height))
                 image.draft("L", (max(1, int(width * scale)), max(1, int(height * scale))))
             image.load()
-            image = ImageOps.exif_transpose(image)
+            ImageOps.exif_transpose(image, in_place=True)
     except ImageError:
         raise
     except Image.DecompressionBombError as exc:
@@ -208,8 +208,9 @@ def to_mnist_tensor(
     digits = count_digits(ink.mask)
     if digits > 1:
         raise SeveralDigits(
-            f"the picture holds {digits} digits side by side, and this reads one digit: send "
-            "it to POST /number to read them all, or crop it to one digit"
+            f"the picture holds {digits} digits (or characters) side by side, and this reads "
+            "one digit: send a number to POST /number to read it, or crop the picture to one "
+            "digit"
         )
     return fit_and_centre(digit_of(ink, steps))
 
@@ -280,19 +281,22 @@ def _canvas_ink(image: Image.Image, size: WorkingSize) -> tuple[np.ndarray, Plac
     only its outline (a cut-out photo of a note) is not, and is flattened instead."""
     if image.mode not in ("RGBA", "LA"):
         return None
-    alpha = image.getchannel("A")
-    if alpha.histogram()[0] * 2 < image.width * image.height:
-        return None
-    box = alpha.getbbox()
+    # Only the drawn box's alpha is ever copied out: every pixel outside the box of nonzero
+    # alpha is fully transparent, so the box alone can settle "mostly transparent".
+    box = image.getbbox()  # of the alpha channel
     if box is None:
         return np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8), Placement()
-    drawn = alpha.crop(box)
+    drawn = image.crop(box).getchannel("A")
+    total, drawn_area = image.width * image.height, drawn.width * drawn.height
+    if drawn_area * 2 > total and (total - drawn_area + drawn.histogram()[0]) * 2 < total:
+        return None
     factor = _drawing_factor(drawn.size, size)
     if factor > 1:
         drawn = drawn.reduce(factor)
     margin = max(2, max(drawn.size) // 4)
-    placement = Placement(box[0] - margin * factor, box[1] - margin * factor, factor)
-    return np.pad(np.asarray(drawn), margin), placement
+    ink = np.zeros((drawn.height + 2 * margin, drawn.width + 2 * margin), dtype=np.uint8)
+    ink[margin:-margin, margin:-margin] = np.asarray(drawn)
+    return ink, Placement(box[0] - margin * factor, box[1] - margin * factor, factor)
 
 
 def _drawing_factor(drawn: tuple[int, int], size: WorkingSize) -> int:

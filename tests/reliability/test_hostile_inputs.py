@@ -196,7 +196,7 @@ CORPUS: dict[str, Hostile] = {
         "/mpg",
         422,
         "invalid_input",
-        "the limit is 1000",
+        "at most 7,256 (1,000 cars",
         raw(MILLION, JSON["content-type"]),
     ),
     "million-instances": Hostile(
@@ -205,7 +205,7 @@ CORPUS: dict[str, Hostile] = {
         "/v1/models/{name}:predict",
         400,
         "bad_request",
-        "has shape [1000000]",
+        "at most 200,960 (256 rows of 784 values",
         raw('{"instances": ' + MILLION + "}", JSON["content-type"]),
     ),
     "million-tensor-values": Hostile(
@@ -214,7 +214,7 @@ CORPUS: dict[str, Hostile] = {
         "/v2/models/{name}/infer",
         400,
         "bad_request",
-        "has shape [1000000]",
+        "at most 200,960 (256 rows of 784 values",
         raw(
             '{"inputs": [{"name": "image", "shape": [1000000], "datatype": "FP32", "data": '
             + MILLION

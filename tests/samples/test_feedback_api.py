@@ -143,6 +143,21 @@ def test_feedback_is_rate_limited_per_address(client_factory, settings_factory, 
     assert send(remote, 7).status_code == 201
 
 
+def test_feedback_has_a_daily_cap_per_address(client_factory, settings_factory, models_dir) -> None:
+    settings = settings_factory(models_dir=models_dir, feedback_per_minute=100, feedback_per_day=3)
+    local = client_factory(settings)
+    for _ in range(3):
+        assert send(local, 7).status_code == 201
+    refused = send(local, 7)
+    assert refused.status_code == 429, refused.text
+    assert "3 requests a day" in refused.json()["error"]
+    assert "PERCEPTRON_FEEDBACK_PER_DAY" in refused.json()["error"]
+    assert int(refused.headers["retry-after"]) >= 1
+    remote = client_factory(settings, client=REMOTE_CLIENT)
+    remote.app.state.feedback_limiter = local.app.state.feedback_limiter
+    assert send(remote, 7).status_code == 201
+
+
 def test_reviewing_is_for_admins(client_factory, settings_factory, models_dir) -> None:
     remote = client_factory(settings_factory(models_dir=models_dir), client=REMOTE_CLIENT)
     sample = send(remote, 7).json()

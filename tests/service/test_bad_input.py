@@ -244,7 +244,7 @@ def test_a_million_numbers_are_refused_cleanly(client) -> None:
     """Refused from the count of its values, before the body is parsed (tests/reliability/
     test_json_limits.py covers every JSON endpoint)."""
     response = client.post("/digit", json={"pixels": [[0.0] * 1_000_000]})
-    assert_error(response, 413, "payload_too_large", "at most 200,960")
+    assert_error(response, 422, "invalid_input", "at most 200,960")
 
 
 @pytest.mark.parametrize(

@@ -47,7 +47,10 @@ def test_json_unless_a_terminal_reads_it_or_a_setting_says() -> None:
 def _lines(json_lines: bool | None, monkeypatch: pytest.MonkeyPatch, stream: io.StringIO) -> str:
     monkeypatch.setattr(sys, "stderr", stream)
     configure_logging("INFO", json_lines=json_lines)
-    logging.getLogger("uvicorn.error").info("Uvicorn running on http://127.0.0.1:8000")
+    logging.getLogger("uvicorn.error").info(
+        "Uvicorn running on http://127.0.0.1:8000",
+        extra={"color_message": "Uvicorn running on \x1b[1mhttp://127.0.0.1:8000\x1b[0m"},
+    )
     logging.getLogger("huey.consumer").info("Scheduler runs every 1 second(s).")
     logging.getLogger("service.registry").info("serving %s version %d", "digit", 1)
     logging.getLogger("service.jobs").warning("job %s failed", "4f1c")
@@ -75,6 +78,7 @@ def test_a_terminal_gets_short_plain_lines_without_start_up_chatter(
 def test_elsewhere_every_record_is_a_json_line(monkeypatch: pytest.MonkeyPatch) -> None:
     records = [json.loads(line) for line in _lines(None, monkeypatch, io.StringIO()).splitlines()]
     assert records[0]["message"] == "Uvicorn running on http://127.0.0.1:8000"
+    assert "color_message" not in records[0]  # uvicorn's coloured copy of the message
     assert len(records) == 5
     assert records[-1]["duration_ms"] == 3.25
 

@@ -1,5 +1,5 @@
 """Background tasks' database work finishes before the app closes the job store: cancelling a
-task waits for the thread it started (service/background.py)."""
+task waits for the thread it started (service/database/threads.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from service.background import in_thread_to_the_end
+from service.database.threads import in_thread_to_the_end
 
 
 def test_a_cancelled_task_waits_for_its_thread_then_stays_cancelled() -> None:
