@@ -4,8 +4,9 @@ The mask's connected pieces are not digits one to one: a 4 is often two strokes,
 stands apart, a skipping pen breaks a 0 in two, and a speck or an i-dot-like mark is no digit;
 two digits written close can touch and make one piece. So, in this order:
 
-1. pieces along the picture's edge that are small beside the largest (a sheet's edge, the
-   table) and specks small beside the row's height are dropped;
+1. frames and edges (`service.vision.frames`), pieces along the picture's edge that are small
+   beside the largest (a sheet's edge, the table) and specks small beside the row's height are
+   dropped;
 2. the row's height is the tallest remaining large piece's; pieces much lower than it are
    parts of a digit (a bar, a broken-off stroke) and join the digit they lie over or nearest;
 3. digit-high pieces join when their columns overlap much (two strokes of one digit) or when,
@@ -29,6 +30,7 @@ import cv2
 import numpy as np
 
 from service.vision.errors import NoDigitFound
+from service.vision.frames import frame_pieces
 from service.vision.ink import stroke_width
 
 EDGE_SHARE = 0.5
@@ -65,11 +67,12 @@ halves of a broken 0); two digits side by side are wider."""
 WIDE = 1.25
 """A group wider than this many times its height holds touching digits (MNIST's digits, even
 turned by 10 degrees, are narrower)."""
-CLEARLY_DIGIT = 0.75
+CLEARLY_DIGIT = 0.8
 """For a reader of one digit, a piece apart from the rest counts as a digit of its own only when
-at least this share of the row's height: a 4's first stroke written well apart, or the edge of
-a shadow, is lower than the digit beside it (digits of a row are about as high as each
-other)."""
+at least this share of the row's height: a 4's first stroke written well apart, the edge of a
+shadow or bits of a sheet's dark edge are lower than the digit beside them (digits of a row are
+about as high as each other). Set so that no picture of the single-digit upload corpus is
+refused (its edge bits under perspective reach 0.78)."""
 CLEARLY_SEVERAL = 2.6
 """A piece at least this many times as wide as high is several digits even to a reader of one
 digit, which must not refuse a digit: MNIST's widest test digit (a flat 2) is 2.5 times as wide
@@ -192,9 +195,14 @@ def _pieces(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, float] | None:
     count, labels, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
     if count <= 1:
         return None
+    stats = stats[1:]
+    frames = frame_pieces(labels, stats)
+    if frames.any() and not frames.all():
+        stats = stats.copy()
+        stats[frames, 4] = 0  # frames and edges are never ink: weightless, dropped as specks
     if reach >= 1:
         labels = labels * mask  # the grown margin is no ink
-    return labels, stats[1:], stroke
+    return labels, stats, stroke
 
 
 def _group(stats: np.ndarray, shape: tuple[int, ...], stroke: float) -> tuple[list[_Group], float]:
@@ -204,7 +212,7 @@ def _group(stats: np.ndarray, shape: tuple[int, ...], stroke: float) -> tuple[li
     height, width = shape[:2]
     left, top, wide, high, area = (stats[:, i].astype(np.int64) for i in range(5))
     touches_edge = (left == 0) | (top == 0) | (left + wide == width) | (top + high == height)
-    kept = ~(touches_edge & (area < EDGE_SHARE * area.max()))
+    kept = ~(touches_edge & (area < EDGE_SHARE * area.max())) & (area > 0)
     if not kept.any():
         kept = area == area.max()
     large = kept & (area >= LARGE_SHARE * area[kept].max())
