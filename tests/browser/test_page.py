@@ -11,16 +11,16 @@ from tests.browser.conftest import open_panel, screenshot
 
 pytestmark = pytest.mark.browser
 
-PANELS = ("digit", "mpg", "training", "models", "samples")
+PANELS = ("digit", "number", "mpg", "training", "models", "samples")
 
 
 def test_the_tabs_work_with_the_keyboard(page: Page) -> None:
     open_panel(page, "digit")
     page.focus("#tab-digit")
     page.keyboard.press("ArrowRight")
-    expect(page.locator("#tab-mpg")).to_be_focused()
-    expect(page.locator("#tab-mpg")).to_have_attribute("aria-selected", "true")
-    expect(page.locator("#panel-mpg")).to_be_visible()
+    expect(page.locator("#tab-number")).to_be_focused()
+    expect(page.locator("#tab-number")).to_have_attribute("aria-selected", "true")
+    expect(page.locator("#panel-number")).to_be_visible()
     expect(page.locator("#panel-digit")).to_be_hidden()
     page.keyboard.press("End")
     expect(page.locator("#panel-samples")).to_be_visible()
@@ -31,7 +31,7 @@ def test_the_tabs_work_with_the_keyboard(page: Page) -> None:
     page.keyboard.press("Home")
     expect(page.locator("#panel-digit")).to_be_visible()
     page.keyboard.press("Tab")  # into the panel, not along the tabs
-    expect(page.locator("#tab-mpg")).not_to_be_focused()
+    expect(page.locator("#tab-number")).not_to_be_focused()
 
 
 def test_every_control_has_a_label(page: Page) -> None:
