@@ -167,16 +167,23 @@ def split_digits(mask: np.ndarray, max_digits: int | None = None) -> list[Stretc
 
 def count_digits(mask: np.ndarray) -> int:
     """How many digits `mask` clearly holds, for a reader of one digit: digits apart from
-    each other count when nearly as high as the row (`CLEARLY_DIGIT`), a piece is cut only when
-    far wider than any one digit (`CLEARLY_SEVERAL`); 0 when none."""
+    each other (sharing no column) count when nearly as high as the row (`CLEARLY_DIGIT`), a
+    piece is cut only when far wider than any one digit (`CLEARLY_SEVERAL`); 0 when none."""
     pieces = _pieces(mask)
     if pieces is None:
         return 0
     labels, stats, stroke = pieces
     groups, row = _group(stats, mask.shape, stroke)
+    apart: list[_Group] = []
+    for group in groups:  # sorted by left edge
+        # Digits written apart share no column; a 4 whose bar the pen skipped does.
+        if apart and _overlap(apart[-1], group) > 0:
+            apart[-1].absorb(group)
+        else:
+            apart.append(group)
     return sum(
         len(_cut_touching(group, labels, row, wide=CLEARLY_SEVERAL))
-        for group in groups
+        for group in apart
         if group.height >= CLEARLY_DIGIT * row
     )
 
