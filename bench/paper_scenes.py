@@ -196,8 +196,15 @@ def _sheet_on_table(
     return page, shares
 
 
-def phone_photo_image(digit: np.ndarray, rng: np.random.Generator) -> tuple[Image.Image, Box]:
-    """A 12-megapixel photo of the digit on a sheet of paper, before JPEG encoding."""
+def phone_photo_image(
+    digit: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    stroke: StrokeMaker = ip.ink_stroke,
+    area: tuple[float, float] = PHOTO_DIGIT_AREA,
+) -> tuple[Image.Image, Box]:
+    """A 12-megapixel photo of the digit on a sheet of paper, before JPEG encoding; the square
+    of the digit's longer side covers `area` of the frame."""
     width, height = PHOTO_SIZE
     small_h, small_w = height // PHOTO_REDUCTION, width // PHOTO_REDUCTION
     page, shares = _sheet_on_table(small_h, small_w, rng)
@@ -206,18 +213,18 @@ def phone_photo_image(digit: np.ndarray, rng: np.random.Generator) -> tuple[Imag
     ip.darken(page, 1.0 - (1.0 - light) * (1.0 - spot))
     photo = ip.to_image(page).resize(PHOTO_SIZE, Image.Resampling.BICUBIC)
 
-    longest = math.sqrt(rng.uniform(*PHOTO_DIGIT_AREA) * width * height)
-    stroke = ip.ink_stroke(digit, longest, rng)
+    longest = math.sqrt(rng.uniform(*area) * width * height)
+    coverage = stroke(digit, longest, rng)
     # Keep clear of the frame and of the table, allowing for the sheet's edge being tilted.
     slack = 0.06 * height
     x0 = (shares.get(0, 0.0) * width) + slack
-    x1 = width * (1 - shares.get(1, 0.0)) - slack - stroke.shape[1]
+    x1 = max(x0, width * (1 - shares.get(1, 0.0)) - slack - coverage.shape[1])
     y0 = (shares.get(2, 0.0) * height) + slack
-    y1 = height * (1 - shares.get(3, 0.0)) - slack - stroke.shape[0]
+    y1 = max(y0, height * (1 - shares.get(3, 0.0)) - slack - coverage.shape[0])
     top, left = int(rng.uniform(y0, y1)), int(rng.uniform(x0, x1))
-    corner = (left, top, left + stroke.shape[1], top + stroke.shape[0])
+    corner = (left, top, left + coverage.shape[1], top + coverage.shape[0])
     region = np.asarray(photo.crop(corner), dtype=np.float32)
-    ip.apply_ink(region, stroke, 0, 0, dark_ink(rng))
+    ip.apply_ink(region, coverage, 0, 0, dark_ink(rng))
     softened = ip.to_image(region).filter(ImageFilter.GaussianBlur(rng.uniform(0.8, 2.0)))
     photo.paste(softened, corner[:2])
 
@@ -232,7 +239,7 @@ def phone_photo_image(digit: np.ndarray, rng: np.random.Generator) -> tuple[Imag
     grains += np.uint8(128 - (spread - 1))
     noise = Image.fromarray(grains, mode="RGB").resize(PHOTO_SIZE, Image.Resampling.BILINEAR)
     photo = ImageChops.add(photo, noise, scale=1.0, offset=-128)
-    return photo, ink_box(stroke, top, left)
+    return photo, ink_box(coverage, top, left)
 
 
 NOTE_PHOTO_SIZE = (1000, 750)

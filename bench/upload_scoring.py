@@ -16,6 +16,13 @@ import numpy as np
 
 MNIST_LINE = "mnist_test"
 """The row for MNIST's test arrays passed through the preprocessing."""
+NOT_A_DIGIT = "not_a_digit"
+"""The row for uploads holding no digit (`bench.not_digits`): none is ever correct."""
+DIGIT_LIKE = "digit_like_letters"
+"""The row for letters written the way a digit is (O, I, S, Z...)."""
+NO_LABEL = -1
+CONFIDENT = 0.9
+"""An answer at or above this probability, unflagged, is a confident digit."""
 BATCH = 256
 SPAWN = multiprocessing.get_context("spawn")
 """Render workers are spawned, not forked: the parent has TensorFlow's threads running."""
@@ -27,7 +34,8 @@ class ConditionResult:
     images: int
     correct: int
     no_digit: int
-    """Answered NoDigitFound (422): counted as wrong."""
+    """Answered NoDigitFound (422), by the preprocessing or the model's reject option: counted
+    as wrong."""
     unreadable: int
     """Refused for another reason (413/415): counted as wrong."""
     median_ms: float
@@ -36,10 +44,26 @@ class ConditionResult:
     """Median time to render one image (the generator, not the service)."""
     misread: list[tuple[int, int, int | None]] = field(default_factory=list)
     """(MNIST test index, label, prediction or None when refused) of every wrong answer."""
+    flagged: int = 0
+    """Answered with `uncertain: true` (right or wrong)."""
+    confident: int = 0
+    """Answered unflagged with a probability of at least CONFIDENT."""
 
     @property
     def accuracy(self) -> float:
         return self.correct / self.images if self.images else 0.0
+
+    def share(self, count: int) -> float:
+        return count / self.images if self.images else 0.0
+
+    @property
+    def refused(self) -> int:
+        return self.no_digit + self.unreadable
+
+    @property
+    def answered(self) -> int:
+        """Answered with a digit and not flagged."""
+        return self.images - self.refused - self.flagged
 
 
 class DigitModel:
@@ -50,6 +74,7 @@ class DigitModel:
 
         from service.app import configure_tensorflow
         from service.settings import Settings
+        from service.usecases.reject import RejectThresholds
         from training import versions
         from training.signatures import SERVING_SIGNATURE_KEY
 
@@ -60,19 +85,38 @@ class DigitModel:
         self.version = version
         path = versions.version_dir(models_dir, "digit", version)
         self._serving = tf.saved_model.load(str(path)).signatures[SERVING_SIGNATURE_KEY]
+        self.thresholds = RejectThresholds.from_metadata(versions.read_metadata(path))
 
-    def predict(self, tensors: np.ndarray) -> np.ndarray:
-        """The predicted digit of each 28x28 tensor."""
+    def probabilities(self, tensors: np.ndarray) -> np.ndarray:
+        """The ten probabilities of each 28x28 tensor."""
         import tensorflow as tf
 
-        predictions = [
+        chunks = [
             self._serving(image=tf.constant(tensors[i : i + BATCH]))["probabilities"].numpy()
             for i in range(0, len(tensors), BATCH)
         ]
-        return np.concatenate(predictions).argmax(axis=1) if predictions else np.zeros(0, int)
+        return np.concatenate(chunks) if chunks else np.zeros((0, 10), np.float32)
+
+    def predict(self, tensors: np.ndarray) -> np.ndarray:
+        """The predicted digit of each 28x28 tensor."""
+        return self.probabilities(tensors).argmax(axis=1)
+
+    def doubts(self, tensors: np.ndarray, probabilities: np.ndarray) -> list[str]:
+        """What the service's reject option makes of each tensor's answer: "refused" (422
+        no_digit_found), "flagged" (`uncertain`) or "" (answered)."""
+        from service.usecases.reject import judge
+        from service.vision import NoDigitFound
+
+        outcomes = []
+        for row in probabilities:
+            try:
+                outcomes.append("flagged" if judge(row, self.thresholds).uncertain else "")
+            except NoDigitFound:
+                outcomes.append("refused")
+        return outcomes
 
 
-def _preprocess(upload: bytes | np.ndarray, max_pixels: int) -> tuple[np.ndarray | None, str]:
+def preprocess_upload(upload: bytes | np.ndarray, max_pixels: int) -> tuple[np.ndarray | None, str]:
     """The tensor the service would classify, or None and the kind of refusal."""
     from service import vision
 
@@ -101,7 +145,7 @@ def evaluate(
     for upload, label, index in uploads:
         render_times.append(time.perf_counter() - started)
         begin = time.perf_counter()
-        tensor, refusal = _preprocess(upload, max_pixels)
+        tensor, refusal = preprocess_upload(upload, max_pixels)
         times.append(time.perf_counter() - begin)
         tensors.append(tensor if tensor is not None else np.zeros((28, 28), np.float32))
         labels.append(label)
@@ -109,7 +153,14 @@ def evaluate(
         refusals.append(refusal)
         files.append(upload if isinstance(upload, bytes) and save_dir is not None else None)
         started = time.perf_counter()
-    predictions = model.predict(np.stack(tensors)) if tensors else np.zeros(0, int)
+    stacked = np.stack(tensors) if tensors else np.zeros((0, 28, 28), np.float32)
+    probabilities = model.probabilities(stacked) if tensors else np.zeros((0, 10))
+    predictions = probabilities.argmax(axis=1)
+    flags = []
+    for i, doubt in enumerate(model.doubts(stacked, probabilities)):
+        if not refusals[i] and doubt == "refused":
+            refusals[i] = "no_digit"
+        flags.append(not refusals[i] and doubt == "flagged")
     result = ConditionResult(
         condition=name,
         images=len(labels),
@@ -118,6 +169,12 @@ def evaluate(
         unreadable=refusals.count("unreadable"),
         median_ms=1000 * statistics.median(times) if times else 0.0,
         render_ms=1000 * statistics.median(render_times) if render_times else 0.0,
+        flagged=sum(flags),
+        confident=sum(
+            1
+            for i, refusal in enumerate(refusals)
+            if not refusal and not flags[i] and probabilities[i].max() >= CONFIDENT
+        ),
     )
     for i, (label, index, refusal) in enumerate(zip(labels, indices, refusals, strict=True)):
         predicted = None if refusal else int(predictions[i])
@@ -155,3 +212,13 @@ def condition_uploads(
         indices, corpus(condition, digits, labels, count, seed, pool=pool), strict=True
     ):
         yield data, label, int(index)
+
+
+def not_digit_uploads(
+    count: int, seed: int, *, digit_like: bool = False
+) -> Iterable[tuple[bytes, int, int]]:
+    """(upload, NO_LABEL, index) for `count` uploads of `bench.not_digits`."""
+    from bench.not_digits import uploads
+
+    for index, data in enumerate(uploads(count, seed, digit_like=digit_like)):
+        yield data, NO_LABEL, index

@@ -36,13 +36,16 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
+from typing import Protocol
 
 import numpy as np
 from PIL import Image
 
 from bench import ink_and_paper as ip
+from bench import photo_scenes as ps
 from bench.paper_scenes import (
     cut_gaps,
+    dark_ink,
     note_on_desk_image,
     paper_scene,
     pencil_stroke,
@@ -51,7 +54,14 @@ from bench.paper_scenes import (
     shadow_field,
 )
 
-Renderer = Callable[[np.ndarray, np.random.Generator], bytes]
+Drawer = Callable[[np.ndarray, np.random.Generator], bytes]
+
+
+class Renderer(Protocol):
+    """Makes one upload from a digit's pixels, its generator and its label (which only a
+    printed digit needs)."""
+
+    def __call__(self, digit: np.ndarray, rng: np.random.Generator, label: int = -1) -> bytes: ...
 
 
 def canvas(digit: np.ndarray, rng: np.random.Generator) -> bytes:
@@ -212,7 +222,97 @@ def broken_strokes(digit: np.ndarray, rng: np.random.Generator) -> bytes:
     return save(page, rng, jpeg=bool(rng.random() < 0.5))
 
 
-CONDITIONS: dict[str, Renderer] = {
+def _jpeg(image: Image.Image, rng: np.random.Generator, low: int = 75) -> bytes:
+    return ip.encode(image, "JPEG", quality=int(rng.integers(low, 93)))
+
+
+def sheet_on_table(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+    return _jpeg(ps.framed_sheet(digit, rng), rng)
+
+
+def coloured_note(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+    colour = ps.NOTE_COLOURS[int(rng.integers(len(ps.NOTE_COLOURS)))]
+    paper = tuple(c * rng.uniform(0.9, 1.0) for c in colour)
+    return _jpeg(ps.framed_sheet(digit, rng, share=(0.2, 0.7), paper=paper), rng)
+
+
+def coloured_paper(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+    colour = ps.CONSTRUCTION_COLOURS[int(rng.integers(len(ps.CONSTRUCTION_COLOURS)))]
+    tint = tuple(c / max(colour) for c in colour)
+    page, _ = paper_scene(digit, rng, level=(0.85 * max(colour), max(colour)))
+    page *= np.asarray(tint, np.float32)[None, None, :]
+    return save(page, rng, jpeg=True, allow_grey=False)
+
+
+def screen_photo(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+    return _jpeg(ps.screen_photo(digit, rng), rng)
+
+
+def scan_shadow(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+    image = ps.scan_with_shadow(digit, rng)
+    return ip.encode(image, "PNG") if rng.random() < 0.4 else _jpeg(image, rng)
+
+
+def vignette(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+    return _jpeg(ps.vignetted_photo(digit, rng), rng)
+
+
+def perspective(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+    return _jpeg(ps.at_an_angle(digit, rng), rng)
+
+
+def whiteboard(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+    return _jpeg(ps.whiteboard(digit, rng), rng)
+
+
+def thin_pen_photo(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+    image, _ = phone_photo_image(digit, rng, stroke=ps.hairline_stroke, area=(0.02, 0.1))
+    return ip.encode(image, "JPEG", quality=int(rng.integers(80, 93)))
+
+
+def fat_marker(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+    page, _ = paper_scene(digit, rng, longest=(60, 260), stroke=ps.marker_stroke)
+    return save(page, rng, jpeg=bool(rng.random() < 0.6))
+
+
+def dim_photo(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+    page, _ = paper_scene(digit, rng, level=(35, 95), longest=(80, 260))
+    height, width = page.shape[:2]
+    ip.darken(page, ip.light_gradient(height, width, rng, low=rng.uniform(0.6, 0.95)))
+    return save(page, rng, jpeg=True, quality=(55, 85), noise=(5.0, 14.0))
+
+
+def printed(digit: np.ndarray, rng: np.random.Generator, label: int) -> bytes:
+    """A printed digit (the label, not the handwritten one) on a label or a printed page."""
+    size = int(rng.integers(24, 160))
+    glyph = ps.printed_characters(str(label), rng, size)
+    turned = Image.fromarray(glyph, mode="F").rotate(
+        rng.uniform(-6, 6), Image.Resampling.BICUBIC, expand=True
+    )
+    glyph = np.clip(np.asarray(turned, dtype=np.float32), 0.0, 1.0)
+    margin = (max(glyph.shape) * rng.uniform(0.2, 1.0, size=4)).astype(int) + 2
+    height, width = glyph.shape[0] + margin[0] + margin[1], glyph.shape[1] + margin[2] + margin[3]
+    page = ip.blank_page(height, width, rng, level=rng.uniform(200, 250), tint=ip.paper_tint(rng))
+    ip.apply_ink(page, glyph, int(margin[0]), int(margin[2]), dark_ink(rng))
+    if rng.random() < 0.5:
+        page = ip.gaussian_blur(page, rng.uniform(0.4, 1.2))
+    return save(page, rng, jpeg=bool(rng.random() < 0.6))
+
+
+def _unlabelled(draw: Drawer) -> Renderer:
+    def renderer(digit: np.ndarray, rng: np.random.Generator, label: int = -1) -> bytes:
+        return draw(digit, rng)
+
+    return renderer
+
+
+def printed_label(digit: np.ndarray, rng: np.random.Generator, label: int = -1) -> bytes:
+    if not 0 <= label <= 9:
+        raise ValueError("a printed digit is made from its label: pass label=0..9")
+    return printed(digit, rng, label)
+
+
+_DRAWERS: dict[str, Drawer] = {
     "canvas": canvas,
     "paper_png": paper_png,
     "paper_jpeg": paper_jpeg,
@@ -228,8 +328,37 @@ CONDITIONS: dict[str, Renderer] = {
     "blur": blur,
     "exif_rotated": exif_rotated,
     "broken_strokes": broken_strokes,
+    "sheet_on_table": sheet_on_table,
+    "coloured_note": coloured_note,
+    "coloured_paper": coloured_paper,
+    "screen_photo": screen_photo,
+    "scan_shadow": scan_shadow,
+    "vignette": vignette,
+    "perspective": perspective,
+    "whiteboard": whiteboard,
+    "thin_pen_photo": thin_pen_photo,
+    "fat_marker": fat_marker,
+    "dim_photo": dim_photo,
+}
+CONDITIONS: dict[str, Renderer] = {
+    **{name: _unlabelled(draw) for name, draw in _DRAWERS.items()},
+    "printed": printed_label,
 }
 """Condition name -> renderer of one upload (the encoded file's bytes)."""
+LARGE_PHOTOS = frozenset({"phone_photo", "thin_pen_photo"})
+"""12-megapixel photos: about half a second each to render."""
+FRAMED_PHOTOS = frozenset(
+    {
+        "sheet_on_table",
+        "coloured_note",
+        "screen_photo",
+        "scan_shadow",
+        "vignette",
+        "perspective",
+        "whiteboard",
+    }
+)
+"""Whole photo scenes (`bench.photo_scenes`, 1024x768): a few tenths of a second each."""
 
 
 def _condition_key(condition: str) -> int:
@@ -244,10 +373,11 @@ def sample(condition: str, population: int, count: int, seed: int) -> np.ndarray
     return rng.choice(population, size=count, replace=count > population)
 
 
-def render(condition: str, digit: np.ndarray, index: int, seed: int) -> bytes:
-    """The upload `corpus` makes of test digit `index` (its pixels `digit`) under `condition`."""
+def render(condition: str, digit: np.ndarray, index: int, seed: int, label: int = -1) -> bytes:
+    """The upload `corpus` makes of test digit `index` (its pixels `digit`, its `label`)
+    under `condition`."""
     rng = np.random.default_rng([seed, _condition_key(condition), index])
-    return CONDITIONS[condition](digit, rng)
+    return CONDITIONS[condition](digit, rng, label)
 
 
 def corpus(
@@ -267,7 +397,9 @@ def corpus(
     takes about half a second, so this is what makes a hundred of them affordable."""
     indices = [int(index) for index in sample(condition, len(digits), count, seed)]
     if pool is None:
-        files: Iterator[bytes] = (render(condition, digits[i], i, seed) for i in indices)
+        files: Iterator[bytes] = (
+            render(condition, digits[i], i, seed, int(labels[i])) for i in indices
+        )
     else:
         files = pool.map(
             render,
@@ -275,6 +407,7 @@ def corpus(
             [digits[i] for i in indices],
             indices,
             [seed] * count,
+            [int(labels[i]) for i in indices],
             chunksize=max(1, count // 32),
         )
     for index, data in zip(indices, files, strict=True):

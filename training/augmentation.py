@@ -22,10 +22,11 @@ from training.signatures import IMAGE_SIZE
 @keras.saving.register_keras_serializable(package="perceptron")
 class RandomAffineStroke(layers.Layer):
     """Identity at inference. While training: each image is rotated by up to
-    `rotation_degrees`, zoomed by up to `zoom` (a fraction, both ways) and shifted by up to
-    `shift` of its side, then with probability `stroke_probability` its strokes are thickened
-    or thinned by about half a pixel on each side (grey-level dilation or erosion over 3x3,
-    blended halfway)."""
+    `rotation_degrees`, zoomed by up to `zoom` (a fraction, both ways), sheared by up to
+    `shear` (a slope), seen at an angle by up to `perspective` (how much wider one side
+    becomes than the other, a fraction) and shifted by up to `shift` of its side, then with
+    probability `stroke_probability` its strokes are thickened or thinned by about half a
+    pixel on each side (grey-level dilation or erosion over 3x3, blended halfway)."""
 
     def __init__(
         self,
@@ -34,12 +35,16 @@ class RandomAffineStroke(layers.Layer):
         shift: float = 0.1,
         stroke_probability: float = 0.3,
         seed: int | None = None,
+        shear: float = 0.0,
+        perspective: float = 0.0,
         **kwargs: object,
     ) -> None:
         super().__init__(**kwargs)
         self.rotation_degrees = rotation_degrees
         self.zoom = zoom
         self.shift = shift
+        self.shear = shear
+        self.perspective = perspective
         self.stroke_probability = stroke_probability
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
@@ -51,7 +56,7 @@ class RandomAffineStroke(layers.Layer):
         if not training:
             return images
         batch = ops.shape(images)[0]
-        draws = keras.random.uniform((batch, 5), -1.0, 1.0, seed=self.seed_generator)
+        draws = keras.random.uniform((batch, 8), -1.0, 1.0, seed=self.seed_generator)
         moved = ops.image.affine_transform(
             images,
             self._inverse_maps(draws),
@@ -63,25 +68,28 @@ class RandomAffineStroke(layers.Layer):
 
     def _inverse_maps(self, draws: Any) -> Any:
         """Per image, the 8 projective coefficients mapping an output pixel to the input pixel
-        it samples: input = centre + R(-angle) (output - centre) / scale - offset."""
+        it samples: input = centre + S R(-angle) (output - centre) / scale - offset, S a
+        horizontal shear, divided by a perspective term 1 + c0 x + c1 y."""
         angle = draws[:, 0] * (self.rotation_degrees * math.pi / 180.0)
         scale = 1.0 + draws[:, 1] * self.zoom
         dx = draws[:, 2] * (self.shift * IMAGE_SIZE)
         dy = draws[:, 3] * (self.shift * IMAGE_SIZE)
+        slope = draws[:, 5] * self.shear
         cos = ops.cos(angle) / scale
         sin = ops.sin(angle) / scale
+        a0, a1 = cos + slope * sin, -sin + slope * cos
         centre = (IMAGE_SIZE - 1) / 2.0
-        zeros = ops.zeros_like(cos)
+        tilt = self.perspective / IMAGE_SIZE
         return ops.stack(
             [
-                cos,
-                -sin,
-                centre - cos * centre + sin * centre - dx,
+                a0,
+                a1,
+                centre - a0 * centre - a1 * centre - dx,
                 sin,
                 cos,
                 centre - sin * centre - cos * centre - dy,
-                zeros,
-                zeros,
+                draws[:, 6] * tilt,
+                draws[:, 7] * tilt,
             ],
             axis=1,
         )
@@ -106,4 +114,6 @@ class RandomAffineStroke(layers.Layer):
             "shift": self.shift,
             "stroke_probability": self.stroke_probability,
             "seed": self.seed,
+            "shear": self.shear,
+            "perspective": self.perspective,
         }

@@ -16,6 +16,13 @@ from training import components
 from training.augmentation import RandomAffineStroke
 from training.hyperparameters import DigitArchitecture, DigitHyperparameters
 from training.signatures import IMAGE_SIZE, NUM_CLASSES
+from training.upload_augmentation import UploadArtifacts
+
+SHEAR = 0.2
+"""Largest horizontal shear of `augment_uploads` (a slope): a hand slanting more than MNIST's."""
+PERSPECTIVE = 0.15
+"""Largest perspective of `augment_uploads`: one side of the digit up to 15% wider than the
+other, as on a sheet photographed at an angle once the preprocessing has cropped it."""
 
 
 def build_digit_model(hp: DigitHyperparameters) -> keras.Model:
@@ -24,7 +31,10 @@ def build_digit_model(hp: DigitHyperparameters) -> keras.Model:
     images = keras.Input(shape=(IMAGE_SIZE, IMAGE_SIZE), name="image", dtype="float32")
     x = layers.Reshape((IMAGE_SIZE, IMAGE_SIZE, 1))(images)
     if hp.augment:
-        x = RandomAffineStroke(seed=next(seeds), name="augmentation")(x)
+        warp = {"shear": SHEAR, "perspective": PERSPECTIVE} if hp.augment_uploads else {}
+        x = RandomAffineStroke(seed=next(seeds), name="augmentation", **warp)(x)
+    if hp.augment_uploads:
+        x = UploadArtifacts(seed=next(seeds), name="upload_artifacts")(x)
     if hp.architecture is DigitArchitecture.cnn:
         x = _convolution_stages(x, hp, seeds)
     x = layers.Flatten()(x)

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from training import components, digit_model, mpg_model, presets
+from training import components, digit_model, mpg_model, negatives, presets, reject
 from training.cars import FEATURE_NAMES, TARGET
 from training.data import Mnist, features_of, standard_split
 from training.devices import TrainingDevice
@@ -33,6 +33,11 @@ from training.signatures import NUM_CLASSES
 from training.user_samples import UserSampleSplit, with_repeats
 
 EVALUATION_BATCH = 1024
+TRAIN_NEGATIVES = 1_000_000
+"""The training negatives of seed s are drawn from generator seed TRAIN_NEGATIVES + s."""
+VALIDATION_NEGATIVES = 7
+"""The validation negatives' generator seed: never that of a training run's negatives."""
+VALIDATION_NEGATIVES_COUNT = 2000
 
 
 @dataclass
@@ -74,17 +79,19 @@ def train_digit(
         hp = fine_tuning_hyperparameters(hp, start_from)
     hp = presets.for_device(hp, device)
     x_train, y_train, validation, extra = _digit_training_rows(hp, mnist, user_samples)
+    categorical = hp.loss is not DigitLoss.cross_entropy or bool(hp.label_smoothing)
+    x_train, y_fit = _with_negatives(hp, x_train, y_train, categorical)
+    categorical = categorical or y_fit.ndim == 2
+    extra["negatives"] = len(x_train) - len(y_train)
     steps_per_epoch = -(-len(x_train) // hp.batch_size)
-    model = _compiled_digit_model(hp, device, steps_per_epoch, start_from)
+    model = _compiled_digit_model(hp, device, steps_per_epoch, start_from, categorical)
     if start_from is not None:
         extra["started_from_version"] = int(start_from.name)
     observer.started(device=device.description, total_epochs=hp.epochs)
     clock = RunClock(hp.epochs)
-    y_fit: np.ndarray = y_train
     validation_fit = validation
-    if hp.loss is not DigitLoss.cross_entropy or hp.label_smoothing:
-        y_fit = keras.utils.to_categorical(y_train, NUM_CLASSES)
-        validation_fit = (validation[0], keras.utils.to_categorical(validation[1], 10))
+    if categorical:
+        validation_fit = (validation[0], keras.utils.to_categorical(validation[1], NUM_CLASSES))
     fit_keeping_best(
         model,
         x_train,
@@ -98,6 +105,13 @@ def train_digit(
         stage="train",
         seed=hp.seed,
     )
+    if extra["negatives"]:
+        # Only a model taught what is not a digit spreads its probability over one.
+        extra["reject"] = reject.reject_metadata(
+            predict(model, validation[0]),
+            predict(model, negatives.negatives(VALIDATION_NEGATIVES_COUNT, VALIDATION_NEGATIVES)),
+            extra["negatives"],
+        )
     probabilities = predict(model, mnist.x_test.astype(np.float32) / 255.0)
     metrics = classification_metrics(mnist.y_test, probabilities)
     if user_samples is not None:
@@ -141,11 +155,31 @@ def _digit_training_rows(
     return x_train, y_train, validation, extra
 
 
+def _with_negatives(
+    hp: DigitHyperparameters, x_train: np.ndarray, y_train: np.ndarray, categorical: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """The training rows with `negatives` (a share of them) pictures holding no digit appended,
+    and the targets to fit: one-hot rows, the negatives' the uniform distribution over the ten,
+    when there are negatives or the loss is categorical; the labels themselves otherwise."""
+    negative_rows = round(hp.negatives * len(x_train))
+    if not negative_rows:
+        return x_train, keras.utils.to_categorical(y_train, NUM_CLASSES) if categorical else y_train
+    pictures = negatives.negatives(negative_rows, TRAIN_NEGATIVES + hp.seed)
+    targets = np.concatenate(
+        [
+            keras.utils.to_categorical(y_train, NUM_CLASSES),
+            np.full((negative_rows, NUM_CLASSES), 1.0 / NUM_CLASSES, np.float32),
+        ]
+    )
+    return np.concatenate([x_train, pictures]), targets
+
+
 def _compiled_digit_model(
     hp: DigitHyperparameters,
     device: TrainingDevice,
     steps_per_epoch: int,
     start_from: Path | None,
+    categorical: bool,
 ) -> keras.Model:
     """The digit network, seeded, on `device`, with `start_from`'s weights when given, compiled
     with the run's optimizer and loss."""
@@ -156,7 +190,7 @@ def _compiled_digit_model(
             load_saved_weights(model, start_from)
         model.compile(
             optimizer=components.optimizer(hp, steps_per_epoch),
-            loss=_digit_loss(hp),
+            loss=_digit_loss(hp, categorical),
             metrics=["accuracy"],
             jit_compile=_jit_compile(hp),
         )
@@ -181,9 +215,9 @@ def _jit_compile(hp: TrainingHyperparameters) -> bool | str:
     return "auto" if hp.jit_compile is None else hp.jit_compile
 
 
-def _digit_loss(hp: DigitHyperparameters) -> keras.losses.Loss:
+def _digit_loss(hp: DigitHyperparameters, categorical: bool) -> keras.losses.Loss:
     match hp.loss:
-        case DigitLoss.cross_entropy if hp.label_smoothing:
+        case DigitLoss.cross_entropy if categorical:
             return keras.losses.CategoricalCrossentropy(label_smoothing=hp.label_smoothing)
         case DigitLoss.cross_entropy:
             return keras.losses.SparseCategoricalCrossentropy()

@@ -29,12 +29,24 @@ from bench.servers import OURS, SERVER_KINDS, RunningServer, ServerSpec, child_e
 
 ALL_PAYLOADS = ("digit-canvas", "digit-mnist", "digit-batch64", "mpg-one", "mpg-batch100")
 QUICK_PAYLOADS = ("digit-canvas", "mpg-one")
+TARGET_SERVERS = ("ours", "bare", "bentoml")
+TARGET_PAYLOADS = ("digit-canvas", "mpg-one")
+TARGET_CONCURRENCY = (1, serve_report.LOAD_CONCURRENCY)
+"""What `--targets` measures: only the runs the targets read (about 5 minutes in all)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     options.models_dir(parser)
     options.load(parser, seconds=10, warmup=3, concurrency=(1, 8, 32, 64))
     parser.add_argument("--quick", action="store_true", help="a smoke test of a few seconds")
+    parser.add_argument(
+        "--targets",
+        action="store_true",
+        help="only the runs the targets read: servers "
+        f"{','.join(TARGET_SERVERS)}, payloads {','.join(TARGET_PAYLOADS)}, "
+        f"concurrency {','.join(map(str, TARGET_CONCURRENCY))} (about 5 minutes; "
+        "replaces --servers, --payloads and --concurrency)",
+    )
     parser.add_argument(
         "--servers",
         type=options.csv,
@@ -50,11 +62,15 @@ def run(args: argparse.Namespace) -> list[Section]:
     if args.quick and args.write_results:
         raise SystemExit("--quick runs are smoke tests; they are not written to RESULTS.md")
     spec = Load.of(args)
+    servers: tuple[str, ...] = args.servers
+    payloads: tuple[str, ...] = args.payloads or (QUICK_PAYLOADS if args.quick else ALL_PAYLOADS)
+    if args.targets:
+        servers, payloads = TARGET_SERVERS, TARGET_PAYLOADS
+        spec = Load(spec.seconds, spec.warmup_s, TARGET_CONCURRENCY, spec.env)
     if args.quick:
         spec = Load(1, 0, spec.concurrency, spec.env)
-    payloads = args.payloads or (QUICK_PAYLOADS if args.quick else ALL_PAYLOADS)
     results = run_serve(
-        args.models_dir, args.run_dir, spec, args.servers, payloads, 0.3 if args.quick else 3
+        args.models_dir, args.run_dir, spec, servers, payloads, 0.3 if args.quick else 3
     )
     results["meta"]["quick"] = args.quick
     (args.run_dir / "results.json").write_text(json.dumps(results, indent=2))
@@ -186,6 +202,18 @@ def run_serve(
     load.check_tool()
     payloads = build(out / "payloads")
     chosen = [payloads[name] for name in payload_names]
+    runs = sum(
+        len(how.concurrency)
+        for kind in servers
+        for payload in chosen
+        if ServerSpec(kind, models_dir).serves(payload.endpoint)
+    )
+    print(
+        f"{runs} load runs of {how.warmup_s:g} + {how.seconds:g} s (about "
+        f"{runs * (how.warmup_s + how.seconds) / 60:.1f} minutes), plus starting "
+        f"{len(servers)} servers",
+        flush=True,
+    )
     compute: dict[str, Any] = {}
     if compute_seconds is not None:
         print(f"in-process ceilings ({models_dir}) ...", flush=True)

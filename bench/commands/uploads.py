@@ -3,8 +3,12 @@
 For every condition of `bench.uploads_corpus`, renders `--count` MNIST test digits, passes each
 file through the service's own preprocessing (`service.vision.preprocess`, as `/digit` does)
 and the served digit model's serving signature, and reports accuracy, how many were answered
-"no digit found" (counted as wrong) and the median decode plus preprocess time. A last line
-passes all 10,000 MNIST test arrays through the same preprocessing.
+"no digit found" (counted as wrong), how many were flagged uncertain, and the median decode
+plus preprocess time. A further line passes all 10,000 MNIST test arrays through the same
+preprocessing. Then pictures holding no digit (`bench.not_digits`: letters, symbols, shapes,
+scribbles, textures) and letters written the way digits are: for every set, the share refused
+(422), flagged (`uncertain`) and answered unflagged, and of those how many at probability 0.9 or
+more (a confident digit where there is none).
 Writes the `uploads` section, and uploads.json to the run's folder.
 """
 
@@ -21,27 +25,46 @@ import numpy as np
 from bench import options
 from bench.results import Section, table
 from bench.upload_scoring import (
+    DIGIT_LIKE,
     MNIST_LINE,
+    NOT_A_DIGIT,
     SPAWN,
     ConditionResult,
     DigitModel,
     condition_uploads,
     evaluate,
+    not_digit_uploads,
 )
 
 
 def render(results: list[ConditionResult], model_version: int) -> str:
+    digits = [r for r in results if r.condition not in (NOT_A_DIGIT, DIGIT_LIKE)]
     rows = [
         [r.condition, str(r.images), f"{r.accuracy:.2%}", str(r.no_digit), str(r.unreadable),
-         f"{r.median_ms:.2f}"]
-        for r in results
+         str(r.flagged), f"{r.median_ms:.2f}"]
+        for r in digits
     ]  # fmt: skip
-    columns = ("condition", "images", "accuracy", "no digit found", "refused", "median ms")
+    columns = (
+        "condition", "images", "accuracy", "no digit found", "refused", "flagged", "median ms"
+    )  # fmt: skip
     return (
         f"Digit model version {model_version}; median ms: decode and preprocess of one upload."
         + "\n\n"
         + table(columns, rows, labels=1)
+        + "\n\nRefused (422), flagged (`uncertain`) and answered unflagged, per set:\n\n"
+        + render_reject(results)
     )
+
+
+def render_reject(results: list[ConditionResult]) -> str:
+    """Per set, the share of pictures refused, flagged and answered."""
+    rows = [
+        [r.condition, str(r.images), f"{r.share(r.refused):.2%}", f"{r.share(r.flagged):.2%}",
+         f"{r.share(r.answered):.2%}", f"{r.share(r.confident):.2%}"]
+        for r in results
+    ]  # fmt: skip
+    columns = ("set", "images", "refused", "flagged", "answered, unflagged", "of which p >= 0.9")
+    return table(columns, rows, labels=1)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -65,6 +88,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also pass the 10,000 MNIST test arrays through the preprocessing (default on)",
     )
     parser.add_argument(
+        "--not-digits",
+        type=int,
+        default=300,
+        metavar="COUNT",
+        help="also this many uploads holding no digit, and as many letters written like digits "
+        "(default 300; 0 for none)",
+    )
+    parser.add_argument(
         "--save-dir",
         type=Path,
         default=None,
@@ -83,8 +114,8 @@ def run(args: argparse.Namespace) -> list[Section]:
     from bench.uploads_corpus import CONDITIONS, mnist_test_digits
     from service.settings import Settings
 
-    if args.count < 1 or args.jobs < 1:
-        raise SystemExit("--count and --jobs must be at least 1")
+    if args.count < 1 or args.jobs < 1 or args.not_digits < 0:
+        raise SystemExit("--count and --jobs must be at least 1, --not-digits at least 0")
     max_pixels = Settings().max_image_pixels
     digits, labels = mnist_test_digits()
     model = DigitModel(args.models_dir)
@@ -105,6 +136,12 @@ def run(args: argparse.Namespace) -> list[Section]:
             for index, (digit, label) in enumerate(zip(digits, labels, strict=True))
         )
         results.append(evaluate(MNIST_LINE, arrays, model, max_pixels=max_pixels))
+    for name, digit_like in ((NOT_A_DIGIT, False), (DIGIT_LIKE, True)):
+        if args.not_digits:
+            sets = not_digit_uploads(args.not_digits, args.seed, digit_like=digit_like)
+            results.append(
+                evaluate(name, sets, model, max_pixels=max_pixels, save_dir=args.save_dir)
+            )
     rows = [{**asdict(r), "accuracy": r.accuracy} for r in results]
     meta = {"model_version": model.version, "seed": args.seed}
     (args.run_dir / "uploads.json").write_text(json.dumps({"meta": meta, "conditions": rows}))

@@ -57,6 +57,7 @@ def model_info(slot: ModelSlot, *, admin: bool) -> ModelInfo:
                 parameters=meta.get("parameters"),
                 training_seconds=meta.get("training_seconds"),
                 device=meta.get("device"),
+                reject=meta.get("reject"),
             )
         )
     fallback = slot.serving.runtime_fallback if slot.serving else None

@@ -71,6 +71,14 @@ class DigitPrediction(BaseModel):
     )
     model: str
     model_version: int
+    uncertain: bool = Field(
+        False,
+        description="True when the model is unsure of this answer (its highest probability is "
+        "under the served version's `reject.uncertain_below`); the digit is still its best guess",
+    )
+    reason: str | None = Field(
+        None, description="Why the answer is uncertain, in a few words (only when it is)"
+    )
     preprocessed_image: str | None = Field(
         None,
         description="The 28x28 image the model saw, as a PNG data URL (with "

@@ -39,6 +39,13 @@ class VersionInfo(BaseModel):
     parameters: int | None = None
     training_seconds: float | None = None
     device: str | None = None
+    reject: dict[str, Any] | None = Field(
+        None,
+        description="digit: the reject option's thresholds from metadata.json: below "
+        "`no_digit_below` the highest probability means no digit (POST /digit answers 422 "
+        "no_digit_found), below `uncertain_below` an uncertain answer. Clients of the tensor "
+        "endpoints apply them to the probabilities they receive",
+    )
 
 
 class ModelInfo(BaseModel):

@@ -12,6 +12,7 @@ from service.admission import DigitSource, ImageAdmission
 from service.metrics import ServiceMetrics
 from service.registry import ModelRegistry
 from service.schemas.digit import DigitPrediction
+from service.usecases.reject import RejectThresholds, judge
 
 PROBABILITY_DECIMALS = 6
 
@@ -30,8 +31,13 @@ async def classify(
     model = registry.get("digit")
     outputs = await model.infer({"image": tensors})
     probabilities = outputs["probabilities"]
+    thresholds = RejectThresholds.from_metadata(model.metadata)
     predictions = []
     for index, row in enumerate(probabilities):
+        try:
+            judgement = judge(row, thresholds)
+        except vision.NoDigitFound as exc:
+            raise (exc.naming(sources[index].label) if len(sources) > 1 else exc) from None
         digit = int(row.argmax())
         rounded = [round(float(p), PROBABILITY_DECIMALS) for p in row]
         image = (
@@ -47,6 +53,8 @@ async def classify(
                 probabilities=rounded,
                 model="digit",
                 model_version=model.version,
+                uncertain=judgement.uncertain,
+                reason=judgement.reason,
                 preprocessed_image=image,
             )
         )

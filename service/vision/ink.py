@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from service.vision.errors import NoDigitFound
+from service.vision.frames import frame_pieces
 from service.vision.paper_lines import without_paper_lines
 
 SMALL_PICTURE = 64
@@ -107,12 +108,29 @@ def find_drawn_digit(ink: np.ndarray, steps: dict[str, np.ndarray] | None = None
     """The digit in a drawing's own ink (uint8, bright on black: a transparent canvas's alpha),
     as `find_digit` returns it. There is no paper to estimate and no polarity to decide: only
     the threshold, and specks apart from the digit to drop."""
-    threshold, floor = _thresholds(ink)
-    mask = (ink >= threshold).view(np.uint8)
+    floor, mask = _drawn_threshold(ink)
     keep = _digit_pieces(mask)
     if steps is not None:
         steps.update(upright=ink, ink=ink, threshold=mask, without_lines=mask, digit=keep)
     return _crop(ink, keep, floor, on_paper=False)
+
+
+def _drawn_threshold(ink: np.ndarray) -> tuple[int, np.ndarray]:
+    """The noise floor `_thresholds` gives a drawing's ink, and the mask of the ink that reaches
+    its threshold, in the fewest passes over the pixels. Where most of a drawing is its exact
+    background (0), the median and its deviation are 0, so the threshold is Otsu's (OpenCV's,
+    the same as `_otsu`) unless under DRAWN_THRESHOLD, and the floor is DRAWN_FLOOR."""
+    if cv2.countNonZero(ink) * 2 > ink.size:
+        threshold, floor = _thresholds(ink)
+        return floor, (ink >= threshold).view(np.uint8)
+    if cv2.minMaxLoc(ink)[1] < DRAWN_THRESHOLD:
+        raise NoDigitFound(
+            "no digit found: the image is blank or its strokes do not stand out from the background"
+        )
+    otsu, mask = cv2.threshold(ink, 0, 1, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    if int(otsu) + 1 < DRAWN_THRESHOLD:
+        mask = (ink >= DRAWN_THRESHOLD).view(np.uint8)
+    return DRAWN_FLOOR, mask
 
 
 def _ink_is_dark(counts: np.ndarray) -> bool:
@@ -266,34 +284,51 @@ def _thresholds(levels: np.ndarray, counts: np.ndarray | None = None) -> tuple[i
     if counts is None:
         counts = _histogram(levels)
     cumulative = np.cumsum(counts)
-    median = float(np.searchsorted(cumulative, levels.size / 2))
-    spread = np.abs(np.arange(256) - median)
-    order = np.argsort(spread, kind="stable")
-    mad = float(spread[order][np.searchsorted(np.cumsum(counts[order]), levels.size / 2)])
-    noise = median + NOISE_SIGMAS * 1.4826 * max(mad, 1.0)
-    otsu = _otsu(counts)
-    if (
-        cumulative[-1] == cumulative[int(MIN_CONTRAST * 255)]
-        or counts[int(min(255, noise)) :].sum() == 0
-    ):
+    half = levels.size / 2
+    median = int(np.searchsorted(cumulative, half))
+    # The median absolute deviation, read off the histogram: the smallest spread d for which
+    # median - d .. median + d holds half the pixels.
+    within = cumulative[np.minimum(median + _LEVELS, 255)]
+    below = median - _LEVELS - 1
+    within -= np.where(below >= 0, cumulative[np.maximum(below, 0)], 0)
+    deviation = _MAD_TO_SIGMA * max(float(np.searchsorted(within, half)), 1.0)
+    noise = median + NOISE_SIGMAS * deviation
+    total = int(cumulative[-1])
+    noise_level = int(min(255, noise))
+    above_noise = total - (int(cumulative[noise_level - 1]) if noise_level else 0)
+    if total == cumulative[int(MIN_CONTRAST * 255)] or above_noise == 0:
         raise NoDigitFound(
             "no digit found: the image is blank or its strokes do not stand out from the background"
         )
-    threshold = math.ceil(max(float(otsu) + 1, noise, MIN_CONTRAST * 255))
-    floor = int(min(threshold * 0.5, median + 3.0 * 1.4826 * max(mad, 1.0)))
+    threshold = math.ceil(max(float(_otsu(counts, cumulative)) + 1, noise, MIN_CONTRAST * 255))
+    floor = int(min(threshold * 0.5, median + FLOOR_SIGMAS * deviation))
     return threshold, floor
 
 
-def _otsu(counts: np.ndarray) -> int:
-    """Otsu's threshold of a 256-level histogram: the level that best splits it in two."""
-    levels = np.arange(256, dtype=np.float64)
-    weight = np.cumsum(counts, dtype=np.float64)
-    mass = np.cumsum(counts * levels)
-    total, total_mass = weight[-1], mass[-1]
-    below, above = weight, total - weight
-    with np.errstate(divide="ignore", invalid="ignore"):
-        between = (total_mass * below - mass * total) ** 2 / (below * above)
-    between[~np.isfinite(between)] = -1.0
+_LEVELS = np.arange(256)
+_MAD_TO_SIGMA = 1.4826
+"""A normal distribution's standard deviation per median absolute deviation."""
+FLOOR_SIGMAS = 3.0
+"""Ink less than this many noise deviations above the paper's median is dropped."""
+DRAWN_THRESHOLD = math.ceil(max(NOISE_SIGMAS * _MAD_TO_SIGMA, MIN_CONTRAST * 255))
+"""The lowest ink threshold of a picture whose median and deviation are 0 (a drawing)."""
+DRAWN_FLOOR = int(min(DRAWN_THRESHOLD * 0.5, FLOOR_SIGMAS * _MAD_TO_SIGMA))
+"""The noise floor of a picture whose median and deviation are 0 (a drawing)."""
+
+
+def _otsu(counts: np.ndarray, cumulative: np.ndarray) -> int:
+    """Otsu's threshold of a 256-level histogram (`cumulative` is its running sum): the level
+    that best splits it in two."""
+    below = cumulative.astype(np.float64)
+    mass = np.cumsum(counts * _LEVELS.astype(np.float64))
+    total, total_mass = below[-1], mass[-1]
+    product = below * (total - below)
+    between = np.divide(
+        (total_mass * below - mass * total) ** 2,
+        product,
+        out=np.full(256, -1.0),
+        where=product > 0,
+    )
     return int(np.argmax(between))
 
 
@@ -307,13 +342,15 @@ def _digit_pieces(mask: np.ndarray) -> np.ndarray:
     if count <= 1:
         raise NoDigitFound("no digit found: the image is blank")
     if count == 2:
-        rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-        if max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1 < max(2, 0.02 * max(height, width)):
+        if max(cv2.boundingRect(mask)[2:]) < max(2, 0.02 * max(height, width)):
             raise NoDigitFound("no digit found: only a dot or speck stands out from the background")
         return mask
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     left, top, wide, high, area = (stats[1:, i].astype(np.int64) for i in range(5))
     touches_edge = (left == 0) | (top == 0) | (left + wide == width) | (top + high == height)
+    frames = frame_pieces(labels, stats[1:])
+    if (np.maximum(wide, high)[~frames] >= max(2, 0.02 * max(height, width))).any():
+        area = np.where(frames, 0, area)  # weightless: never the seed, never joined to it
     score = area * np.where(touches_edge, 0.25, 1.0)
     seed = int(np.argmax(score))
     chosen = np.zeros(count - 1, dtype=bool)
@@ -360,10 +397,9 @@ def _crop(ink: np.ndarray, keep: np.ndarray, floor: int, *, on_paper: bool) -> n
     """The kept pieces' ink (0..255), with their anti-aliased edge, cropped to them and scaled
     to 0..1 so the strokes' cores are 1. Thin gaps across strokes written `on_paper` are
     closed."""
-    rows = np.flatnonzero(keep.any(axis=1))
-    cols = np.flatnonzero(keep.any(axis=0))
-    top, bottom = max(rows[0] - 2, 0), rows[-1] + 3
-    left, right = max(cols[0] - 2, 0), cols[-1] + 3
+    left, top, wide, high = cv2.boundingRect(keep)
+    top, bottom = max(top - 2, 0), top + high + 2
+    left, right = max(left - 2, 0), left + wide + 2
     kept = keep[top:bottom, left:right]
     region = cv2.dilate(kept, np.ones((5, 5), np.uint8))
     crop = ink[top:bottom, left:right] * region
@@ -374,14 +410,17 @@ def _crop(ink: np.ndarray, keep: np.ndarray, floor: int, *, on_paper: bool) -> n
     if side >= 3:
         window = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side))
         crop = cv2.morphologyEx(crop, cv2.MORPH_CLOSE, window)
-    counts = np.cumsum(np.bincount(crop[kept > 0], minlength=256))
+    counts = np.cumsum(cv2.calcHist([crop], [0], kept, [256], [0, 256]), dtype=np.int64)
     peak = int(np.searchsorted(counts, 0.9 * counts[-1]))
     if peak < MIN_STROKE_CONTRAST * 255:
         raise NoDigitFound(
             "no digit found: nothing stands out from the paper more than its own texture does"
         )
-    scaled = np.clip((crop.astype(np.float32) - floor) * (1.0 / max(peak - floor, 1)), 0.0, 1.0)
-    rows = np.flatnonzero(scaled.any(axis=1))
-    cols = np.flatnonzero(scaled.any(axis=0))
-    trimmed: np.ndarray = scaled[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-    return trimmed
+    # Trimmed to what is above the floor first, so only that is converted to float.
+    left, top, wide, high = cv2.boundingRect((crop > floor).view(np.uint8))
+    level = np.uint8(floor)
+    above = np.maximum(crop[top : top + high, left : left + wide], level) - level
+    scaled: np.ndarray = np.minimum(
+        above.astype(np.float32) * np.float32(1.0 / max(peak - floor, 1)), np.float32(1.0)
+    )
+    return scaled

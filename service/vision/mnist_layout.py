@@ -54,16 +54,16 @@ def fit_and_centre(crop: np.ndarray) -> np.ndarray:
     its centre of mass at MNIST's."""
     crop = _shrink(crop, STROKE_WORKING_SIZE, grow=True)
     crop = _normalise_stroke(crop, DIGIT_BOX / max(crop.shape))
-    rows = np.flatnonzero(crop.max(axis=1) > 0)
-    cols = np.flatnonzero(crop.max(axis=0) > 0)
-    crop = crop[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    left, top, wide, high = cv2.boundingRect((crop > 0).view(np.uint8))
+    crop = crop[top : top + high, left : left + wide]
     scaled = _shrink(crop, DIGIT_BOX, grow=True)
     return _place_by_centre_of_mass(scaled)
 
 
 def _shrink(crop: np.ndarray, longest: int, *, grow: bool = False) -> np.ndarray:
     """Scales `crop` so its longer side is `longest` (only down unless `grow`), keeping the
-    aspect ratio; area averaging keeps thin strokes as grey, then the peak is brought to 1."""
+    aspect ratio; area averaging keeps thin strokes as grey, then the peak is brought to 1.
+    `crop` is never negative, and neither is what either interpolation makes of it."""
     height, width = crop.shape
     scale = longest / max(height, width)
     if scale < 1 or (grow and scale != 1):
@@ -73,7 +73,7 @@ def _shrink(crop: np.ndarray, longest: int, *, grow: bool = False) -> np.ndarray
     peak = float(crop.max())
     if peak <= 0:
         raise NoDigitFound("no digit found: the strokes vanish when scaled to 20x20 pixels")
-    shrunk: np.ndarray = np.clip(crop * (1.0 / peak), 0.0, 1.0)
+    shrunk: np.ndarray = np.minimum(crop * np.float32(1.0 / peak), np.float32(1.0))
     return shrunk
 
 

@@ -106,7 +106,7 @@ def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
                 scale = min(1.0, JPEG_DRAFT_SIDE / max(width, height))
                 image.draft("L", (max(1, int(width * scale)), max(1, int(height * scale))))
             image.load()
-            image = ImageOps.exif_transpose(image)
+            ImageOps.exif_transpose(image, in_place=True)
     except ImageError:
         raise
     except Image.DecompressionBombError as exc:
@@ -192,18 +192,22 @@ def _canvas_ink(image: Image.Image) -> np.ndarray | None:
     only its outline (a cut-out photo of a note) is not, and is flattened instead."""
     if image.mode not in ("RGBA", "LA"):
         return None
-    alpha = image.getchannel("A")
-    if alpha.histogram()[0] * 2 < image.width * image.height:
-        return None
-    box = alpha.getbbox()
+    # Only the drawn box's alpha is ever copied out: every pixel outside the box of nonzero
+    # alpha is fully transparent, so the box alone can settle "mostly transparent".
+    box = image.getbbox()  # of the alpha channel
     if box is None:
         return np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
-    drawn = alpha.crop(box)
+    drawn = image.crop(box).getchannel("A")
+    total, drawn_area = image.width * image.height, drawn.width * drawn.height
+    if drawn_area * 2 > total and (total - drawn_area + drawn.histogram()[0]) * 2 < total:
+        return None
     factor = -(-max(drawn.size) // DRAWING_SIZE)
     if factor > 1:
         drawn = drawn.reduce(factor)
     margin = max(2, max(drawn.size) // 4)
-    return np.pad(np.asarray(drawn), margin)
+    ink = np.zeros((drawn.height + 2 * margin, drawn.width + 2 * margin), dtype=np.uint8)
+    ink[margin:-margin, margin:-margin] = np.asarray(drawn)
+    return ink
 
 
 def _pixels_from_array(pixels: np.ndarray) -> np.ndarray:

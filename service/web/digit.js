@@ -130,6 +130,7 @@ export function initDigit() {
     showUpload(null);
     $("#digit-answer").hidden = true;
     delete $("#digit-answer").dataset.digit;
+    delete $("#digit-answer").dataset.noDigit;
     status.textContent = "";
     summary.textContent = "";
     showError(error, null);
@@ -149,15 +150,48 @@ export function initDigit() {
       show(answer, what);
     } catch (err) {
       if (seq !== requestSeq) return;
-      showError(error, err);
       status.textContent = "";
+      if (err.code === "no_digit_found") {
+        // Nothing the model reads as a digit: say so, and still let the person say what it was.
+        asked = { blob, filename, source, answer: null };
+        showNoDigit(err, what);
+      } else {
+        showError(error, err);
+      }
     }
   }
 
-  function show(answer, what) {
+  /** The answer panel in one of its two states: a digit was read, or none was. */
+  function showState(noDigit) {
     const panel = $("#digit-answer");
     panel.hidden = false;
-    const uncertain = answer.probability < UNCERTAIN_BELOW;
+    panel.classList.toggle("no-digit", noDigit);
+    $("#digit-no-digit").hidden = !noDigit;
+    $("#digit-headline").hidden = noDigit;
+    $("#digit-figures").hidden = noDigit;
+    $("#digit-correct").hidden = noDigit;
+    $("#digit-feedback-question").textContent = noDigit ? "Was there a digit?" : "Was it right?";
+    return panel;
+  }
+
+  function showNoDigit(err, what) {
+    const panel = showState(true);
+    panel.classList.remove("uncertain");
+    $("#digit-uncertain").hidden = true;
+    $("#digit-no-digit-detail").textContent = err.message;
+    summary.textContent = `This doesn't look like a digit: ${err.message}`;
+    panel.dataset.digit = "";
+    panel.dataset.uncertain = "false";
+    panel.dataset.noDigit = "true";
+    resetFeedback();
+  }
+
+  function show(answer, what) {
+    const panel = showState(false);
+    panel.dataset.noDigit = "false";
+    // Unsure when the service says so (the served version's reject thresholds), or, for a
+    // version without them, below the line measured above.
+    const uncertain = answer.uncertain === true || answer.probability < UNCERTAIN_BELOW;
     const runnerUp = answer.probabilities
       .map((probability, digit) => ({ digit, probability }))
       .filter(({ digit }) => digit !== answer.digit)
@@ -201,12 +235,12 @@ export function initDigit() {
     $("#digit-wrong").append(button);
     feedbackButtons.push(button);
   }
-  $("#digit-correct").addEventListener("click", () => asked && sendFeedback(asked.answer.digit));
+  $("#digit-correct").addEventListener("click", () => asked?.answer && sendFeedback(asked.answer.digit));
 
   function resetFeedback() {
     for (const button of feedbackButtons) button.disabled = false;
     for (const button of $("#digit-wrong").children) {
-      button.hidden = asked !== null && Number(button.dataset.label) === asked.answer.digit;
+      button.hidden = asked?.answer != null && Number(button.dataset.label) === asked.answer.digit;
     }
     $("#digit-feedback-status").textContent = "";
     showError($("#digit-feedback-error"), null);
@@ -218,8 +252,10 @@ export function initDigit() {
     const form = new FormData();
     form.append("file", blob, filename);
     form.append("label", String(label));
-    form.append("predicted", String(answer.digit));
-    form.append("model_version", String(answer.model_version));
+    if (answer) {
+      form.append("predicted", String(answer.digit));
+      form.append("model_version", String(answer.model_version));
+    }
     form.append("source", source);
     for (const button of feedbackButtons) button.disabled = true;
     const status = $("#digit-feedback-status");
@@ -228,7 +264,7 @@ export function initDigit() {
     try {
       await request("POST", "/digit/feedback", { body: form });
       status.textContent =
-        label === answer.digit
+        label === answer?.digit
           ? `Thank you: kept, labelled ${label}, as a digit the model read right.`
           : `Thank you: kept, labelled ${label}, for review, to teach the model.`;
       events.dispatchEvent(new CustomEvent("sample-added"));

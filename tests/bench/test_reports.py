@@ -70,11 +70,23 @@ def test_ratios_and_targets() -> None:
     verdicts = {t.name: t.met for t in serve_report.targets(results)}
     assert verdicts["/digit digit-canvas c=32 vs ceilings"] is False  # 600 < 50% of 1600
     assert verdicts["/digit digit-canvas c=1 p50"] is True  # 5.0 <= 0.5 + 2 x 2.0 + 1.0
+    assert verdicts["/digit digit-canvas c=32 vs bare upload"] is False  # 30% < 40% of bare
+    assert verdicts["/digit digit-canvas c=1 p50 at most 1.5 ms"] is False  # 5.0 ms
     assert verdicts["/mpg one car c=32"] is False  # 33% of bare
     assert verdicts["/digit digit-canvas c=32 vs BentoML"] is True  # 600 >= 2 x 250
     assert verdicts["/digit digit-canvas c=1 vs BentoML"] is None  # BentoML's 0 req/s: no ratio
     assert verdicts["errors"] is True  # ours had none; BentoML's do not count against us
     assert verdicts["memory"] is None  # not measured here
+
+
+def test_the_serving_targets_are_met_at_their_bounds() -> None:
+    results = _results()
+    ours = results["servers"]["ours"]["runs"]  # type: ignore[index]
+    ours[0]["rps"], ours[1]["p50_ms"], ours[2]["rps"] = 800.0, 1.5, 2400.0
+    verdicts = {t.name: t.met for t in serve_report.targets(results)}
+    assert verdicts["/digit digit-canvas c=32 vs bare upload"] is True  # 40% of 2,000
+    assert verdicts["/digit digit-canvas c=1 p50 at most 1.5 ms"] is True
+    assert verdicts["/mpg one car c=32"] is True  # 80% of 3,000
 
 
 def test_scaling_and_peer_rows_pair_runs_of_the_same_request() -> None:

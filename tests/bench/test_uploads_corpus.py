@@ -9,16 +9,41 @@ from __future__ import annotations
 import io
 from concurrent.futures import ProcessPoolExecutor
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
-from bench import ink_and_paper
+from bench import ink_and_paper, not_digits
 from bench.paper_scenes import PHOTO_SIZE, cut_gaps, phone_photo_image
+from bench.photo_scenes import FRAMED_SIZE, hairline_stroke, marker_stroke
 from bench.upload_scoring import SPAWN
-from bench.uploads_corpus import CONDITIONS, corpus, render, sample, upright_photo
+from bench.uploads_corpus import (
+    CONDITIONS,
+    FRAMED_PHOTOS,
+    LARGE_PHOTOS,
+    corpus,
+    render,
+    sample,
+    upright_photo,
+)
 
-JPEG_CONDITIONS = {"paper_jpeg", "blue_pen", "red_pen", "phone_photo", "exif_rotated"}
+JPEG_CONDITIONS = {
+    "paper_jpeg",
+    "blue_pen",
+    "red_pen",
+    "phone_photo",
+    "exif_rotated",
+    "sheet_on_table",
+    "coloured_note",
+    "coloured_paper",
+    "screen_photo",
+    "vignette",
+    "perspective",
+    "whiteboard",
+    "thin_pen_photo",
+    "dim_photo",
+}
 PNG_CONDITIONS = {"canvas", "paper_png"}
 
 
@@ -49,7 +74,7 @@ def _decode(data: bytes) -> Image.Image:
     return image
 
 
-@pytest.mark.parametrize("condition", [c for c in CONDITIONS if c != "phone_photo"])
+@pytest.mark.parametrize("condition", [c for c in CONDITIONS if c not in LARGE_PHOTOS])
 def test_every_condition_makes_a_readable_file_of_its_format(digits, condition: str) -> None:  # type: ignore[no-untyped-def]
     for data, label in corpus(condition, *digits, count=4, seed=1):
         image = _decode(data)
@@ -226,3 +251,55 @@ def test_rulings_are_lines_of_the_asked_spacing_and_thickness() -> None:
     column = lines[:, 100]
     assert column.sum() == pytest.approx(300 / 50 * 1.5, rel=0.1)
     assert len(np.flatnonzero(np.diff((column > 0.5).astype(int)) == 1)) in (5, 6, 7)
+
+
+@pytest.mark.parametrize("condition", ["sheet_on_table", "coloured_note", "screen_photo"])
+def test_framed_photos_show_the_surface_round_the_sheet(digits, condition: str) -> None:  # type: ignore[no-untyped-def]
+    """The sheet, note or screen is lighter than the table or bezel that shows round it."""
+    assert condition in FRAMED_PHOTOS
+    for data, _ in corpus(condition, *digits, count=3, seed=0):
+        image = _decode(data)
+        assert image.size == FRAMED_SIZE
+        grey = np.asarray(image.convert("L"), dtype=np.float32)
+        border = np.concatenate(
+            [grey[:4].ravel(), grey[-4:].ravel(), grey[:, :4].ravel(), grey[:, -4:].ravel()]
+        )
+        middle = grey[
+            grey.shape[0] // 3 : -grey.shape[0] // 3, grey.shape[1] // 3 : -grey.shape[1] // 3
+        ]
+        assert np.median(middle) > np.median(border) + 8, condition
+
+
+def _stroke_width(mask: np.ndarray) -> float:
+    """2 x area / boundary pixels: the width of a stroke."""
+    inner = cv2.erode(mask, cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3)))
+    area = int(mask.sum())
+    return 2.0 * area / max(area - int(inner.sum()), 1)
+
+
+def test_a_hairline_stays_thin_and_a_marker_fat_whatever_the_size(digits) -> None:  # type: ignore[no-untyped-def]
+    images, _ = digits
+    for longest in (300.0, 900.0):
+        rng = np.random.default_rng(0)
+        hair = (hairline_stroke(images[0], longest, rng) > 0.5).astype(np.uint8)
+        assert 1.5 <= _stroke_width(hair) <= longest / 25
+        fat = (marker_stroke(images[0], longest, rng) > 0.5).astype(np.uint8)
+        assert _stroke_width(fat) >= longest / 10
+
+
+def test_a_printed_digit_is_made_from_its_label(digits) -> None:  # type: ignore[no-untyped-def]
+    images, _ = digits
+    with pytest.raises(ValueError, match="label"):
+        render("printed", images[0], 0, seed=0)
+    assert _decode(render("printed", images[0], 0, seed=0, label=3)).format in ("PNG", "JPEG")
+
+
+def test_the_not_a_digit_set_is_readable_and_made_again_from_its_seed() -> None:
+    uploads = not_digits.uploads(len(not_digits.KINDS) * 2, seed=4)
+    assert uploads == not_digits.uploads(len(not_digits.KINDS) * 2, seed=4)
+    assert uploads != not_digits.uploads(len(not_digits.KINDS) * 2, seed=5)
+    for data in uploads:
+        image = _decode(data)
+        assert image.format in ("PNG", "JPEG") and min(image.size) >= 40
+    assert not set(not_digits.DIGIT_LIKE) & set(not_digits.LETTERS)
+    assert len(not_digits.uploads(3, seed=4, digit_like=True)) == 3

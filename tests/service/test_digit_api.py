@@ -49,7 +49,10 @@ def test_response_shape(bundled_client, mnist) -> None:
     body = bundled_client.post(
         "/digit", files={"file": ("seven.png", drawings.mnist_png(mnist.x_test[0]), "image/png")}
     ).json()
-    assert set(body) == {"digit", "probability", "probabilities", "model", "model_version"}
+    assert set(body) == {
+        "digit", "probability", "probabilities", "model", "model_version", "uncertain",
+    }  # fmt: skip
+    assert body["uncertain"] is False
     assert body["digit"] == 7 and body["model"] == "digit" and body["model_version"] >= 1
     assert len(body["probabilities"]) == 10
     assert sum(body["probabilities"]) == pytest.approx(1.0, abs=1e-4)

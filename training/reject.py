@@ -1,0 +1,73 @@
+"""The reject option's thresholds: when the service answers "no digit found" or flags an answer
+as uncertain, read from the digit model's highest probability.
+
+A model trained with negatives (`training.negatives`) spreads its probability over the ten
+digits when it sees no digit, and keeps it on one digit for a digit it knows. Each version gets
+two thresholds on its highest probability, chosen on the validation split's digits alone so
+that a known share of real digits crosses them: below `no_digit_below` the service refuses
+(422 no_digit_found), below `uncertain_below` it answers with `uncertain: true`. They are
+written to the version's metadata (`reject`), so clients of the tensor endpoints can apply the
+same rule to the probabilities they receive.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+METHOD = "max_probability"
+REFUSED_SHARE = 0.0005
+"""Share of the validation digits that may be refused: 3 of 6,000. Refusing a real digit is
+the worse error (the person gets no answer), so this is kept at the tail's edge."""
+FLAGGED_SHARE = 0.0025
+"""Share of the validation digits that may be refused or flagged together: 15 of 6,000, so
+that MNIST's test set stays under half a percent through the service's preprocessing, which
+costs some confidence."""
+
+
+def thresholds(digit_probabilities: np.ndarray) -> tuple[float, float]:
+    """(no_digit_below, uncertain_below) for a model whose probabilities on the validation
+    digits are `digit_probabilities` (N x 10): the REFUSED_SHARE and FLAGGED_SHARE quantiles of
+    the highest probability."""
+    top = np.sort(digit_probabilities.max(axis=1))
+    refuse = float(top[int(REFUSED_SHARE * len(top))])
+    flag = float(top[int(FLAGGED_SHARE * len(top))])
+    return round(refuse, 6), round(flag, 6)
+
+
+def outcome_shares(
+    probabilities: np.ndarray, no_digit_below: float, uncertain_below: float
+) -> dict[str, float]:
+    """Shares of pictures refused, flagged and answered under the thresholds."""
+    top = probabilities.max(axis=1) if len(probabilities) else np.zeros(0)
+    refused = top < no_digit_below
+    flagged = ~refused & (top < uncertain_below)
+    count = max(len(top), 1)
+    return {
+        "refused": round(float(refused.sum()) / count, 6),
+        "flagged": round(float(flagged.sum()) / count, 6),
+        "answered": round(float((~refused & ~flagged).sum()) / count, 6),
+    }
+
+
+def reject_metadata(
+    digit_probabilities: np.ndarray, negative_probabilities: np.ndarray, negatives_trained: int
+) -> dict[str, Any]:
+    """The `reject` block of a digit version's metadata: the method, its thresholds, how they
+    were chosen and what they do to the validation digits and negatives."""
+    no_digit_below, uncertain_below = thresholds(digit_probabilities)
+    return {
+        "method": METHOD,
+        "no_digit_below": no_digit_below,
+        "uncertain_below": uncertain_below,
+        "chosen_on": (
+            f"the validation split's {len(digit_probabilities)} digits: at most "
+            f"{REFUSED_SHARE:.2%} refused and {FLAGGED_SHARE:.2%} refused or flagged"
+        ),
+        "negatives_trained": negatives_trained,
+        "validation_digits": outcome_shares(digit_probabilities, no_digit_below, uncertain_below),
+        "validation_negatives": outcome_shares(
+            negative_probabilities, no_digit_below, uncertain_below
+        ),
+    }
