@@ -56,6 +56,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--processes", type=options.ints, default=(1, 2), help="worker process counts (1,2)"
     )
+    parser.add_argument(
+        "--set",
+        type=options.setting,
+        action="append",
+        default=[],
+        metavar="PERCEPTRON_X=VALUE",
+        help="a setting of the server under attack (repeatable), to compare against the defaults",
+    )
 
 
 def run(args: argparse.Namespace) -> list[Section]:
@@ -72,6 +80,7 @@ def run(args: argparse.Namespace) -> list[Section]:
             "PERCEPTRON_WORKERS": str(processes),
             "PERCEPTRON_STATE_DIR": str(state),
             "PERCEPTRON_FEEDBACK_MAX_BYTES": str(FEEDBACK_QUOTA_MIB * 2**20),
+            **dict(args.set),
         }
         spec = ServerSpec("ours", args.models_dir, env=env)
         with running(spec, args.run_dir / f"workers-{processes}") as server:
