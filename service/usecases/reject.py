@@ -5,7 +5,7 @@ thresholds on its highest probability (`reject`: `no_digit_below`, `uncertain_be
 its validation split by `training.reject`). Below the first the picture holds no digit the
 model knows (422 no_digit_found); below the second the answer stands but is flagged
 `uncertain`, with a short reason. A version without them answers every picture the
-preprocessing lets through, unflagged, as before such thresholds existed.
+preprocessing lets through, unflagged.
 
 Clients of the tensor endpoints (TensorFlow Serving, Open Inference Protocol) receive the same
 ten probabilities and apply the same rule with the thresholds of `GET /models/digit`.
