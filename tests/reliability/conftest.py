@@ -40,7 +40,7 @@ def assert_healthy(client: Any) -> None:
     assert client.get("/readyz").status_code == 200
     mpg = client.post("/mpg", json=GOOD_CAR)
     assert mpg.status_code == 200, mpg.text
-    digit = client.post("/digit", json={"pixels": [[0, 1, 1, 0]] * 6})
+    digit = client.post("/digit", json={"pixels": [[0, 0, 1, 1, 0, 0]] * 8})
     assert digit.status_code == 200, digit.text
 
 

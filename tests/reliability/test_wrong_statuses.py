@@ -78,7 +78,9 @@ def test_a_compressed_body_is_refused(shared_client: Any, encoding: str) -> None
     )
     assert_error(response, 415, "unsupported_media_type", "Content-Encoding")
     plain = shared_client.post(
-        "/digit", json={"pixels": [[0, 1, 1, 0]] * 6}, headers={"content-encoding": "identity"}
+        "/digit",
+        json={"pixels": [[0, 0, 1, 1, 0, 0]] * 8},
+        headers={"content-encoding": "identity"},
     )
     assert plain.status_code == 200
 
