@@ -113,6 +113,10 @@ def test_errors_raised_in_the_worker_reach_the_client(
     assert worker_client.app.state.serving.json_workers.running
 
 
+STROKE_ROW = [0.0] * 12 + [1.0] * 4 + [0.0] * 12
+"""A row of a 28x28 picture of an upright stroke (a 1)."""
+
+
 def test_answers_from_the_worker_match_answers_from_the_loop(
     worker_client, client, settings_factory
 ) -> None:
@@ -120,7 +124,7 @@ def test_answers_from_the_worker_match_answers_from_the_loop(
     for path, document in [
         ("/mpg", cars),
         ("/v1/models/digit:predict", {"instances": [[[0.5] * 28] * 28] * 2}),
-        ("/digit", {"pixels": [[0.0] * 28] * 10 + [[1.0] * 28] * 8 + [[0.0] * 28] * 10}),
+        ("/digit", {"pixels": [[0.0] * 28] * 4 + [STROKE_ROW] * 20 + [[0.0] * 28] * 4}),
     ]:
         from_worker = worker_client.post(path, json=document)
         on_loop = client.post(path, json=document)
