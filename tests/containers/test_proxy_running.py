@@ -21,6 +21,7 @@ import pytest
 
 from bench.fleet_servers import Proxy, start_proxy
 from tests.live_service import LiveService, free_port, service_env
+from tests.real_servers import wait_until
 from tests.service.test_bad_input import GOOD_CAR
 
 pytestmark = pytest.mark.slow
@@ -136,7 +137,7 @@ def test_the_connection_limit_holds(fleet: Fleet) -> None:
                 b"Content-Length: 100\r\n\r\n"
             )
             sockets.append(tls)
-        time.sleep(1)
+        time.sleep(1)  # nginx counts a connection once it has read its request line
         refused = 0
         for tls in sockets:
             tls.settimeout(0.2)
@@ -163,13 +164,20 @@ def test_each_client_reaches_the_api_at_its_own_address(fleet: Fleet) -> None:
             )
         assert answer.status_code == 200
         sent[request_id] = address
-    time.sleep(0.5)
+    wait_until(
+        lambda: len(_logged_ids(fleet, set(sent))) == len(sent), 10, "the replicas' access lines"
+    )
     logged = {
         record["request_id"]: record["client"]
         for _, record in fleet.access_lines()
         if record.get("request_id") in sent
     }
     assert logged == sent
+
+
+def _logged_ids(fleet: Fleet, ids: set[str]) -> set[str]:
+    """Which of `ids` the replicas' access logs hold so far (they are written after answering)."""
+    return {record.get("request_id") for _, record in fleet.access_lines()} & ids
 
 
 def test_requests_spread_over_both_replicas(fleet: Fleet) -> None:
@@ -182,7 +190,7 @@ def test_requests_spread_over_both_replicas(fleet: Fleet) -> None:
                 == 200
             )
             ids.add(request_id)
-    time.sleep(0.5)
+    wait_until(lambda: len(_logged_ids(fleet, ids)) == len(ids), 10, "the replicas' access lines")
     by_replica = Counter(
         index for index, record in fleet.access_lines() if record.get("request_id") in ids
     )
@@ -213,7 +221,7 @@ def test_killing_a_replica_under_load_loses_no_prediction(fleet: Fleet) -> None:
     threads = [threading.Thread(target=load, args=(f"127.0.0.{20 + n}",)) for n in range(6)]
     for thread in threads:
         thread.start()
-    time.sleep(3)
+    time.sleep(3)  # load on both replicas before one dies, and for 5 s after: the scenario
     fleet.replicas[1].process.kill()
     time.sleep(5)
     stop.set()
