@@ -9,6 +9,9 @@ from typing import Any
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 
+WAL_SIZE_LIMIT = 16 * 2**20
+"""Bytes SQLite's write-ahead log is truncated to after a checkpoint."""
+
 
 def make_engine(url: str) -> Engine:
     """An engine for `url`; SQLite gets WAL (readers never block the writer) and a busy wait."""
@@ -25,6 +28,11 @@ def make_engine(url: str) -> Engine:
             cursor = connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            # The log keeps a second copy of every page written since the last checkpoint, and
+            # SQLite reuses it without shrinking it: a burst of 2 MiB feedback originals would
+            # leave it as large as the burst, beside the store's quota. Truncate it after
+            # each checkpoint to this size.
+            cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
 

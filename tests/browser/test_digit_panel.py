@@ -44,9 +44,21 @@ def draw(page: Page, strokes: list[Stroke]) -> None:
         page.mouse.up()
 
 
+ANSWER_TIMEOUT_MS = 20_000
+"""A 2-core CI machine running the whole suite can take seconds to answer the first drawing."""
+
+
 def expect_answer(page: Page, digit: int) -> None:
     expect(page.locator("#digit-answer")).to_be_visible()
-    expect(page.locator("#digit-value")).to_have_text(str(digit))
+    try:
+        expect(page.locator("#digit-value")).to_have_text(str(digit), timeout=ANSWER_TIMEOUT_MS)
+    except AssertionError as failure:
+        # Say what the page said instead: an error line, or a request still in flight.
+        shown = {
+            "error": page.locator("#digit-error").text_content(),
+            "status": page.locator("#digit-status").text_content(),
+        }
+        raise AssertionError(f"expected {digit}; the page shows {shown}") from failure
     expect(page.locator("#digit-summary")).to_contain_text(f"as {digit}")
     assert page.locator("#digit-bars .bar").count() == 10
     assert page.locator("#digit-bars .bar.best text.label").text_content() == str(digit)

@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import event
 
+from service.database.engine import WAL_SIZE_LIMIT
 from service.errors import InsufficientStorage
 from service.jobs.store import JobStore
 from service.samples.store import SampleQuota, SampleSource, SampleStatus, SampleStore
@@ -119,3 +120,42 @@ def test_listing_and_reviewing_read_no_image(samples: SampleStore) -> None:
     images = re.compile(r"samples\.(original|image_png)\b(?!_)")
     assert reads and not [sql for sql in reads if images.search(sql)]
     assert any(images.search(sql) for sql in statements[len(reads) :])
+
+
+def test_a_burst_of_large_originals_leaves_sqlites_log_no_larger_than_its_limit(
+    tmp_path: Path,
+) -> None:
+    database = tmp_path / "jobs.sqlite3"
+    jobs = JobStore(f"sqlite:///{database}")
+    store = SampleStore(jobs.engine)
+    noise = np.random.default_rng(0).integers(0, 256, (1024, 1024), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(noise).save(buffer, format="PNG")  # about 1 MiB that does not compress
+    original = buffer.getvalue()
+
+    def add_upload(label: int) -> None:
+        store.add(
+            label=label,
+            predicted=None,
+            model_version=None,
+            source=SampleSource.upload,
+            image_png=png(255),
+            original=original,
+            original_type="image/png",
+            quota=ROOMY,
+        )
+
+    # A reader in the middle of a listing keeps SQLite from checkpointing past its snapshot,
+    # so the burst piles up in the log, as it does under a flood of feedback.
+    with jobs.engine.connect() as reader:
+        reader.exec_driver_sql("BEGIN")
+        reader.exec_driver_sql("SELECT count(*) FROM samples").scalar()
+        for label in range(30):
+            add_upload(label % 10)
+        reader.exec_driver_sql("COMMIT")
+    for label in range(3):  # the next writes checkpoint the log and start it again
+        add_upload(label)
+    wal = database.with_name(database.name + "-wal")
+    assert database.stat().st_size > 30 * len(original)  # the originals are in the database
+    assert wal.stat().st_size <= WAL_SIZE_LIMIT
+    jobs.close()
