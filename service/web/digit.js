@@ -12,7 +12,7 @@ const AUTO_DELAY_MS = 400; // wait this long after a stroke ends: a "7" or a "4"
 // bundled digit model (v1) on the 10,000 MNIST test digits: answers at 0.9 or above were right
 // 99.90% of the time (9,909 digits), answers below 0.9 only 70% of the time (64 of 91 digits);
 // the 0.9% of answers under the line hold 27 of the model's 37 mistakes. On 1,320 uploads of
-// issue 11's corpus (14 paper, photo and canvas conditions) 1.0% fell under the line, 11 of those
+// the upload corpus (14 paper, photo and canvas conditions) 1.0% fell under the line, 11 of those
 // 13 right, against 99.6% right above it. Most misreads there were confident: the line marks
 // doubt, it cannot catch every mistake.
 export const UNCERTAIN_BELOW = 0.9;

@@ -296,7 +296,7 @@ def test_jobs_survive_an_api_restart(
 
 
 def test_corrections_become_a_fine_tuned_version(system: System, mnist) -> None:
-    """Issue 13 end to end: predict, correct, list, accept, export, fine-tune the served version
+    """Feedback end to end: predict, correct, list, accept, export, fine-tune the served version
     on MNIST plus the accepted samples, read both accuracies, delete the samples."""
     client = system.client
     job = system.wait_final(system.submit("digit", USER_SAMPLES_JOB, promote="auto"))

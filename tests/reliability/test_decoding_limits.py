@@ -58,7 +58,7 @@ def test_the_pixel_budget_counts_every_image_of_a_request(
 
 
 def test_fifty_large_webp_files_are_refused_before_decoding(client) -> None:
-    # The attack of issue 16: 50 lossless WebP files of about 1 KB, 5000x5000 pixels each.
+    # A pixel-bomb batch: 50 lossless WebP files of about 1 KB, 5000x5000 pixels each.
     bomb = lossless_webp(5000, 5000)
     files = [("file", (f"{i}.webp", bomb, "image/webp")) for i in range(50)]
     response = client.post("/digit", files=files)

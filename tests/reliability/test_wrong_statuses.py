@@ -1,4 +1,4 @@
-"""Each wrong answer issue 16 found, with the status it gets now: no 500 for long version
+"""Requests that once drew a wrong answer, with the status each gets: no 500 for long version
 numbers or many-dimensional tensors, 422 for pixel values out of range, 400 for a multipart
 body cut short, 415 for a compressed body, integers only for a pin, exactly one 202 among
 concurrent cancels, and no WARNING when the worker recycles its process after a job."""

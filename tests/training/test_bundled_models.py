@@ -1,5 +1,5 @@
-"""The bundled models in `models/` meet their bars on the real test sets (issue 2's, and issue
-12's 99.6% for the digit model), measured through their serving signatures the way TensorFlow
+"""The bundled models in `models/` meet their bars on the real test sets (99.6% for the
+digit model), measured through their serving signatures the way TensorFlow
 Serving or the service would call them; their metadata agrees with what is measured here and
 says how the version was chosen."""
 
@@ -114,7 +114,7 @@ def test_the_bundled_metadata_records_its_run(
 
 
 def test_the_bundled_mpg_model_was_not_chosen_on_the_test_split(bundled_models: Path) -> None:
-    """Issue 12: a seed picked by its test MAE makes the reported figure optimistic. The bundled
+    """A seed picked by its test MAE makes the reported figure optimistic. The bundled
     version is the default seed's run, and its metadata says so."""
     _, metadata, _ = _served(bundled_models, "mpg")
     assert metadata["seed"] == HYPERPARAMETERS["mpg"]().seed

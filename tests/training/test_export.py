@@ -1,5 +1,5 @@
 """training.export: a trained model becomes a SavedModel version TensorFlow Serving could serve,
-with the metadata issue 2 asks for.
+with the metadata a reader needs to trust it (data, recipe, seed, figures).
 
 Tiny models are trained once for the module (seconds, on slices of the real data) and exported
 the way `run_training` does; the tests then load the folders as a server would.
