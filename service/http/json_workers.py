@@ -11,9 +11,10 @@ would cost more than the parse (bench/RESULTS.md, "JSON bodies").
 The worker is spawned on first use and retired after `IDLE_S` without work, so a service that
 is not sent large bodies holds no process for them (one holds about 80 MiB). A bounded number
 of bodies may wait for it; past that the answer is 503 with Retry-After, as for image decodes.
-A worker that dies (killed for memory) is replaced: the body it was working on is answered 503,
-since sending it again could kill the next worker too; a body that finds the worker already
-dead is sent to its replacement.
+A worker that dies (killed for memory) is replaced. The body it held is sent once to the
+replacement, because the pool cannot tell a body that killed its worker from one handed over
+just after the worker died; a body that kills the replacement too is answered 503, and no
+further worker is spent on it.
 """
 
 from __future__ import annotations
@@ -96,22 +97,25 @@ class JsonWorkers:
                 self._retirement = loop.call_later(IDLE_S, self._retire)
 
     async def _in_worker(self, body: bytes, convert: Callable[..., T], args: tuple[Any, ...]) -> T:
-        try:
-            future = self._executor().submit(_parse_and_convert, body, convert, args)
-        except BrokenProcessPool:
-            # The worker died between bodies: this one never reached it, so a new worker may
-            # take it.
-            self._discard(self._pool)
-            future = self._executor().submit(_parse_and_convert, body, convert, args)
-        pool = self._pool
-        try:
-            return await asyncio.wrap_future(future)
-        except BrokenProcessPool:
-            self._discard(pool)
-            raise Overloaded(
-                "the process parsing large JSON bodies stopped while it held this one; retry",
-                headers={"Retry-After": str(RETRY_AFTER_S)},
-            ) from None
+        # A worker that died between bodies is noticed only by the pool's own thread, on its
+        # next wake-up: a body handed over meanwhile fails as if it had killed the worker. So a
+        # body whose worker dies gets one more, fresh, worker; a body that kills that one too
+        # (one that exhausts memory, say) costs only itself a 503.
+        for _attempt in range(2):
+            try:
+                future = self._executor().submit(_parse_and_convert, body, convert, args)
+            except BrokenProcessPool:
+                self._discard(self._pool)
+                continue
+            pool = self._pool
+            try:
+                return await asyncio.wrap_future(future)
+            except BrokenProcessPool:
+                self._discard(pool)
+        raise Overloaded(
+            "the process parsing large JSON bodies stopped while it held this one; retry",
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        )
 
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
