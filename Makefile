@@ -62,8 +62,12 @@ api: develop
 worker: develop
 	$(BIN)/python -m service worker
 
+# Test files are spread over TEST_PROCESSES processes (pytest-xdist), a file's tests kept
+# together in one: most tests wait on real servers, so two processes fit on two cores.
+TEST_PROCESSES ?= 2
+
 test: install-dev browser-deps server-deps
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist loadfile
 
 # No data sets, no browser, no training: tests that need the data sets are marked `data`.
 # The job tests still run on real Redis and PostgreSQL (marked `servers`).
