@@ -63,11 +63,14 @@ worker: develop
 	$(BIN)/python -m service worker
 
 # Test files are spread over TEST_PROCESSES processes (pytest-xdist), a file's tests kept
-# together in one: most tests wait on real servers, so two processes fit on two cores.
+# together in one: most tests wait on real servers, so two processes fit on two cores. Tests
+# marked `serial` run after, in one process: under xdist schemathesis runs and reports its
+# operations as one test, so the fuzzing would pass without fuzzing every operation.
 TEST_PROCESSES ?= 2
 
 test: install-dev browser-deps server-deps
-	$(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist loadfile
+	$(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist loadfile -m "not serial"
+	$(BIN)/python -m pytest -m serial
 
 # No data sets, no browser, no training: tests that need the data sets are marked `data`.
 # The job tests still run on real Redis and PostgreSQL (marked `servers`).

@@ -25,6 +25,8 @@ from service.app import create_app
 from service.settings import Settings
 from tests.conftest import BASE_URL
 
+pytestmark = pytest.mark.serial
+
 TOKEN = "fuzz-admin-token-0123456789"
 CHECKS = [
     not_a_server_error,
