@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import functools
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -266,16 +267,17 @@ async def _watch_for_lost_jobs(store: JobStore, settings: Settings) -> None:
 
 def _mount_web(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
-    encoded: list[bytes] = []
 
-    @app.get(OPENAPI_URL, include_in_schema=False)
-    async def openapi() -> Response:
+    @functools.cache
+    def encoded_document() -> bytes:
         # The document does not change while the app runs. Encoding its 110 KB takes about
         # 1.7 ms, and clients that pipeline many requests for it without reading the answers
         # would otherwise make the server encode it again for every request.
-        if not encoded:
-            encoded.append(bytes(JSONResponse(app.openapi()).body))
-        return Response(encoded[0], media_type="application/json")
+        return bytes(JSONResponse(app.openapi()).body)
+
+    @app.get(OPENAPI_URL, include_in_schema=False)
+    async def openapi() -> Response:
+        return Response(encoded_document(), media_type="application/json")
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
