@@ -49,7 +49,7 @@ ANSWER_TIMEOUT_MS = 20_000
 
 
 def expect_answer(page: Page, digit: int) -> None:
-    expect(page.locator("#digit-answer")).to_be_visible()
+    expect(page.locator("#digit-answer")).to_be_visible(timeout=ANSWER_TIMEOUT_MS)
     try:
         expect(page.locator("#digit-value")).to_have_text(str(digit), timeout=ANSWER_TIMEOUT_MS)
     except AssertionError as failure:
