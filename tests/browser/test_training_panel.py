@@ -37,6 +37,7 @@ def start_job(page: Page, model: str, fields: dict[str, str], promote: str = "ne
     return match.group(1)
 
 
+@pytest.mark.usefixtures("data_paths")  # the job reads the data sets: skipped without them
 def test_a_tiny_job_is_followed_to_the_end_and_its_version_can_be_served(page: Page) -> None:
     open_panel(page, "training")
     enter_admin_token(page)
@@ -84,6 +85,7 @@ def test_a_tiny_job_is_followed_to_the_end_and_its_version_can_be_served(page: P
     expect(card.get_by_role("button", name="Unpin")).to_have_count(0)
 
 
+@pytest.mark.usefixtures("data_paths")  # the job reads the data sets: skipped without them
 def test_a_running_job_can_be_cancelled(page: Page) -> None:
     open_panel(page, "training")
     enter_admin_token(page)
