@@ -204,10 +204,11 @@ class Settings(TrainingSettings):
     feedback_max_samples: int = Field(100_000, ge=1)
     """Samples the feedback store may hold in all; past it POST /digit/feedback answers 507
     until an administrator deletes samples or the retention period removes old ones."""
-    feedback_max_bytes: int = Field(2 * 2**30, ge=2**20)
-    """Bytes of images (originals and the 28x28 PNGs) the feedback store may hold in all; past
-    it POST /digit/feedback answers 507. Disk growth from feedback stays within it, plus the
-    database's own overhead (with SQLite, a write-ahead log of at most 16 MiB at rest)."""
+    feedback_max_bytes: int = Field(2 * 2**30, ge=32 * 2**20)
+    """Bytes of disk the feedback store may take in all: its images (originals and the 28x28
+    PNGs) and, with SQLite, the database's write-ahead log, counted at no less than the 16 MiB
+    it is kept to at rest. Past it POST /digit/feedback answers 507, so disk growth from
+    feedback stays within it (within a few uploads when several processes add at once)."""
     max_feedback_image_bytes: int = Field(2 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     """The largest original image kept with a feedback sample; larger uploads get 413."""
     sample_retention_days: int = Field(90, ge=0, le=36_500)

@@ -13,6 +13,16 @@ WAL_SIZE_LIMIT = 16 * 2**20
 """Bytes SQLite's write-ahead log is truncated to after a checkpoint."""
 
 
+def sqlite_log(engine: Engine) -> Path | None:
+    """The write-ahead log of a SQLite file database, or None for any other database."""
+    if engine.dialect.name != "sqlite" or not engine.url.database:
+        return None
+    if engine.url.database == ":memory:":
+        return None
+    database = Path(engine.url.database)
+    return database.with_name(database.name + "-wal")
+
+
 def make_engine(url: str) -> Engine:
     """An engine for `url`; SQLite gets WAL (readers never block the writer) and a busy wait."""
     if url.startswith("postgresql://"):

@@ -6,6 +6,13 @@ The images are read only where they are asked for (`image`, `original`, the expo
 other reads leave them in the database, where reading a page of 500 would hold every original
 in memory (up to 2 MiB each) for an answer of a few kilobytes. Adding a sample checks the
 store's quota (`SampleQuota`) in the same transaction.
+
+The quota bounds the disk the store takes, not only its images: with SQLite the write-ahead
+log holds a second copy of every page written since the last checkpoint, and while a reader
+holds an old snapshot (a listing, the other serving process) a burst of 2 MiB originals grows
+it as large as the burst. So the log counts toward the quota, at least at the size it is kept
+to at rest (`WAL_SIZE_LIMIT`): a store at its quota leaves the database's folder at most that
+large, within a few uploads.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.orm import Session, defer, sessionmaker
 from sqlalchemy.sql.dml import Delete
 
+from service.database.engine import WAL_SIZE_LIMIT, sqlite_log
 from service.database.tables import SampleRow, now
 from service.errors import InsufficientStorage
 from training.user_samples import write_samples_npz
@@ -62,6 +70,24 @@ class SampleStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._log = sqlite_log(engine)
+
+    @property
+    def log_allowance(self) -> int:
+        """Bytes of the quota the database's log takes at least (SQLite's log at rest)."""
+        return 0 if self._log is None else WAL_SIZE_LIMIT
+
+    def _log_bytes(self, adding: int) -> int:
+        """Bytes the quota counts for the database's log once `adding` more are written to
+        it: never less than the size it is kept to at rest, so a store that fits today still
+        fits after a burst."""
+        if self._log is None:
+            return 0
+        try:
+            size = self._log.stat().st_size
+        except FileNotFoundError:
+            size = 0
+        return max(size + adding, WAL_SIZE_LIMIT)
 
     @contextmanager
     def _session(self) -> Iterator[Session]:
@@ -81,8 +107,9 @@ class SampleStore:
         quota: SampleQuota,
     ) -> SampleRow:
         """Stores a new sample; InsufficientStorage (507) when the store would then hold more
-        than the quota's samples or bytes. (Two processes adding at the same instant may each
-        see room for one more: the quota holds within a few uploads.)"""
+        than the quota's samples or bytes (images and the database's log). (Two processes
+        adding at the same instant may each see room for one more: the quota holds within a
+        few uploads.)"""
         size = len(image_png) + len(original)
         row = SampleRow(
             id=uuid.uuid4().hex,
@@ -101,9 +128,13 @@ class SampleStore:
             count, used = session.execute(
                 select(func.count(), func.coalesce(func.sum(SampleRow.size_bytes), 0))
             ).one()
-            if count >= quota.max_samples or used + size > quota.max_bytes:
+            log = self._log_bytes(adding=size)
+            if count >= quota.max_samples or used + log + size > quota.max_bytes:
+                held = f"{used / 2**20:,.1f} MiB of images"
+                if log:
+                    held += f" and {log / 2**20:,.1f} MiB of database log"
                 raise InsufficientStorage(
-                    f"the feedback store is full: {count:,} samples, {used / 2**20:,.1f} MiB "
+                    f"the feedback store is full: {count:,} samples, {held} "
                     f"of {quota.max_bytes / 2**20:,.0f} MiB (PERCEPTRON_FEEDBACK_MAX_SAMPLES "
                     f"{quota.max_samples:,}, PERCEPTRON_FEEDBACK_MAX_BYTES); new feedback is "
                     "refused until an administrator deletes samples or the retention period "

@@ -89,7 +89,8 @@ def test_the_quota_counts_samples_and_bytes(samples: SampleStore) -> None:
         add(samples, 3, quota=by_count)
     assert full.value.status == 507 and "PERCEPTRON_FEEDBACK_MAX_SAMPLES" in full.value.message
     assert samples.usage() == (2, 2 * one)
-    by_bytes = SampleQuota(max_samples=1000, max_bytes=3 * one)
+    # With SQLite the log takes its share at rest; the rest is for three samples' images.
+    by_bytes = SampleQuota(max_samples=1000, max_bytes=samples.log_allowance + 3 * one)
     add(samples, 4, quota=by_bytes)
     with pytest.raises(InsufficientStorage, match="PERCEPTRON_FEEDBACK_MAX_BYTES"):
         add(samples, 5, quota=by_bytes)
@@ -158,4 +159,41 @@ def test_a_burst_of_large_originals_leaves_sqlites_log_no_larger_than_its_limit(
     wal = database.with_name(database.name + "-wal")
     assert database.stat().st_size > 30 * len(original)  # the originals are in the database
     assert wal.stat().st_size <= WAL_SIZE_LIMIT
+    jobs.close()
+
+
+def test_a_log_grown_past_its_limit_counts_toward_the_quota(tmp_path: Path) -> None:
+    database = tmp_path / "jobs.sqlite3"
+    jobs = JobStore(f"sqlite:///{database}")
+    store = SampleStore(jobs.engine)
+    original = np.random.default_rng(1).bytes(2**20)  # stored as given: 1 MiB of log a write
+    quota = SampleQuota(max_samples=1000, max_bytes=WAL_SIZE_LIMIT + 40 * 2**20)
+
+    def add_upload() -> None:
+        store.add(
+            label=7,
+            predicted=None,
+            model_version=None,
+            source=SampleSource.upload,
+            image_png=png(255),
+            original=original,
+            original_type="image/png",
+            quota=quota,
+        )
+
+    assert store.log_allowance == WAL_SIZE_LIMIT
+    wal = database.with_name(database.name + "-wal")
+    with jobs.engine.connect() as reader:  # holds its snapshot: no checkpoint can pass it
+        reader.exec_driver_sql("BEGIN")
+        reader.exec_driver_sql("SELECT count(*) FROM samples").scalar()
+        with pytest.raises(InsufficientStorage, match="MiB of database log") as full:
+            for _ in range(40):
+                add_upload()
+        reader.exec_driver_sql("COMMIT")
+    count, images = store.usage()
+    # The log outgrew its 16 MiB while the reader held it, and what it took beyond that was
+    # refused to the images: images and log together stayed within the quota.
+    assert wal.stat().st_size > WAL_SIZE_LIMIT
+    assert images + wal.stat().st_size <= quota.max_bytes
+    assert count < 40 and full.value.status == 507
     jobs.close()
