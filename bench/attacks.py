@@ -437,8 +437,26 @@ async def feedback_flood(target: Target, outcome: Outcome) -> None:
     outcome.statuses = await repeat(ATTACK_S * 2, len(senders), one)
 
 
+FULL_STORE_UPLOADS = 120
+"""2 MiB feedback uploads sample-listing sends first when the store is nearly empty: more than
+the run's quota holds, so the listing reads a full store."""
+
+
 async def sample_listing(target: Target, outcome: Outcome) -> None:
-    """An administrator's page of 500 samples, ten times (after feedback-flood stored some)."""
+    """An administrator's page of 500 samples, ten times, on a full store (filled first with
+    2 MiB originals when feedback-flood has not filled it)."""
+    _, body = await exchange(target.port, request_bytes("GET", "/samples?limit=1"))
+    if json.loads(body or b"{}").get("total", 0) < FULL_STORE_UPLOADS // 2:
+        form = multipart([("x.png", faint_noise_digit(2 * 2**20 - 4096))], {"label": "7"})
+        request = request_bytes("POST", "/digit/feedback", form, {"Content-Type": MULTIPART})
+
+        async def one(index: int) -> str:
+            return await status_of(target.port, request, FEEDBACK_SENDERS[index % len(FEEDBACK_SENDERS)])
+
+        filled = await times(FULL_STORE_UPLOADS, 4, one)
+        outcome.notes.append(f"filled first: {dict(filled)}")
+    _, body = await exchange(target.port, request_bytes("GET", "/samples?limit=1"))
+    outcome.notes.append(f"{json.loads(body or b'{}').get('total', 0)} samples stored")
     sizes = []
     for _ in range(10):
         status, body = await exchange(target.port, request_bytes("GET", "/samples?limit=500"))
@@ -562,7 +580,7 @@ ATTACKS: dict[str, tuple[str, Attack]] = {
         "and another site's page doing the same",
         feedback_flood,
     ),
-    "sample-listing": ("GET /samples?limit=500, 10 times, after the flood", sample_listing),
+    "sample-listing": ("GET /samples?limit=500, 10 times, on a full store", sample_listing),
     "host-headers": (
         "a second Host on an admin PUT from another site; malformed ports",
         host_headers,
