@@ -451,7 +451,9 @@ async def sample_listing(target: Target, outcome: Outcome) -> None:
         request = request_bytes("POST", "/digit/feedback", form, {"Content-Type": MULTIPART})
 
         async def one(index: int) -> str:
-            return await status_of(target.port, request, FEEDBACK_SENDERS[index % len(FEEDBACK_SENDERS)])
+            return await status_of(
+                target.port, request, FEEDBACK_SENDERS[index % len(FEEDBACK_SENDERS)]
+            )
 
         filled = await times(FULL_STORE_UPLOADS, 4, one)
         outcome.notes.append(f"filled first: {dict(filled)}")

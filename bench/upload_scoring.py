@@ -16,6 +16,8 @@ import numpy as np
 
 MNIST_LINE = "mnist_test"
 """The row for MNIST's test arrays passed through the preprocessing."""
+MNIST_VALIDATION_LINE = "mnist_validation"
+"""The row for the digit recipe's validation arrays passed through the preprocessing."""
 NOT_A_DIGIT = "not_a_digit"
 """The row for uploads holding no digit (`bench.not_digits`): none is ever correct."""
 DIGIT_LIKE = "digit_like_letters"

@@ -27,6 +27,7 @@ from bench.results import Section, table
 from bench.upload_scoring import (
     DIGIT_LIKE,
     MNIST_LINE,
+    MNIST_VALIDATION_LINE,
     NOT_A_DIGIT,
     SPAWN,
     ConditionResult,
@@ -88,6 +89,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also pass the 10,000 MNIST test arrays through the preprocessing (default on)",
     )
     parser.add_argument(
+        "--mnist-split",
+        choices=("test", "validation"),
+        default="test",
+        help="which MNIST arrays --mnist passes: the test set (final figures) or the recipe's "
+        "validation split, the last 6,000 training images (for choosing a recipe or threshold)",
+    )
+    parser.add_argument(
         "--not-digits",
         type=int,
         default=300,
@@ -111,7 +119,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> list[Section]:
-    from bench.uploads_corpus import CONDITIONS, mnist_test_digits
+    from bench.uploads_corpus import CONDITIONS, mnist_test_digits, mnist_validation_digits
     from service.settings import Settings
 
     if args.count < 1 or args.jobs < 1 or args.not_digits < 0:
@@ -131,11 +139,15 @@ def run(args: argparse.Namespace) -> list[Section]:
     if pool is not None:
         pool.shutdown()
     if args.mnist:
+        mnist, mnist_labels, line = (digits, labels, MNIST_LINE)
+        if args.mnist_split == "validation":
+            mnist, mnist_labels = mnist_validation_digits()
+            line = MNIST_VALIDATION_LINE
         arrays = (
             (digit.astype(np.float32), int(label), index)
-            for index, (digit, label) in enumerate(zip(digits, labels, strict=True))
+            for index, (digit, label) in enumerate(zip(mnist, mnist_labels, strict=True))
         )
-        results.append(evaluate(MNIST_LINE, arrays, model, max_pixels=max_pixels))
+        results.append(evaluate(line, arrays, model, max_pixels=max_pixels))
     for name, digit_like in ((NOT_A_DIGIT, False), (DIGIT_LIKE, True)):
         if args.not_digits:
             sets = not_digit_uploads(args.not_digits, args.seed, digit_like=digit_like)
