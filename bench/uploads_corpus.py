@@ -421,11 +421,13 @@ def mnist_test_digits() -> tuple[np.ndarray, np.ndarray]:
 
 
 def mnist_validation_digits() -> tuple[np.ndarray, np.ndarray]:
-    """The digit recipe's validation split: the last tenth of MNIST's training images, which
-    training holds out for checkpointing (`validation_split` 0.1). Choices are made on these;
-    the test set gives final figures only."""
+    """The digit recipe's validation split: the last `validation_split` of MNIST's training
+    images, which training holds out for checkpointing. Choices are made on these; the test
+    set gives final figures only."""
+    from training.hyperparameters import DigitHyperparameters
+
     mnist = _mnist()
-    held = round(len(mnist.x_train) * 0.1)
+    held = max(1, round(len(mnist.x_train) * DigitHyperparameters().validation_split))
     return mnist.x_train[-held:], mnist.y_train[-held:]
 
 

@@ -7,6 +7,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bench.__main__ import main
@@ -63,3 +64,19 @@ def test_an_unknown_condition_is_refused_with_the_known_ones(
         main(["uploads", "--condition", "watercolour"])
     assert exit_info.value.code == 2
     assert "paper_jpeg" in capsys.readouterr().err
+
+
+def test_the_validation_split_is_the_one_training_holds_out(bench_data) -> None:
+    from bench.uploads_corpus import mnist_validation_digits
+    from training import data
+    from training.hyperparameters import DigitHyperparameters
+    from training.train import _digit_training_rows
+
+    x, y = mnist_validation_digits()
+    mnist = data.load_mnist(
+        data.locate(data.MNIST_FILE, bench_data.data_dir, bench_data.cache_dir, download=False)
+    )
+    _, _, (held_x, held_y), extra = _digit_training_rows(DigitHyperparameters(), mnist, None)
+    assert len(x) == extra["validation_samples"] == 6000
+    assert np.array_equal(x.astype(np.float32) / 255.0, held_x)
+    assert np.array_equal(y, held_y)
