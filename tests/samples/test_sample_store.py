@@ -55,6 +55,20 @@ def add(store: SampleStore, label: int, value: int = 255, quota: SampleQuota = R
     )
 
 
+def add_original(store: SampleStore, original: bytes, quota: SampleQuota, label: int = 7) -> None:
+    """Adds an uploaded sample whose original is `original`."""
+    store.add(
+        label=label,
+        predicted=None,
+        model_version=None,
+        source=SampleSource.upload,
+        image_png=png(255),
+        original=original,
+        original_type="image/png",
+        quota=quota,
+    )
+
+
 def test_filters_pages_reviews_and_export(samples: SampleStore) -> None:
     rows = [add(samples, label, value) for label, value in ((1, 200), (7, 255), (7, 100))]
     assert samples.get(rows[0].id).created_at.tzinfo is not None
@@ -135,16 +149,7 @@ def test_a_burst_of_large_originals_leaves_sqlites_log_no_larger_than_its_limit(
     original = buffer.getvalue()
 
     def add_upload(label: int) -> None:
-        store.add(
-            label=label,
-            predicted=None,
-            model_version=None,
-            source=SampleSource.upload,
-            image_png=png(255),
-            original=original,
-            original_type="image/png",
-            quota=ROOMY,
-        )
+        add_original(store, original, ROOMY, label)
 
     # A reader in the middle of a listing keeps SQLite from checkpointing past its snapshot,
     # so the burst piles up in the log, as it does under a flood of feedback.
@@ -170,16 +175,7 @@ def test_a_log_grown_past_its_limit_counts_toward_the_quota(tmp_path: Path) -> N
     quota = SampleQuota(max_samples=1000, max_bytes=WAL_SIZE_LIMIT + 40 * 2**20)
 
     def add_upload() -> None:
-        store.add(
-            label=7,
-            predicted=None,
-            model_version=None,
-            source=SampleSource.upload,
-            image_png=png(255),
-            original=original,
-            original_type="image/png",
-            quota=quota,
-        )
+        add_original(store, original, quota)
 
     assert store.log_allowance == WAL_SIZE_LIMIT
     wal = database.with_name(database.name + "-wal")
