@@ -445,8 +445,12 @@ the run's quota holds, so the listing reads a full store."""
 async def sample_listing(target: Target, outcome: Outcome) -> None:
     """An administrator's page of 500 samples, ten times, on a full store (filled first with
     2 MiB originals when feedback-flood has not filled it)."""
-    _, body = await exchange(target.port, request_bytes("GET", "/samples?limit=1"))
-    if json.loads(body or b"{}").get("total", 0) < FULL_STORE_UPLOADS // 2:
+
+    async def stored() -> int:
+        _, body = await exchange(target.port, request_bytes("GET", "/samples?limit=1"))
+        return int(json.loads(body or b"{}").get("total", 0))
+
+    if await stored() < FULL_STORE_UPLOADS // 2:
         form = multipart([("x.png", faint_noise_digit(2 * 2**20 - 4096))], {"label": "7"})
         request = request_bytes("POST", "/digit/feedback", form, {"Content-Type": MULTIPART})
 
@@ -457,8 +461,7 @@ async def sample_listing(target: Target, outcome: Outcome) -> None:
 
         filled = await times(FULL_STORE_UPLOADS, 4, one)
         outcome.notes.append(f"filled first: {dict(filled)}")
-    _, body = await exchange(target.port, request_bytes("GET", "/samples?limit=1"))
-    outcome.notes.append(f"{json.loads(body or b'{}').get('total', 0)} samples stored")
+    outcome.notes.append(f"{await stored()} samples stored")
     sizes = []
     for _ in range(10):
         status, body = await exchange(target.port, request_bytes("GET", "/samples?limit=500"))

@@ -425,9 +425,10 @@ def mnist_validation_digits() -> tuple[np.ndarray, np.ndarray]:
     images, which training holds out for checkpointing. Choices are made on these; the test
     set gives final figures only."""
     from training.hyperparameters import DigitHyperparameters
+    from training.train import validation_rows
 
     mnist = _mnist()
-    held = max(1, round(len(mnist.x_train) * DigitHyperparameters().validation_split))
+    held = validation_rows(len(mnist.x_train), DigitHyperparameters().validation_split)
     return mnist.x_train[-held:], mnist.y_train[-held:]
 
 

@@ -130,6 +130,12 @@ def train_digit(
     )
 
 
+def validation_rows(rows: int, validation_split: float) -> int:
+    """How many of `rows` training rows are held out for validation: the digit model holds out
+    the last ones, the MPG model a seeded random choice."""
+    return max(1, round(rows * validation_split))
+
+
 def _digit_training_rows(
     hp: DigitHyperparameters, mnist: Mnist, user_samples: UserSampleSplit | None
 ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray], dict[str, Any]]:
@@ -140,7 +146,7 @@ def _digit_training_rows(
     y = mnist.y_train.astype(np.int64)
     if hp.max_train_samples:
         x, y = x[: hp.max_train_samples], y[: hp.max_train_samples]
-    n_validation = max(1, round(len(x) * hp.validation_split))
+    n_validation = validation_rows(len(x), hp.validation_split)
     x_train, y_train = x[:-n_validation], y[:-n_validation]
     validation = (x[-n_validation:], y[-n_validation:])
     extra: dict[str, Any] = {"train_samples": len(x_train), "validation_samples": n_validation}
@@ -289,7 +295,7 @@ def fit_mpg(
         keras.utils.set_random_seed(hp.seed)
         encoder = mpg_model.build_encoder(hp, train_features)
     vectors = keras.ops.convert_to_numpy(encoder(train_features))
-    n_validation = max(1, round(len(vectors) * hp.validation_split))
+    n_validation = validation_rows(len(vectors), hp.validation_split)
     total_epochs = hp.epochs * hp.ensemble_size
     observer.started(device=device.description, total_epochs=total_epochs, stages=hp.ensemble_size)
     clock = RunClock(total_epochs)

@@ -15,11 +15,10 @@ WAL_SIZE_LIMIT = 16 * 2**20
 
 def sqlite_log(engine: Engine) -> Path | None:
     """The write-ahead log of a SQLite file database, or None for any other database."""
-    if engine.dialect.name != "sqlite" or not engine.url.database:
+    name = engine.url.database
+    if engine.dialect.name != "sqlite" or name in (None, "", ":memory:"):
         return None
-    if engine.url.database == ":memory:":
-        return None
-    database = Path(engine.url.database)
+    database = Path(str(name))
     return database.with_name(database.name + "-wal")
 
 
