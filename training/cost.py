@@ -24,6 +24,7 @@ from training.data import AUTO_MPG_ROWS
 from training.digit_model import convolutions
 from training.hyperparameters import DigitArchitecture, DigitHyperparameters, MpgHyperparameters
 from training.hyperparameters import TrainingHyperparameters as Hyperparameters
+from training.not_digit_gate import NEGATIVES_SHARE
 from training.signatures import IMAGE_SIZE, NUM_CLASSES
 
 MNIST_TRAIN_ROWS = 60_000
@@ -67,6 +68,10 @@ def estimate_cost(model: str, hp: Hyperparameters) -> JobCost:
     seconds = (
         sample_steps * macs * TRAINING_FACTOR / REFERENCE_MACS_PER_S + steps * REFERENCE_STEP_S
     )
+    if isinstance(hp, DigitHyperparameters) and hp.not_digit_gate:
+        # One forward pass over the digits and the gate's negatives; the head's own training
+        # on those features is small beside it.
+        seconds += samples * (1 + NEGATIVES_SHARE) * macs / REFERENCE_MACS_PER_S
     return JobCost(samples, steps, macs, seconds)
 
 

@@ -20,10 +20,11 @@ METHOD = "max_probability"
 REFUSED_SHARE = 0.0005
 """Share of the validation digits that may be refused: 3 of 6,000. Refusing a real digit is
 the worse error (the person gets no answer), so this is kept at the tail's edge."""
-FLAGGED_SHARE = 0.0025
-"""Share of the validation digits that may be refused or flagged together: 15 of 6,000, so
-that MNIST's test set stays under half a percent through the service's preprocessing, which
-costs some confidence."""
+FLAGGED_SHARE = 0.0035
+"""Share of the validation digits that may be refused or flagged together: 21 of 6,000. The
+thresholds are chosen on the digits as MNIST holds them; through the service's preprocessing,
+which costs some confidence, a not-a-digit gate on digit/1's classifier doubted 0.32-0.45% of
+them (two gate seeds), under the half a percent that MNIST's test set may lose."""
 
 
 def thresholds(digit_probabilities: np.ndarray) -> tuple[float, float]:

@@ -14,6 +14,7 @@ import keras
 import numpy as np
 
 from training import versions
+from training.digit_model import GATE_LAYER_PREFIX
 from training.hyperparameters import NETWORK_FIELDS, DigitHyperparameters
 from training.signatures import SERVING_SIGNATURE_KEY, SIGNATURES
 
@@ -36,10 +37,25 @@ def fine_tuning_hyperparameters(hp: DigitHyperparameters, folder: Path) -> Digit
     return DigitHyperparameters.model_validate({**hp.model_dump(), **network})
 
 
+RECIPE_FIELDS = ("version", "command", "created_at", "note", "hyperparameters", "started_from")
+
+
+def recipe(folder: Path) -> dict[str, Any]:
+    """How the version in `folder` was trained (its command, note and hyperparameters, and in
+    turn what it started from), for the metadata of a version fine-tuned from it."""
+    metadata = versions.read_metadata(folder) or {}
+    return {name: metadata[name] for name in RECIPE_FIELDS if name in metadata}
+
+
 def _weights(variables: list[Any]) -> list[Any]:
     # Random-number generator states are not weights, and their count depends on how many
-    # layers the exporting process had created before.
-    return [v for v in variables if "seed_generator" not in _name(v)]
+    # layers the exporting process had created before. A not-a-digit gate is trained anew on
+    # every run, so only the classifier's weights are copied.
+    return [
+        v
+        for v in variables
+        if "seed_generator" not in _name(v) and not _name(v).startswith(GATE_LAYER_PREFIX)
+    ]
 
 
 def _name(variable: Any) -> str:
@@ -47,8 +63,9 @@ def _name(variable: Any) -> str:
 
 
 def load_saved_weights(model: keras.Model, folder: Path) -> None:
-    """Copies the weights of the SavedModel in `folder` into `model`, which must be the same
-    network (same layers in the same order); raises ServedModelError when it is not."""
+    """Copies the classifier weights of the SavedModel in `folder` into `model`, which must be
+    the same classifier (same layers in the same order); raises ServedModelError when it is
+    not."""
     import tensorflow as tf
 
     saved = _weights(list(tf.saved_model.load(str(folder)).variables))

@@ -11,7 +11,16 @@ import keras
 import numpy as np
 import pandas as pd
 
-from training import components, digit_model, mpg_model, negatives, presets, reject
+from training import (
+    components,
+    digit_model,
+    mpg_model,
+    negatives,
+    not_digit_gate,
+    presets,
+    reject,
+    served_model,
+)
 from training.cars import FEATURE_NAMES, TARGET
 from training.data import Mnist, features_of, standard_split
 from training.devices import TrainingDevice
@@ -79,37 +88,46 @@ def train_digit(
         hp = fine_tuning_hyperparameters(hp, start_from)
     hp = presets.for_device(hp, device)
     x_train, y_train, validation, extra = _digit_training_rows(hp, mnist, user_samples)
+    x_digits = x_train
     categorical = hp.loss is not DigitLoss.cross_entropy or bool(hp.label_smoothing)
     x_train, y_fit = _with_negatives(hp, x_train, y_train, categorical)
     categorical = categorical or y_fit.ndim == 2
     extra["negatives"] = len(x_train) - len(y_train)
     steps_per_epoch = -(-len(x_train) // hp.batch_size)
-    model = _compiled_digit_model(hp, device, steps_per_epoch, start_from, categorical)
+    model, classifier = _compiled_digit_model(hp, device, steps_per_epoch, start_from, categorical)
     if start_from is not None:
         extra["started_from_version"] = int(start_from.name)
-    observer.started(device=device.description, total_epochs=hp.epochs)
-    clock = RunClock(hp.epochs)
+        extra["started_from"] = served_model.recipe(start_from)
+    total_epochs = hp.epochs + hp.not_digit_gate
+    observer.started(device=device.description, total_epochs=total_epochs)
+    clock = RunClock(total_epochs)
     validation_fit = validation
     if categorical:
         validation_fit = (validation[0], keras.utils.to_categorical(validation[1], NUM_CLASSES))
-    fit_keeping_best(
-        model,
-        x_train,
-        y_fit,
-        validation=validation_fit,
-        epochs=hp.epochs,
-        batch_size=hp.batch_size,
-        patience=hp.early_stopping_patience,
-        observer=observer,
-        clock=clock,
-        stage="train",
-        seed=hp.seed,
-    )
-    if extra["negatives"]:
+    if hp.epochs:
+        fit_keeping_best(
+            classifier,
+            x_train,
+            y_fit,
+            validation=validation_fit,
+            epochs=hp.epochs,
+            batch_size=hp.batch_size,
+            patience=hp.early_stopping_patience,
+            observer=observer,
+            clock=clock,
+            stage="train",
+            seed=hp.seed,
+        )
+    validation_negatives = negatives.negatives(VALIDATION_NEGATIVES_COUNT, VALIDATION_NEGATIVES)
+    if hp.not_digit_gate:
+        extra["not_digit_gate"] = not_digit_gate.train_gate(
+            model, x_digits, validation, validation_negatives, hp, observer, clock
+        )
+    if extra["negatives"] or hp.not_digit_gate:
         # Only a model taught what is not a digit spreads its probability over one.
         extra["reject"] = reject.reject_metadata(
             predict(model, validation[0]),
-            predict(model, negatives.negatives(VALIDATION_NEGATIVES_COUNT, VALIDATION_NEGATIVES)),
+            predict(model, validation_negatives),
             extra["negatives"],
         )
     probabilities = predict(model, mnist.x_test.astype(np.float32) / 255.0)
@@ -186,21 +204,23 @@ def _compiled_digit_model(
     steps_per_epoch: int,
     start_from: Path | None,
     categorical: bool,
-) -> keras.Model:
-    """The digit network, seeded, on `device`, with `start_from`'s weights when given, compiled
-    with the run's optimizer and loss."""
+) -> tuple[keras.Model, keras.Model]:
+    """The digit network, seeded, on `device`, and its classifier (the network itself when it
+    has no gate), with `start_from`'s classifier weights when given, compiled with the run's
+    optimizer and loss."""
     with device.scope():
         keras.utils.set_random_seed(hp.seed)
         model = digit_model.build_digit_model(hp)
+        classifier = digit_model.classifier(model)
         if start_from is not None:
-            load_saved_weights(model, start_from)
-        model.compile(
+            load_saved_weights(classifier, start_from)
+        classifier.compile(
             optimizer=components.optimizer(hp, steps_per_epoch),
             loss=_digit_loss(hp, categorical),
             metrics=["accuracy"],
             jit_compile=_jit_compile(hp),
         )
-    return model
+    return model, classifier
 
 
 def user_sample_metrics(

@@ -95,7 +95,7 @@ def test_a_field_of_the_other_model_is_unknown() -> None:
 @pytest.mark.parametrize(
     ("schema", "values", "loc"),
     [
-        (DigitHyperparameters, {"epochs": 0}, ("epochs",)),
+        (DigitHyperparameters, {"epochs": -1}, ("epochs",)),
         (MpgHyperparameters, {"epochs": 0}, ("epochs",)),
         (DigitHyperparameters, {"epochs": 101}, ("epochs",)),
         (MpgHyperparameters, {"epochs": 5001}, ("epochs",)),

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from training import versions
-from training.digit_model import build_digit_model
+from training.digit_model import build_digit_model, classifier
 from training.hyperparameters import DigitHyperparameters
 from training.served_model import (
     ServedModelError,
@@ -28,7 +28,7 @@ def test_the_rebuilt_network_answers_what_the_saved_model_does(tiny_models: Path
     )
     assert hp.architecture.value == "mlp" and hp.hidden_units == [64]
     assert hp.learning_rate == 3e-4  # the job's own optimisation fields stay
-    model = build_digit_model(hp)
+    model = classifier(build_digit_model(hp))
     x = mnist.x_test[:200].astype(np.float32) / 255.0
     untrained = predict(model, x)
     load_saved_weights(model, folder)
