@@ -16,6 +16,7 @@ answers (bench/RESULTS.md, "Robust reading").
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import keras
@@ -58,7 +59,7 @@ def train_gate(
     count = round(NEGATIVES_SHARE * len(x_digits))
     pictures = np.concatenate([x_digits, negatives.negatives(count, NEGATIVES_SEED + hp.seed)])
     targets = np.concatenate([np.ones(len(x_digits)), np.zeros(count)]).astype(np.float32)
-    augment = _upload_augmentation(hp.seed)
+    augment = upload_augmentation(NEGATIVES_SEED + 2 * hp.seed)
     x_validation = np.concatenate([validation[0], validation_negatives])
     y_validation = np.concatenate(
         [np.ones(len(validation[0])), np.zeros(len(validation_negatives))]
@@ -118,18 +119,19 @@ def train_gate(
     }
 
 
-def _upload_augmentation(seed: int):  # type: ignore[no-untyped-def]
+def upload_augmentation(seed: int) -> Callable[[np.ndarray], np.ndarray]:
     """The classifier's augmentation with the uploads' warps, then the upload artifacts: a
     function from a batch of 28x28 pictures to a new random version of it."""
     warp = RandomAffineStroke(
-        seed=NEGATIVES_SEED + 2 * seed + 1,
-        shear=digit_model.SHEAR,
-        perspective=digit_model.PERSPECTIVE,
+        seed=seed + 1, shear=digit_model.SHEAR, perspective=digit_model.PERSPECTIVE
     )
-    artifacts = UploadArtifacts(seed=NEGATIVES_SEED + 2 * seed + 2)
+    artifacts = UploadArtifacts(seed=seed + 2)
 
     def augment(images: np.ndarray) -> np.ndarray:
-        batch = images[..., None]
-        return np.asarray(artifacts(warp(batch, training=True), training=True))[..., 0]
+        out = []
+        for start in range(0, len(images), FEATURE_BATCH):
+            batch = images[start : start + FEATURE_BATCH, ..., None]
+            out.append(np.asarray(artifacts(warp(batch, training=True), training=True))[..., 0])
+        return np.concatenate(out) if out else images
 
     return augment

@@ -125,10 +125,12 @@ def train_digit(
         )
     if extra["negatives"] or hp.not_digit_gate:
         # Only a model taught what is not a digit spreads its probability over one.
+        as_uploads = not_digit_gate.upload_augmentation(VALIDATION_NEGATIVES)(validation[0])
         extra["reject"] = reject.reject_metadata(
             predict(model, validation[0]),
             predict(model, validation_negatives),
             extra["negatives"],
+            predict(model, as_uploads),
         )
     probabilities = predict(model, mnist.x_test.astype(np.float32) / 255.0)
     metrics = classification_metrics(mnist.y_test, probabilities)

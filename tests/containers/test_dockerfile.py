@@ -164,7 +164,7 @@ def test_only_the_bundled_model_versions_reach_the_image(tmp_path: Path) -> None
     """Versions trained locally and a local pin.json must not be baked into the image (and its
     models volume): the build context holds the committed versions only."""
     bundled = _bundled_versions()
-    assert {"digit/1", "mpg/2"} <= bundled
+    assert {"digit/2", "mpg/2"} <= bundled
     for version in bundled:
         (tmp_path / "models" / version / "variables").mkdir(parents=True)
         (tmp_path / "models" / version / "saved_model.pb").write_bytes(b"")

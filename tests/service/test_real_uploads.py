@@ -19,11 +19,13 @@ import pytest
 
 from bench.upload_scoring import (
     MNIST_LINE,
+    NOT_A_DIGIT,
     SPAWN,
     ConditionResult,
     DigitModel,
     condition_uploads,
     evaluate,
+    not_digit_uploads,
 )
 from bench.uploads_corpus import CONDITIONS, FRAMED_PHOTOS, LARGE_PHOTOS
 from service.settings import Settings
@@ -48,6 +50,9 @@ MEASURED_IN_BENCH_ONLY = {"fat_marker"}
 """Conditions the service does not yet read reliably enough to guard: a fat marker reads
 93.0-96.5% on five validation seeds and lower on the held-out one, short of the bar and of any
 guard chosen on validation. `python -m bench uploads --condition fat_marker` measures it."""
+NOT_A_DIGIT_DOUBTED_BAR = 0.90
+NOT_A_DIGIT_CONFIDENT_BAR = 0.05
+NOT_A_DIGIT_PICTURES = 300
 MNIST_ACCURACY_BAR = 0.995
 MNIST_REFUSED_OR_FLAGGED_BAR = 0.005
 IMAGES = 200
@@ -116,3 +121,22 @@ def test_mnist_test_digits_survive_the_preprocessing(mnist, digit_model) -> None
         f"{doubted:.2%} of MNIST's test digits refused ({result.refused}) or flagged "
         f"({result.flagged})"
     )
+
+
+def test_pictures_that_hold_no_digit_are_refused_or_flagged(digit_model) -> None:  # type: ignore[no-untyped-def]
+    """Letters, words, symbols, drawings, scribbles and textures (`bench.not_digits`, drawn apart
+    from the negatives the model was trained on): refused as no digit or flagged as unsure,
+    rarely answered as a confident digit."""
+    uploads = not_digit_uploads(NOT_A_DIGIT_PICTURES, SEED)
+    result = evaluate(NOT_A_DIGIT, uploads, digit_model, max_pixels=Settings().max_image_pixels)
+    assert result.images == NOT_A_DIGIT_PICTURES
+    doubted = result.share(result.refused + result.flagged)
+    confident = result.share(result.confident)
+    summary = (
+        f"{result.refused} refused, {result.flagged} flagged, {result.confident} answered as a "
+        f"confident digit of {result.images}; see them with `python -m bench uploads "
+        f"--condition canvas --count 1 --no-mnist --not-digits {NOT_A_DIGIT_PICTURES} "
+        f"--seed {SEED} --save-dir DIR`"
+    )
+    assert doubted >= NOT_A_DIGIT_DOUBTED_BAR, summary
+    assert confident <= NOT_A_DIGIT_CONFIDENT_BAR, summary

@@ -45,3 +45,26 @@ def test_no_pictures_give_zero_shares() -> None:
         "flagged": 0.0,
         "answered": 0.0,
     }
+
+
+def test_refusals_are_chosen_on_the_digits_as_uploads_leave_them() -> None:
+    """The digits through the upload augmentation are harder: their REFUSED_SHARE quantile is
+    lower, so a photo that the classifier reads with little confidence is flagged, not
+    refused; the flag threshold stays on the digits themselves."""
+    digits = _probabilities(np.linspace(0.3, 1.0, 10_000).tolist())
+    as_uploads = _probabilities(np.linspace(0.11, 1.0, 10_000).tolist())
+    refuse, flag = reject.thresholds(digits, as_uploads)
+    assert refuse == pytest.approx(0.11 + 0.89 * reject.REFUSED_SHARE, abs=1e-3)
+    assert flag == reject.thresholds(digits)[1]
+    block = reject.reject_metadata(digits, digits[:10], 0, as_uploads)
+    assert "through the upload augmentation" in block["chosen_on"]
+    assert block["validation_digits_as_uploads"]["refused"] == pytest.approx(
+        reject.REFUSED_SHARE, abs=2e-4
+    )
+
+
+def test_the_refusal_threshold_never_exceeds_the_flag_threshold() -> None:
+    digits = _probabilities(np.linspace(0.3, 1.0, 10_000).tolist())
+    easier = _probabilities([0.99] * 10_000)
+    refuse, flag = reject.thresholds(digits, easier)
+    assert refuse == flag
