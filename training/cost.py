@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from training.cars import FEATURE_NAMES, ORIGINS
 from training.data import AUTO_MPG_ROWS
-from training.digit_model import convolutions
+from training.digit_model import GATE_UNITS, convolutions
 from training.hyperparameters import DigitArchitecture, DigitHyperparameters, MpgHyperparameters
 from training.hyperparameters import TrainingHyperparameters as Hyperparameters
 from training.not_digit_gate import NEGATIVES_SHARE
@@ -150,9 +150,14 @@ def _digit_shape(hp: DigitHyperparameters) -> tuple[int, int]:
         activations += outputs * (4 if conv.last_of_stage and hp.dropout else 3)
         channels, side = conv.filters, conv.output_size
     width = side * side * channels
+    # The not-a-digit gate's head reads each convolution pooled two ways, the last feature map
+    # and the hidden layers; it is trained apart, after the classifier's steps.
+    gate_width = 2 * sum(conv.filters for conv in convolutions(hp)) + width + sum(hp.hidden_units)
     for units in hp.hidden_units:
         parameters += width * units + units + (4 * units if cnn else 0)
         activations += units * ((3 if cnn else 2) + (1 if hp.dropout else 0))
         width = units
     parameters += width * NUM_CLASSES + NUM_CLASSES
+    if hp.not_digit_gate:
+        parameters += gate_width * GATE_UNITS + GATE_UNITS + GATE_UNITS + 1
     return parameters, activations + 2 * NUM_CLASSES

@@ -254,8 +254,8 @@ class DigitHyperparameters(TrainingHyperparameters):
         10,
         ge=0,
         le=100,
-        description="Passes over the training data; 0 with start_from served keeps the served "
-        "network's weights and trains only its not-a-digit gate",
+        description="Passes over the training data; 0, when starting from the served version, "
+        "keeps its weights and trains only a new not-a-digit gate",
     )
     batch_size: int = Field(128, ge=1, le=4096)
     learning_rate: float = Field(3e-3, gt=0, le=10)

@@ -21,7 +21,7 @@ def test_the_help_text_speaks_to_people(page: Page) -> None:
     assert "x-mlp-default" not in help_text and "JSON schema" not in help_text
     assert "with architecture mlp" in help_text
     expect(page.locator("#hp-learning_rate-hint")).to_contain_text("more than 0, at most 10")
-    expect(page.locator("#hp-epochs-hint")).to_contain_text(f"1{DASH}100")
+    expect(page.locator("#hp-epochs-hint")).to_contain_text(f"0{DASH}100")
     assert "above" not in (page.locator("#training-fields").text_content() or "")
 
 

@@ -22,12 +22,16 @@ def test_estimates_order_the_recipes_by_their_real_cost() -> None:
     cnn = estimate_cost("digit", DigitHyperparameters())
     mlp = estimate_cost("digit", DigitHyperparameters(architecture="mlp"))
     mpg = estimate_cost("mpg", MpgHyperparameters())
-    best = estimate_cost("digit", DigitHyperparameters(conv_filters=[32, 64], epochs=15))
+    best_recipe = {"conv_filters": [32, 64], "epochs": 15}
+    best = estimate_cost("digit", DigitHyperparameters(**best_recipe, not_digit_gate=False))
+    gate = estimate_cost("digit", DigitHyperparameters(**best_recipe)).seconds - best.seconds
     # Measured on the reference machine (bench/RESULTS.md): the default CNN 35-110 s an epoch
     # (10 epochs; quiet to loaded), the 32-64 CNN of `--preset best` 100-250 s an epoch
-    # (15 epochs), the MLP about 4-6 s an epoch (2 epochs), the MPG ensemble a few minutes.
+    # (15 epochs) and its not-a-digit gate 137 s (quiet), the MLP about 4-6 s an epoch (2
+    # epochs), the MPG ensemble a few minutes.
     assert 10 * 35 < cnn.seconds < 10 * 110
     assert 15 * 100 < best.seconds < 15 * 250
+    assert 100 < gate < 300
     assert 2 * 3 < mlp.seconds < 2 * 12
     assert mpg.seconds < 600
     assert estimate_cost("digit", DigitHyperparameters(batch_size=1)).steps == 10 * 54_000

@@ -144,7 +144,7 @@ def test_make_run_in_a_terminal_says_where_to_open_it_and_nothing_of_tensorflow(
     assert wanted.decode() in text, text
     lines = [line for line in text.splitlines() if line.strip()]
     assert not [line for line in lines if line.lstrip().startswith("{")], text
-    assert f"copied the bundled versions digit 1, mpg 2 into {tmp_path / 'var' / 'models'}" in text
+    assert f"copied the bundled versions digit 2, mpg 2 into {tmp_path / 'var' / 'models'}" in text
     for noise in ("absl::InitializeLog", "oneDNN", "This TensorFlow binary", "Uvicorn running"):
         assert noise not in text, text
     assert "GET /readyz" not in text  # the announcement's own request is not logged
