@@ -118,13 +118,13 @@ def train_digit(
             stage="train",
             seed=hp.seed,
         )
-    validation_negatives = negatives.negatives(VALIDATION_NEGATIVES_COUNT, VALIDATION_NEGATIVES)
-    if hp.not_digit_gate:
-        extra["not_digit_gate"] = not_digit_gate.train_gate(
-            model, x_digits, validation, validation_negatives, hp, observer, clock
-        )
     if extra["negatives"] or hp.not_digit_gate:
         # Only a model taught what is not a digit spreads its probability over one.
+        validation_negatives = negatives.negatives(VALIDATION_NEGATIVES_COUNT, VALIDATION_NEGATIVES)
+        if hp.not_digit_gate:
+            extra["not_digit_gate"] = not_digit_gate.train_gate(
+                model, x_digits, validation, validation_negatives, hp, observer, clock
+            )
         as_uploads = not_digit_gate.upload_augmentation(VALIDATION_NEGATIVES)(validation[0])
         extra["reject"] = reject.reject_metadata(
             predict(model, validation[0]),
