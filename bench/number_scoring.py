@@ -14,7 +14,7 @@ from bench.numbers_corpus import WrittenNumber
 from bench.upload_scoring import DigitModel
 
 CONFIDENT = 0.9
-"""A /digit answer at least this probable is a confident answer."""
+"""An unflagged /digit answer at least this probable is a confident answer."""
 
 
 @dataclass
@@ -27,8 +27,11 @@ class NumberScore:
     """Edits (a digit wrong, missing or extra) between the readings and the truth."""
     digit_answers: int = 0
     """/digit answered the picture with one digit (200) rather than refusing it."""
+    digit_flagged: int = 0
+    """...flagged `uncertain` (by the model's doubt, or as a picture that may hold several
+    digits)."""
     digit_confident: int = 0
-    """...with probability at least CONFIDENT."""
+    """...unflagged, with probability at least CONFIDENT."""
     refusals: Counter[str] = field(default_factory=Counter)
     """/number's refusals by error code."""
 
@@ -46,6 +49,7 @@ class NumberScore:
         self.digits += other.digits
         self.digit_errors += other.digit_errors
         self.digit_answers += other.digit_answers
+        self.digit_flagged += other.digit_flagged
         self.digit_confident += other.digit_confident
         self.refusals.update(other.refusals)
 
@@ -94,9 +98,14 @@ def score(numbers: Iterable[WrittenNumber], model: DigitModel, max_digits: int) 
         result.right += read == number.text
         result.digit_errors += min(len(number.text), edit_distance(read or "", number.text))
         try:
-            tensor = vision.preprocess(number.upload)
+            prepared = vision.prepare_digit(number.upload)
         except vision.ImageError:
             continue
+        probabilities = model.probabilities(prepared.tensor[None])
+        doubt = model.doubts(probabilities, [prepared.possible_digits])[0]
+        if doubt == "refused":
+            continue
         result.digit_answers += 1
-        result.digit_confident += float(model.probabilities(tensor[None]).max()) >= CONFIDENT
+        result.digit_flagged += doubt == "flagged"
+        result.digit_confident += not doubt and float(probabilities.max()) >= CONFIDENT
     return result

@@ -7,12 +7,16 @@ from __future__ import annotations
 import multiprocessing
 import statistics
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from service.vision import PreparedDigit
 
 MNIST_LINE = "mnist_test"
 """The row for MNIST's test arrays passed through the preprocessing."""
@@ -103,31 +107,39 @@ class DigitModel:
         """The predicted digit of each 28x28 tensor."""
         return self.probabilities(tensors).argmax(axis=1)
 
-    def doubts(self, tensors: np.ndarray, probabilities: np.ndarray) -> list[str]:
-        """What the service's reject option makes of each tensor's answer: "refused" (422
-        no_digit_found), "flagged" (`uncertain`) or "" (answered)."""
+    def doubts(self, probabilities: np.ndarray, possible_digits: Sequence[int]) -> list[str]:
+        """What the service's reject option makes of each answer (its probabilities, and how
+        many digits its picture may hold): "refused" (422 no_digit_found), "flagged"
+        (`uncertain`) or "" (answered)."""
         from service.usecases.reject import judge
-        from service.vision import NoDigitFound
+        from service.vision import ImageError
 
         outcomes = []
-        for row in probabilities:
+        for row, possible in zip(probabilities, possible_digits, strict=True):
             try:
-                outcomes.append("flagged" if judge(row, self.thresholds).uncertain else "")
-            except NoDigitFound:
+                judgement = judge(row, self.thresholds, possible_digits=possible)
+                outcomes.append("flagged" if judgement.uncertain else "")
+            except ImageError:  # no digit, or no one digit of several
                 outcomes.append("refused")
         return outcomes
 
 
-def preprocess_upload(upload: bytes | np.ndarray, max_pixels: int) -> tuple[np.ndarray | None, str]:
-    """The tensor the service would classify, or None and the kind of refusal."""
+def prepare_upload(upload: bytes | np.ndarray, max_pixels: int) -> tuple[PreparedDigit | None, str]:
+    """What the service would classify, or None and the kind of refusal."""
     from service import vision
 
     try:
-        return vision.preprocess(upload, vision.ImageLimits(max_pixels)), ""
+        return vision.prepare_digit(upload, vision.ImageLimits(max_pixels)), ""
     except vision.NoDigitFound:
         return None, "no_digit"
     except vision.ImageError:
         return None, "unreadable"
+
+
+def preprocess_upload(upload: bytes | np.ndarray, max_pixels: int) -> tuple[np.ndarray | None, str]:
+    """The tensor the service would classify, or None and the kind of refusal."""
+    prepared, refusal = prepare_upload(upload, max_pixels)
+    return (None if prepared is None else prepared.tensor), refusal
 
 
 def evaluate(
@@ -142,14 +154,17 @@ def evaluate(
     from service.vision import to_png
 
     tensors, labels, indices, refusals, times, render_times = [], [], [], [], [], []
+    possible = []
     files: list[bytes | None] = []
     started = time.perf_counter()
     for upload, label, index in uploads:
         render_times.append(time.perf_counter() - started)
         begin = time.perf_counter()
-        tensor, refusal = preprocess_upload(upload, max_pixels)
+        prepared, refusal = prepare_upload(upload, max_pixels)
         times.append(time.perf_counter() - begin)
-        tensors.append(tensor if tensor is not None else np.zeros((28, 28), np.float32))
+        blank = np.zeros((28, 28), np.float32)
+        tensors.append(blank if prepared is None else prepared.tensor)
+        possible.append(1 if prepared is None else prepared.possible_digits)
         labels.append(label)
         indices.append(index)
         refusals.append(refusal)
@@ -159,7 +174,7 @@ def evaluate(
     probabilities = model.probabilities(stacked) if tensors else np.zeros((0, 10))
     predictions = probabilities.argmax(axis=1)
     flags = []
-    for i, doubt in enumerate(model.doubts(stacked, probabilities)):
+    for i, doubt in enumerate(model.doubts(probabilities, possible)):
         if not refusals[i] and doubt == "refused":
             refusals[i] = "no_digit"
         flags.append(not refusals[i] and doubt == "flagged")

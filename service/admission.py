@@ -85,12 +85,22 @@ def check_request_pixels(total: int, budget: int) -> None:
         )
 
 
+@dataclass(frozen=True)
+class PreparedDigits:
+    """A request's pictures made ready for the digit model, in order."""
+
+    tensors: np.ndarray
+    """(images, 28, 28) float32."""
+    possible_digits: list[int]
+    """How many digits each picture may hold (`vision.PreparedDigit.possible_digits`)."""
+
+
 def preprocess_sources(
     sources: Sequence[DigitSource],
     max_pixels: int,
     max_request_pixels: int,
     pixels: int | None = None,
-) -> np.ndarray:
+) -> PreparedDigits:
     """The batch of 28x28 tensors for `sources`, in order; raises the `vision.ImageError` of the
     first bad one (naming it in a batch), and ImageTooLarge before decoding anything when
     together they exceed `max_request_pixels` (`pixels`, when the caller has already counted
@@ -98,12 +108,15 @@ def preprocess_sources(
     check_request_pixels(source_pixels(sources) if pixels is None else pixels, max_request_pixels)
     limits = vision.ImageLimits(max_pixels)
     tensors = np.empty((len(sources), IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
+    possible = []
     for index, source in enumerate(sources):
         try:
-            tensors[index] = vision.preprocess(source.data, limits)
+            prepared = vision.prepare_digit(source.data, limits)
         except vision.ImageError as exc:
             raise (exc.naming(source.label) if len(sources) > 1 else exc) from None
-    return tensors
+        tensors[index] = prepared.tensor
+        possible.append(prepared.possible_digits)
+    return PreparedDigits(tensors, possible)
 
 
 def preprocess_numbers(
@@ -212,7 +225,7 @@ class ImageAdmission:
             gate=DecodeGate(slots, settings.decode_queue_limit),
         )
 
-    async def preprocess(self, sources: Sequence[DigitSource]) -> np.ndarray:
+    async def preprocess(self, sources: Sequence[DigitSource]) -> PreparedDigits:
         """The batch of 28x28 tensors for `sources` (see `preprocess_sources`), computed on the
         event loop when the request is small and on a decode slot otherwise."""
         return await self._admit(sources, preprocess_sources)

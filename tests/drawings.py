@@ -91,6 +91,14 @@ def row_of_digits(digits: list[np.ndarray], gap: int = 6, margin: int = 4) -> np
     return np.pad(row[:, : cols[-1] + 1], margin)
 
 
+def smaller(digit: np.ndarray, share: float) -> np.ndarray:
+    """An MNIST digit written at `share` of its height, standing on the same line (bottom-left
+    aligned in 28x28)."""
+    size = max(1, round(28 * share))
+    small = np.asarray(Image.fromarray(digit).resize((size, size), Image.Resampling.BOX))
+    return np.pad(small, ((28 - size, 0), (0, 28 - size)))
+
+
 def number_canvas(digits: list[np.ndarray], scale: int = 10, gap: int = 6) -> bytes:
     """A web canvas of a written number: `row_of_digits` drawn as `transparent_canvas` draws
     one digit (black strokes on transparency, 28 x `scale` pixels high, plus the margin)."""

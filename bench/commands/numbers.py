@@ -4,11 +4,12 @@ Renders `--count` numbers per layout and condition of `bench.numbers_corpus` (2-
 digits: spaced, close, touching pairs, mixed sizes, slanted; on a canvas and on paper under the
 upload conditions), reads each as /number does (the service's own cutting into digits, the
 served digit model in process) and as /digit does, and reports whole-number accuracy, digit
-accuracy (1 - edit distance / digits), and how many /digit answered with one digit, and
-confidently (p >= 0.9). Then passes MNIST's 10,000 test arrays through /digit's preprocessing
-and counts those taken for several digits. Last, unless `--no-latency`, starts the service and
-measures /digit on a one-digit canvas and /number on a three-digit canvas at concurrency 1
-with wrk, in the same run.
+accuracy (1 - edit distance / digits), and how many /digit answered with one digit, flagged
+as unsure (the model's doubt, or a picture that may hold several digits) and unflagged with
+p >= 0.9 (confident). Then passes MNIST's 10,000 test arrays through /digit's preprocessing and
+counts those taken for several digits (refused) or for maybe several (flagged). Last, unless
+`--no-latency`, starts the service and measures /digit on a one-digit canvas and /number on a
+three-digit canvas at concurrency 1 with wrk, in the same run.
 
 Targets: separated numbers (spaced, mixed, slanted) of 2-4 digits >= 97% whole-number, touching
 pairs reported (aim 85%), digits >= 99%, /digit 0 confident answers, /number's p50 at most 3x
@@ -111,25 +112,29 @@ def _row(result: Any) -> dict[str, Any]:
         "accuracy": result.accuracy,
         "digit_accuracy": result.digit_accuracy,
         "digit_answers": result.digit_answers,
+        "digit_flagged": result.digit_flagged,
         "digit_confident": result.digit_confident,
         "refusals": dict(result.refusals),
     }
 
 
-def _mnist_taken_for_several(digits: Any) -> int:
-    """How many of MNIST's test arrays /digit's preprocessing refuses as several digits."""
+def _mnist_taken_for_several(digits: Any) -> dict[str, int]:
+    """How many of MNIST's test arrays /digit's preprocessing refuses as several digits, and
+    how many it takes for maybe several (answers flagged)."""
     import numpy as np
 
     from service import vision
 
-    taken = 0
+    taken = {"refused": 0, "flagged": 0}
     for digit in digits:
         try:
-            vision.preprocess(digit.astype(np.float32))
+            prepared = vision.prepare_digit(digit.astype(np.float32))
         except vision.SeveralDigits:
-            taken += 1
+            taken["refused"] += 1
         except vision.ImageError:
             pass
+        else:
+            taken["flagged"] += prepared.possible_digits > 1
     return taken
 
 
@@ -177,8 +182,8 @@ def _latency(args: argparse.Namespace) -> dict[str, float]:
 def render(report: dict[str, Any]) -> str:
     meta = report["meta"]
     columns = (
-        "set", "numbers", "whole number", "digits", "/digit answered", "/digit confident",
-        "/number refused",
+        "set", "numbers", "whole number", "digits", "/digit answered", "/digit flagged",
+        "/digit confident", "/number refused",
     )  # fmt: skip
 
     def rows(group: dict[str, dict[str, Any]]) -> list[list[str]]:
@@ -189,6 +194,7 @@ def render(report: dict[str, Any]) -> str:
                 f"{r['accuracy']:.1%}",
                 f"{r['digit_accuracy']:.2%}",
                 str(r["digit_answers"]),
+                str(r.get("digit_flagged", "")),
                 str(r["digit_confident"]),
                 ", ".join(f"{code} {n}" for code, n in r["refusals"].items()) or "0",
             ]
@@ -198,17 +204,19 @@ def render(report: dict[str, Any]) -> str:
     parts = [
         f"Digit model version {meta['model_version']}; corpus seed {meta['seed']}, "
         f"{meta['count']} numbers per layout and condition. Whole number: read exactly; digits: "
-        "1 - edit distance / digits written; /digit answered: pictures /digit read as one "
-        "digit instead of refusing them (422 several_digits), confident: with p >= 0.9.",
+        "1 - edit distance / digits written; /digit answered: pictures /digit answered with one "
+        "digit instead of refusing them (422 several_digits or no_digit_found); flagged: "
+        "answered with `uncertain: true`; confident: answered unflagged with p >= 0.9.",
         "By layout:\n\n" + table(columns, rows(report["layouts"]), labels=1),
         "Separated numbers (spaced, mixed, slanted) by length:\n\n"
         + table(columns, rows(report["separated_lengths"]), labels=1),
         "By condition (all layouts):\n\n" + table(columns, rows(report["conditions"]), labels=1),
     ]
     if report["mnist_several_digits"] is not None:
+        several = report["mnist_several_digits"]
         parts.append(
-            f"MNIST's 10,000 test arrays through /digit's preprocessing: "
-            f"{report['mnist_several_digits']} taken for several digits."
+            f"MNIST's 10,000 test arrays through /digit's preprocessing: {several['refused']} "
+            f"refused as several digits, {several['flagged']} flagged as maybe several."
         )
     latency = report["latency"]
     if latency:

@@ -99,7 +99,7 @@ async def send_feedback(request: Request) -> Sample:
             f"the image is {source.size:,} bytes; feedback keeps images of at most "
             f"{settings.max_feedback_image_bytes:,} bytes (PERCEPTRON_MAX_FEEDBACK_IMAGE_BYTES)"
         )
-    tensors = await serving.admission.preprocess([source])
+    tensors = (await serving.admission.preprocess([source])).tensors
     original, original_type = await run_in_threadpool(_original, source.data)
     row = await run_in_threadpool(
         _store(request).add,

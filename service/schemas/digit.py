@@ -74,7 +74,8 @@ class DigitPrediction(BaseModel):
     uncertain: bool = Field(
         False,
         description="True when the model is unsure of this answer (its highest probability is "
-        "under the served version's `reject.uncertain_below`); the digit is still its best guess",
+        "under the served version's `reject.uncertain_below`), or when the picture may hold "
+        "several digits side by side; the digit is still its best guess",
     )
     reason: str | None = Field(
         None, description="Why the answer is uncertain, in a few words (only when it is)"

@@ -27,7 +27,8 @@ async def classify(
     endpoint: str,
 ) -> list[DigitPrediction]:
     started = time.perf_counter()
-    tensors = await admission.preprocess(sources)
+    prepared = await admission.preprocess(sources)
+    tensors = prepared.tensors
     model = registry.get("digit")
     outputs = await model.infer({"image": tensors})
     probabilities = outputs["probabilities"]
@@ -35,8 +36,8 @@ async def classify(
     predictions = []
     for index, row in enumerate(probabilities):
         try:
-            judgement = judge(row, thresholds)
-        except vision.NoDigitFound as exc:
+            judgement = judge(row, thresholds, possible_digits=prepared.possible_digits[index])
+        except vision.ImageError as exc:  # no digit, or no one digit of several
             raise (exc.naming(sources[index].label) if len(sources) > 1 else exc) from None
         digit = int(row.argmax())
         rounded = [round(float(p), PROBABILITY_DECIMALS) for p in row]

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from service.vision import NoDigitFound
+from service.vision import NoDigitFound, SeveralDigits
 
 SECOND_CHOICE_SHARE = 0.25
 """An unsure answer names a second digit when it holds at least this share of the
@@ -51,9 +51,32 @@ class Judgement:
     reason: str | None
 
 
-def judge(probabilities: np.ndarray, thresholds: RejectThresholds | None) -> Judgement:
+MAYBE_A_NUMBER = "may be several digits side by side: POST /number reads a number"
+
+
+def judge(
+    probabilities: np.ndarray, thresholds: RejectThresholds | None, *, possible_digits: int = 1
+) -> Judgement:
     """Whether the answer with these ten `probabilities` is flagged, and why; raises
-    NoDigitFound when they say the picture holds no digit."""
+    NoDigitFound when they say the picture holds no digit. A picture that may hold several
+    digits (`possible_digits`, from the preprocessing) is flagged whatever the model says (a
+    row of digits read as one is the wrong question answered), and refused as SeveralDigits
+    where the model reads no digit in it."""
+    if possible_digits <= 1:
+        return _judge_probabilities(probabilities, thresholds)
+    try:
+        judgement = _judge_probabilities(probabilities, thresholds)
+    except NoDigitFound:
+        raise SeveralDigits(
+            f"the picture may hold {possible_digits} digits side by side, and reads as no one "
+            "digit: send a number to POST /number to read it, or crop the picture to one digit"
+        ) from None
+    return Judgement(True, "; ".join(filter(None, (MAYBE_A_NUMBER, judgement.reason))))
+
+
+def _judge_probabilities(
+    probabilities: np.ndarray, thresholds: RejectThresholds | None
+) -> Judgement:
     if thresholds is None:
         return Judgement(False, None)
     order = np.argsort(probabilities)[::-1]

@@ -1,7 +1,8 @@
 """From a picture to the tensor the digit model reads: decoding, greyscale, ink separated from
 paper, MNIST's layout; and a written number cut into its digits. Everything outside this
 package imports from here, never from its modules: `preprocess` is the one way from a picture
-to a tensor, `preprocess_number` from a picture of a number to one tensor per digit.
+to a tensor (`prepare_digit` adds how many digits the picture may hold), `preprocess_number`
+from a picture of a number to one tensor per digit.
 
 The package knows nothing of HTTP or of the service's settings: its callers pass the limits
 (`ImageLimits`), and its errors carry the status and code the API answers with.
@@ -23,8 +24,10 @@ from service.vision.pipeline import (
     ALLOWED_FORMATS,
     MAX_IMAGE_PIXELS,
     ImageLimits,
+    PreparedDigit,
     declared_pixels,
     media_type,
+    prepare_digit,
     preprocess,
     to_png,
 )
@@ -44,6 +47,7 @@ __all__ = [
     "NoDigitFound",
     "NumberDigit",
     "NumberStretch",
+    "PreparedDigit",
     "SeveralDigits",
     "Structure",
     "TooManyDigits",
@@ -52,6 +56,7 @@ __all__ = [
     "inspect_structure",
     "media_type",
     "pixel_array",
+    "prepare_digit",
     "preprocess",
     "preprocess_number",
     "to_png",

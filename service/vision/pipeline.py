@@ -87,6 +87,17 @@ class ImageLimits:
     max_pixels: int = MAX_IMAGE_PIXELS
 
 
+@dataclass(frozen=True)
+class PreparedDigit:
+    """A picture of one digit made ready for the digit model."""
+
+    tensor: np.ndarray
+    """28x28 float32, MNIST's layout (white ink on black, 0..1)."""
+    possible_digits: int
+    """How many digits the picture may hold (`DigitCount.possible`): above 1, a reader of one
+    digit tells its client that the picture may be a number."""
+
+
 def preprocess(
     data: bytes | np.ndarray,
     limits: ImageLimits = ImageLimits(),
@@ -95,10 +106,19 @@ def preprocess(
     """The MNIST-style 28x28 float32 array (white ink on black, 0..1) for an encoded image
     (`bytes`) or a picture given as numbers (a 2-D array, 0..1 or 0..255, either polarity).
     Raises `ImageError` subclasses: unreadable, too large for `limits`, invalid pixels, no digit
-    found. `steps`, when given, receives the intermediate pictures (`service.vision.ink.find_digit`
-    names them; `grey` is the working-size greyscale)."""
+    found, several digits. `steps`, when given, receives the intermediate pictures
+    (`service.vision.ink.find_digit` names them; `grey` is the working-size greyscale)."""
+    return prepare_digit(data, limits, steps).tensor
+
+
+def prepare_digit(
+    data: bytes | np.ndarray,
+    limits: ImageLimits = ImageLimits(),
+    steps: dict[str, np.ndarray] | None = None,
+) -> PreparedDigit:
+    """`preprocess`'s tensor, with how many digits the picture may hold."""
     picture = decode_image(data, max_pixels=limits.max_pixels) if isinstance(data, bytes) else data
-    return to_mnist_tensor(picture, steps)
+    return _prepared(picture, steps)
 
 
 def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
@@ -204,15 +224,21 @@ def to_mnist_tensor(
     """The MNIST-style 28x28 float32 array for a decoded picture or a pixel array (see
     `preprocess`). Raises NoDigitFound when nothing stands out from the background, and
     SeveralDigits when the picture holds a row of digits (a number, read by /number)."""
+    return _prepared(image, steps).tensor
+
+
+def _prepared(
+    image: Image.Image | np.ndarray, steps: dict[str, np.ndarray] | None = None
+) -> PreparedDigit:
     ink = separate(working_picture(image, steps), steps)
     digits = count_digits(ink.mask)
-    if digits > 1:
+    if digits.clear > 1:
         raise SeveralDigits(
-            f"the picture holds {digits} digits (or characters) side by side, and this reads "
-            "one digit: send a number to POST /number to read it, or crop the picture to one "
-            "digit"
+            f"the picture holds {digits.clear} digits (or characters) side by side, and this "
+            "reads one digit: send a number to POST /number to read it, or crop the picture to "
+            "one digit"
         )
-    return fit_and_centre(digit_of(ink, steps))
+    return PreparedDigit(fit_and_centre(digit_of(ink, steps)), max(1, digits.possible))
 
 
 @dataclass(frozen=True)

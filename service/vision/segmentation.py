@@ -10,7 +10,9 @@ two digits written close can touch and make one piece. So, in this order:
 2. the row's height is the tallest remaining large piece's; pieces much lower than it are
    parts of a digit (a bar, a broken-off stroke) and join the digit they lie over or nearest;
 3. digit-high pieces join when their columns overlap much (two strokes of one digit) or when,
-   nearly touching, together they are no wider than one digit (the halves of a broken loop);
+   nearly touching, together they are no wider than one digit (the halves of a broken loop;
+   two narrow digits written close, such as 11, look the same, so such a digit also comes
+   with the reading of its halves as two digits);
 4. a group much wider than a digit holds touching digits: it is cut at the columns of least
    ink near where equal-width digits would meet. Shape alone cannot tell a wide digit from two
    narrow touching ones, nor where a touching pair meets, so a group as wide as two digits
@@ -24,6 +26,7 @@ same crop and MNIST layout as a picture of one digit.
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -120,6 +123,10 @@ class _Group:
     top: int
     right: int
     bottom: int
+    apart: tuple[_Group, _Group] | None = None
+    """For digit-high groups joined as one digit (`_halves`): the two as they would stand
+    apart, a reading the digit model is offered too (two narrow digits written close look like
+    the halves of a broken loop)."""
 
     @property
     def width(self) -> int:
@@ -128,6 +135,9 @@ class _Group:
     @property
     def height(self) -> int:
         return self.bottom - self.top
+
+    def copy(self) -> _Group:
+        return _Group(list(self.labels), self.left, self.top, self.right, self.bottom)
 
     def absorb(self, other: _Group) -> None:
         self.labels += other.labels
@@ -154,6 +164,11 @@ def split_digits(mask: np.ndarray, max_digits: int | None = None) -> list[Stretc
             pieces = tuple(piece for piece in found if piece is not None)
             if pieces:
                 readings.append(pieces)
+        if group.apart is not None:
+            found = [_piece(part, labels, part.left, part.right) for part in group.apart]
+            pieces = tuple(piece for piece in found if piece is not None)
+            if len(pieces) == 2:
+                readings.append(pieces)
         if not readings:
             continue
         stretches.append(Stretch(tuple(readings)))
@@ -165,13 +180,28 @@ def split_digits(mask: np.ndarray, max_digits: int | None = None) -> list[Stretc
     return stretches
 
 
-def count_digits(mask: np.ndarray) -> int:
-    """How many digits `mask` clearly holds, for a reader of one digit: digits apart from
-    each other (sharing no column) count when nearly as high as the row (`CLEARLY_DIGIT`), a
-    piece is cut only when far wider than any one digit (`CLEARLY_SEVERAL`); 0 when none."""
+@dataclass(frozen=True)
+class DigitCount:
+    """How many digits a picture holds, for a reader of one digit."""
+
+    clear: int
+    """Digits it clearly holds: digits apart from each other (sharing no column) count when
+    nearly as high as the row (`CLEARLY_DIGIT`), a piece is cut only when far wider than any
+    one digit (`CLEARLY_SEVERAL`); 0 when none."""
+    possible: int
+    """Digits it may hold: pieces apart count as digits once as high as /number's digits
+    (`PART_HEIGHT`). A single digit rarely has such a piece (a 4's first stroke written well
+    apart does; none of the recipe's 6,000 validation digits does), so more than one is a doubt
+    to tell, not a refusal. Width is left to `CLEARLY_SEVERAL`: a piece as wide as two digits
+    is as often one wide MNIST digit as two touching ones (flagging from KEEP_WHOLE's width
+    doubts 0.13% of the validation digits)."""
+
+
+def count_digits(mask: np.ndarray) -> DigitCount:
+    """How many digits `mask` clearly holds, and how many it may hold (`DigitCount`)."""
     pieces = _pieces(mask)
     if pieces is None:
-        return 0
+        return DigitCount(0, 0)
     labels, stats, stroke = pieces
     groups, row = _group(stats, mask.shape, stroke)
     apart: list[_Group] = []
@@ -181,11 +211,15 @@ def count_digits(mask: np.ndarray) -> int:
             apart[-1].absorb(group)
         else:
             apart.append(group)
-    return sum(
-        len(_cut_touching(group, labels, row, wide=CLEARLY_SEVERAL))
-        for group in apart
-        if group.height >= CLEARLY_DIGIT * row
-    )
+
+    def digits(height: float) -> int:
+        return sum(
+            len(_cut_touching(group, labels, row, wide=CLEARLY_SEVERAL))
+            for group in apart
+            if group.height >= height * row
+        )
+
+    return DigitCount(digits(CLEARLY_DIGIT), digits(PART_HEIGHT))
 
 
 def _pieces(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, float] | None:
@@ -254,6 +288,9 @@ def _group(stats: np.ndarray, shape: tuple[int, ...], stroke: float) -> tuple[li
         home = _home_of(part, digits, row)
         if home is not None:
             home.absorb(part)
+            half = None if home.apart is None else _home_of(part, list(home.apart), math.inf)
+            if half is not None:
+                half.absorb(part)
     return digits, row
 
 
@@ -279,6 +316,7 @@ def _join_digit_high(groups: list[_Group], row: float) -> list[_Group]:
     joined: list[_Group] = []
     for group in groups:
         if joined and _halves(joined[-1], group, row):
+            joined[-1].apart = (joined[-1].copy(), group.copy())
             joined[-1].absorb(group)
         else:
             joined.append(group)

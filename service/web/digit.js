@@ -202,10 +202,15 @@ export function initDigit() {
     $("#digit-confidence").textContent = uncertain ? "probability: not sure" : "sure";
     const note = $("#digit-uncertain");
     note.hidden = !uncertain;
+    // The service flags a picture that may hold several digits side by side (its reason says
+    // so): the Number panel is what reads those.
+    const maybeNumber = uncertain && (answer.reason ?? "").includes("several digits");
+    const severalHint = "This may be several digits side by side: the Number panel reads a number. ";
     note.textContent = uncertain
-      ? `Not sure: perhaps ${answer.digit} (${formatPercent(answer.probability)}), ` +
+      ? (maybeNumber ? severalHint : "") +
+        `Not sure: perhaps ${answer.digit} (${formatPercent(answer.probability)}), ` +
         `perhaps ${runnerUp.digit} (${formatPercent(runnerUp.probability)}). ` +
-        "Try writing it larger and clearer, or on plain paper."
+        (maybeNumber ? "" : "Try writing it larger and clearer, or on plain paper.")
       : "";
     $("#digit-model").textContent = `model ${answer.model} v${answer.model_version}`;
     renderBarChart($("#digit-bars"), answer.probabilities);

@@ -14,6 +14,7 @@ from PIL import Image, ImageDraw
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import LiveService, open_panel, screenshot
+from tests.drawings import row_of_digits, smaller
 
 pytestmark = pytest.mark.browser
 
@@ -200,6 +201,23 @@ def test_an_uncertain_answer_is_shown_as_a_guess(
     expect(note).to_contain_text(re.compile(rf"Not sure: perhaps {answer['digit']} \(\d+\.\d%\)"))
     expect(page.locator("#digit-summary")).to_contain_text("The model is not sure")
     screenshot(page, "digit-unsure")
+
+
+def test_a_picture_that_may_hold_two_digits_points_to_the_number_panel(
+    page: Page, mnist, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """A 2 with a smaller 1 beside it: the model alone reads a sure 2; the service flags the
+    answer as maybe several digits, and the page says so, naming the Number panel."""
+    two, one = (mnist.x_test[np.flatnonzero(mnist.y_test == label)[0]] for label in (2, 1))
+    path = tmp_path / "two-and-a-small-one.png"
+    Image.fromarray(row_of_digits([two, smaller(one, 0.6)])).save(path)
+    open_panel(page, "digit")
+    page.set_input_files("#digit-upload", path)
+    expect(page.locator("#digit-answer")).to_have_attribute("data-uncertain", "true")
+    note = page.locator("#digit-uncertain")
+    expect(note).to_be_visible()
+    expect(note).to_contain_text("may be several digits side by side: the Number panel")
+    screenshot(page, "digit-maybe-a-number")
 
 
 def blank_paper() -> bytes:

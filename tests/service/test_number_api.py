@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import itertools
 import math
 
 import numpy as np
@@ -84,6 +85,32 @@ def test_a_digit_in_several_pieces_reads_as_one_digit(bundled_client, mnist, cas
     assert number["number"] == str(label.get(case, 1))
     digit = bundled_client.post("/digit", files={"file": ("d.png", picture, "image/png")})
     assert digit.status_code == 200 and digit.json()["digit"] == label.get(case, 1)
+
+
+def test_two_ones_written_close_read_as_11(bundled_client, mnist) -> None:
+    """Joined by shape like the halves of a broken 0 (test_segmentation.py), read apart by the
+    model's choice; the broken 0 above still reads as one 0."""
+    ones = [first_of(mnist, 1, skip) for skip in range(8)]
+    for left, right in itertools.pairwise(ones):
+        row = drawings.mnist_png(drawings.row_of_digits([left, right], 3))
+        assert post_number(bundled_client, row).json()["number"] == "11"
+
+
+@pytest.mark.parametrize("share", [0.55, 0.7])
+def test_digit_flags_a_picture_that_may_hold_two_digits(bundled_client, mnist, share) -> None:
+    """A smaller second digit is not surely a digit (a stroke written apart is as high): /digit
+    answers flagged, or refuses as several digits when the model reads no digit in it; either
+    way it points to /number."""
+    for skip in range(4):
+        three, six = first_of(mnist, 3, skip), drawings.smaller(first_of(mnist, 6, skip), share)
+        picture = drawings.mnist_png(drawings.row_of_digits([three, six]))
+        response = bundled_client.post("/digit", files={"file": ("two.png", picture, "image/png")})
+        body = response.json()
+        if response.status_code == 422:
+            assert body["code"] == "several_digits" and "/number" in body["error"]
+        else:
+            assert response.status_code == 200, response.text
+            assert body["uncertain"] is True and "/number" in body["reason"]
 
 
 def test_no_digit_is_422(bundled_client) -> None:

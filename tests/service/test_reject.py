@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from service.usecases.reject import RejectThresholds, judge
-from service.vision import NoDigitFound
+from service.usecases.reject import MAYBE_A_NUMBER, RejectThresholds, judge
+from service.vision import NoDigitFound, SeveralDigits
 
 THRESHOLDS = RejectThresholds(no_digit_below=0.3, uncertain_below=0.8)
 
@@ -63,3 +63,23 @@ def test_a_version_without_thresholds_answers_everything_unflagged() -> None:
 )
 def test_thresholds_are_read_from_the_metadata_only_when_sound(metadata, expected) -> None:  # type: ignore[no-untyped-def]
     assert RejectThresholds.from_metadata(metadata) == expected
+
+
+@pytest.mark.parametrize("thresholds", [THRESHOLDS, None])
+def test_a_picture_that_may_hold_several_digits_is_flagged_pointing_to_number(
+    thresholds: RejectThresholds | None,
+) -> None:
+    judgement = judge(_row(d7=0.97), thresholds, possible_digits=2)
+    assert judgement.uncertain
+    assert judgement.reason == MAYBE_A_NUMBER and "/number" in judgement.reason
+
+
+def test_both_doubts_are_told() -> None:
+    judgement = judge(_row(d4=0.55, d9=0.4), THRESHOLDS, possible_digits=2)
+    assert judgement.reason == f"{MAYBE_A_NUMBER}; could be a 4 or a 9"
+
+
+def test_no_one_digit_in_what_may_be_several_is_several_digits() -> None:
+    with pytest.raises(SeveralDigits, match=r"may hold 3 digits.*POST /number") as caught:
+        judge(np.full(10, 0.1), THRESHOLDS, possible_digits=3)
+    assert (caught.value.status, caught.value.code) == (422, "several_digits")

@@ -4,6 +4,8 @@ MNIST test digits."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -126,16 +128,48 @@ def test_a_single_digit_reader_refuses_a_row(mnist) -> None:
         vision.preprocess(canvas)
 
 
+def test_two_narrow_digits_written_close_are_offered_apart(mnist) -> None:
+    """Two 1s a few pixels apart can be as narrow as one digit, like the halves of a broken 0,
+    and are then joined by shape: the reading of the two apart is offered as well."""
+    ones = [first_of(mnist, 1, skip) for skip in range(8)]
+    joined = 0
+    for left, right in itertools.pairwise(ones):
+        stretches = vision.preprocess_number(drawings.row_of_digits([left, right], 3), 12, LIMITS)
+        if len(stretches) == 1:
+            joined += 1
+            assert [len(reading) for reading in stretches[0].readings] == [1, 2]
+    assert joined >= 3
+
+
+@pytest.mark.parametrize("share", [0.55, 0.7])
+def test_a_smaller_digit_beside_a_digit_is_a_doubt_not_a_refusal(mnist, share: float) -> None:
+    """A second digit under CLEARLY_DIGIT of the first's height may be a digit's stroke written
+    apart: the single-digit reader answers, and says the picture may hold two digits."""
+    row = drawings.row_of_digits([first_of(mnist, 3), drawings.smaller(first_of(mnist, 6), share)])
+    assert vision.prepare_digit(row).possible_digits == 2
+
+
+@pytest.mark.parametrize(
+    "case", ["four in two strokes", "five with a detached bar", "broken zero", "one with a speck"]
+)
+def test_a_digit_in_pieces_is_one_possible_digit(mnist, case: str) -> None:
+    assert vision.prepare_digit(_single_digit_cases(mnist)[case]).possible_digits == 1
+
+
 def test_mnist_test_digits_stay_single(mnist) -> None:
     """A sample of MNIST's test set read one digit at a time: none is taken for a row.
-    (The whole set: at most 3 of 10,000, measured; `python -m bench numbers` reports it.)"""
-    refused = []
+    (The whole set: at most 3 of 10,000, measured; `python -m bench numbers` reports it, and how
+    many are taken for maybe several.)"""
+    refused, doubted = [], []
     for index in picks(mnist, 400, 7):
         try:
-            vision.preprocess(mnist.x_test[index].astype(np.float32))
+            prepared = vision.prepare_digit(mnist.x_test[index].astype(np.float32))
         except vision.SeveralDigits:
             refused.append(index)
+        else:
+            doubted += [index] if prepared.possible_digits > 1 else []
     assert refused == []
+    assert doubted == []
 
 
 def test_too_many_digits_are_refused_with_the_limit(mnist) -> None:
