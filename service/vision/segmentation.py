@@ -192,9 +192,11 @@ class DigitCount:
     """Digits it may hold: pieces apart count as digits once as high as /number's digits
     (`PART_HEIGHT`). A single digit rarely has such a piece (a 4's first stroke written well
     apart does; none of the recipe's 6,000 validation digits does), so more than one is a doubt
-    to tell, not a refusal. Width is left to `CLEARLY_SEVERAL`: a piece as wide as two digits
-    is as often one wide MNIST digit as two touching ones (flagging from KEEP_WHOLE's width
-    doubts 0.13% of the validation digits)."""
+    to tell, not a refusal. The halves of what may be a broken loop (`_Group.apart`) are not
+    counted: a 4 in two strokes looks the same.
+    Width is left to `CLEARLY_SEVERAL`: a piece as wide as two digits is as often one wide
+    MNIST digit as two touching ones (flagging from KEEP_WHOLE's width doubts 0.13% of the
+    validation digits)."""
 
 
 def count_digits(mask: np.ndarray) -> DigitCount:
