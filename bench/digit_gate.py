@@ -12,6 +12,7 @@ validation digits alone (`training.reject.thresholds`), as the classifier's are.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -145,9 +146,12 @@ class GatedDigitModel(DigitModel):
         self.no_digit_below = no_digit_below
         self.uncertain_below = uncertain_below
 
-    def doubts(self, tensors: np.ndarray, probabilities: np.ndarray) -> list[str]:
+    def doubts(
+        self, tensors: np.ndarray, probabilities: np.ndarray, possible_digits: Sequence[int]
+    ) -> list[str]:
+        scores = gate_scores(self.gate, tensors)
         return [
             "refused" if score < self.no_digit_below else
-            "flagged" if score < self.uncertain_below else ""
-            for score in gate_scores(self.gate, tensors)
+            "flagged" if score < self.uncertain_below or possible > 1 else ""
+            for score, possible in zip(scores, possible_digits, strict=True)
         ]  # fmt: skip

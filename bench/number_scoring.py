@@ -102,7 +102,7 @@ def score(numbers: Iterable[WrittenNumber], model: DigitModel, max_digits: int) 
         except vision.ImageError:
             continue
         probabilities = model.probabilities(prepared.tensor[None])
-        doubt = model.doubts(probabilities, [prepared.possible_digits])[0]
+        doubt = model.doubts(prepared.tensor[None], probabilities, [prepared.possible_digits])[0]
         if doubt == "refused":
             continue
         result.digit_answers += 1

@@ -107,10 +107,12 @@ class DigitModel:
         """The predicted digit of each 28x28 tensor."""
         return self.probabilities(tensors).argmax(axis=1)
 
-    def doubts(self, probabilities: np.ndarray, possible_digits: Sequence[int]) -> list[str]:
-        """What the service's reject option makes of each answer (its probabilities, and how
-        many digits its picture may hold): "refused" (422 no_digit_found), "flagged"
-        (`uncertain`) or "" (answered)."""
+    def doubts(
+        self, tensors: np.ndarray, probabilities: np.ndarray, possible_digits: Sequence[int]
+    ) -> list[str]:
+        """What the service's reject option makes of each answer (its tensor, probabilities,
+        and how many digits its picture may hold): "refused" (422 no_digit_found or
+        several_digits), "flagged" (`uncertain`) or "" (answered)."""
         from service.usecases.reject import judge
         from service.vision import ImageError
 
@@ -174,7 +176,7 @@ def evaluate(
     probabilities = model.probabilities(stacked) if tensors else np.zeros((0, 10))
     predictions = probabilities.argmax(axis=1)
     flags = []
-    for i, doubt in enumerate(model.doubts(probabilities, possible)):
+    for i, doubt in enumerate(model.doubts(stacked, probabilities, possible)):
         if not refusals[i] and doubt == "refused":
             refusals[i] = "no_digit"
         flags.append(not refusals[i] and doubt == "flagged")

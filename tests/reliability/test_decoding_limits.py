@@ -81,13 +81,13 @@ def test_large_uploads_are_decoded_off_the_event_loop(
     client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     threads: list[str] = []
-    real = vision.preprocess
+    real = vision.prepare_digit
 
     def spy(data, limits):  # type: ignore[no-untyped-def]
         threads.append(threading.current_thread().name)
         return real(data, limits)
 
-    monkeypatch.setattr(vision, "preprocess", spy)
+    monkeypatch.setattr(vision, "prepare_digit", spy)
     small = drawings.encode(Image.new("L", (28, 28), 0))
     assert client.post("/digit", content=small, headers={"content-type": "image/png"})
     # 400x400 is over the inline pixel bound although the PNG is only a few kilobytes.
@@ -103,7 +103,7 @@ def test_with_no_inline_budget_even_a_tiny_upload_decodes_off_the_event_loop(
 ) -> None:
     """PERCEPTRON_INLINE_PREPROCESS_BYTES=0: what the benchmark sweep compares."""
     on_event_loop: list[bool] = []
-    real = vision.preprocess
+    real = vision.prepare_digit
 
     def spy(data, limits):  # type: ignore[no-untyped-def]
         try:
@@ -114,7 +114,7 @@ def test_with_no_inline_budget_even_a_tiny_upload_decodes_off_the_event_loop(
             on_event_loop.append(True)
         return real(data, limits)
 
-    monkeypatch.setattr(vision, "preprocess", spy)
+    monkeypatch.setattr(vision, "prepare_digit", spy)
     small = drawings.encode(Image.new("L", (28, 28), 0))
     for budget in (64 * 1024, 0):
         client = client_factory(
@@ -165,13 +165,13 @@ def test_a_small_file_of_many_pieces_decodes_off_the_event_loop(
     decode slot takes it (and its full check passes: 200 chunks of a 64 KB file are within the
     limits)."""
     threads: list[str] = []
-    real = vision.preprocess
+    real = vision.prepare_digit
 
     def spy(data, limits):  # type: ignore[no-untyped-def]
         threads.append(threading.current_thread().name)
         return real(data, limits)
 
-    monkeypatch.setattr(vision, "preprocess", spy)
+    monkeypatch.setattr(vision, "prepare_digit", spy)
     page = drawings.encode(Image.new("L", (28, 28), 0))
     client.post("/digit", content=page, headers={"content-type": "image/png"})
     many = hostile_files.png_with_empty_idat_chunks(len(page) + 12 * 200, side=28)
