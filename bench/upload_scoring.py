@@ -157,6 +157,7 @@ def evaluate(
 
     tensors, labels, indices, refusals, times, render_times = [], [], [], [], [], []
     possible = []
+    blank = np.zeros((28, 28), np.float32)
     files: list[bytes | None] = []
     started = time.perf_counter()
     for upload, label, index in uploads:
@@ -164,7 +165,6 @@ def evaluate(
         begin = time.perf_counter()
         prepared, refusal = prepare_upload(upload, max_pixels)
         times.append(time.perf_counter() - begin)
-        blank = np.zeros((28, 28), np.float32)
         tensors.append(blank if prepared is None else prepared.tensor)
         possible.append(1 if prepared is None else prepared.possible_digits)
         labels.append(label)

@@ -3,7 +3,7 @@
 Renders a digit written in blue ballpoint on ruled paper, lit from one side, with a phone's
 shadow across it, a few specks of dust and sensor noise, saved as a JPEG (built from the upload
 corpus's materials, `bench.ink_and_paper`), runs it through the service's own preprocessing
-with `to_mnist_tensor(..., steps)`, and writes one tile per step. Publishes no section.
+with `vision.preprocess(..., steps=steps)`, and writes one tile per step. Publishes no section.
 """
 
 from __future__ import annotations

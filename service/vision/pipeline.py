@@ -218,18 +218,13 @@ def media_type(data: bytes) -> str:
         return Image.MIME.get(image.format or "", "application/octet-stream")
 
 
-def to_mnist_tensor(
-    image: Image.Image | np.ndarray, steps: dict[str, np.ndarray] | None = None
-) -> np.ndarray:
-    """The MNIST-style 28x28 float32 array for a decoded picture or a pixel array (see
-    `preprocess`). Raises NoDigitFound when nothing stands out from the background, and
-    SeveralDigits when the picture holds a row of digits (a number, read by /number)."""
-    return _prepared(image, steps).tensor
-
-
 def _prepared(
     image: Image.Image | np.ndarray, steps: dict[str, np.ndarray] | None = None
 ) -> PreparedDigit:
+    """The MNIST-style 28x28 array for a decoded picture or a pixel array, with how many digits
+    it may hold (see `preprocess`). Raises NoDigitFound when nothing stands out from the
+    background, and SeveralDigits when the picture holds a row of digits (a number, read by
+    /number)."""
     ink = separate(working_picture(image, steps), steps)
     digits = count_digits(ink.mask)
     if digits.clear > 1:

@@ -118,7 +118,7 @@ def test_mnist_test_digits_survive_the_preprocessing(mnist, digit_model) -> None
     result = evaluate(MNIST_LINE, arrays, digit_model, max_pixels=Settings().max_image_pixels)
     assert result.images == 10_000
     assert result.accuracy >= MNIST_ACCURACY_BAR, (
-        f"{result.accuracy:.2%} of MNIST's test set read correctly through to_mnist_tensor; "
+        f"{result.accuracy:.2%} of MNIST's test set read correctly through the preprocessing; "
         f"misread: {_misreads(result)}"
     )
     doubted = result.share(result.refused + result.flagged)
